@@ -1,0 +1,74 @@
+/* The backend: memory and math on one device. The model is written in terms of these
+ * operations only; the CPU backend (OpenBLAS + fused loops) implements them here, and a CUDA
+ * backend implements the same table. All matrices are row-major. Pointers passed to an
+ * operation live in the backend's memory (from be->alloc), except where noted "host". */
+#ifndef CRNN_BACKEND_H
+#define CRNN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crnn/common.h"
+
+typedef struct Backend Backend;
+
+struct Backend {
+    const char *name; /* "cpu", "cuda" */
+    void *(*alloc)(Backend *be, size_t bytes); /* zero-filled; NULL when out of memory */
+    void (*free)(Backend *be, void *p);
+    void (*to_device)(Backend *be, void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(Backend *be, void *host_dst, const void *src, size_t bytes);
+    void (*copy)(Backend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(Backend *be, void *dst, size_t bytes);
+
+    /* C[M,N] = alpha * op(A) * op(B) + beta * C; op(A) is [M,K], op(B) is [K,N]. */
+    void (*gemm)(Backend *be, int trans_a, int trans_b, int M, int N, int K, real alpha,
+                 const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc);
+    /* dst[m, :] = b1 + b2 (b2 may be NULL) for every row m of [M, N]. */
+    void (*rows_set_bias)(Backend *be, real *dst, const real *b1, const real *b2, int M, int N);
+    /* out[n] = sum over rows m of in[m, n], in is [M, N]. */
+    void (*col_sum)(Backend *be, real *out, const real *in, int M, int N);
+
+    /* out[n, :] = table[idx[n], :] for n < N; out [N, D], table [V, D], idx [N]. */
+    void (*embedding_forward)(Backend *be, real *out, const int32_t *idx, const real *table, int N,
+                              int D);
+    /* dtable[idx[n], :] += dout[n, :] (dtable is not zeroed here). */
+    void (*embedding_backward)(Backend *be, real *dtable, const real *dout, const int32_t *idx,
+                               int N, int D);
+
+    /* One LSTM step, pointwise, for B rows. a [B, 4H] holds the pre-activations of blocks
+     * i, f, g, o and is overwritten with the activations sigma(i), sigma(f), tanh(g), sigma(o);
+     * c_prev [B, H] -> c [B, H], h [B, H] (h may have row stride ldh). */
+    void (*lstm_forward)(Backend *be, real *a, const real *c_prev, real *c, real *h, int B, int H);
+    /* Its backward. gates [B, 4H] as left by lstm_forward, overwritten with the pre-activation
+     * gradients; dh [B, H] the gradient on h; dc [B, H] holds the gradient on c from the step
+     * after (zeros at the last step) and is overwritten with the gradient on c_prev. */
+    void (*lstm_backward)(Backend *be, real *gates, const real *c_prev, const real *c,
+                          const real *dh, real *dc, int B, int H);
+
+    /* Softmax cross-entropy over rows: logits [N, V], targets y [N] (0-based).
+     * Returns the summed loss in nats (double). When dlogits is not NULL it receives
+     * scale * (softmax - onehot(y)); it may be logits itself. */
+    double (*softmax_xent)(Backend *be, const real *logits, const int32_t *y, real *dlogits,
+                           int N, int V, real scale);
+
+    /* g = clamp(g, -c, c) over n elements. */
+    void (*clamp)(Backend *be, real *g, size_t n, real c);
+    /* Sum of squares of n elements (double accumulation). */
+    double (*sumsq)(Backend *be, const real *x, size_t n);
+    /* g *= s over n elements. */
+    void (*scale)(Backend *be, real *g, size_t n, real s);
+    /* Adam as torch/optim (and torch-rnn) does it, bias-corrected:
+     * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+     * x -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps). t counts from 1. */
+    void (*adam)(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr,
+                 double b1, double b2, double eps, int64_t t);
+
+    void *impl;
+};
+
+/* The CPU backend (OpenBLAS). threads <= 0 keeps OpenBLAS's own setting. */
+Backend *backend_cpu_create(int threads, CrnnError *err);
+void backend_destroy(Backend *be);
+
+#endif

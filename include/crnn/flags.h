@@ -1,0 +1,53 @@
+/* Command-line flags, torch-rnn style: `-name value`, `--name value` or `--name=value`;
+ * a value may start with '-' when it is a number (`-gpu -1`). `-config FILE` reads
+ * `name = value` lines first; the command line wins. `--help` prints every flag. */
+#ifndef CRNN_FLAGS_H
+#define CRNN_FLAGS_H
+
+#include <stdint.h>
+
+#include "crnn/common.h"
+
+typedef enum { FLAG_INT, FLAG_REAL, FLAG_STRING, FLAG_SWITCH } FlagType;
+
+typedef struct Flag {
+    const char *name;    /* "batch_size" */
+    FlagType type;
+    const char *def;     /* default, as text ("50", "2e-3", ""); switches: "0" */
+    const char *help;    /* one line */
+    const char *alias;   /* another accepted name (char-rnn's), or NULL */
+    const char *choices; /* "lstm|gru|rnn" for strings with a fixed set, or NULL */
+    /* parsed value (the default until given) */
+    int64_t i;
+    double d;
+    char *s;
+    int set; /* 1 when given on the command line or in a -config file */
+} Flag;
+
+typedef struct FlagSet {
+    const char *program; /* "crnn-train" */
+    const char *summary; /* one line for --help */
+    Flag *flags;
+    int count;
+    const char *positional; /* a flag a lone positional argument fills, or NULL */
+    int has_config;         /* accept -config FILE */
+} FlagSet;
+
+enum { FLAGS_OK = 0, FLAGS_HELP = 1 };
+
+/* Parses argv into set. Returns FLAGS_OK, FLAGS_HELP (help was printed to stdout), or -1 with
+ * err filled (unknown flag, missing value, malformed number, bad choice, unreadable config). */
+int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err);
+void flags_free(FlagSet *set);
+Flag *flags_find(FlagSet *set, const char *name);
+int64_t flags_int(FlagSet *set, const char *name);
+double flags_real(FlagSet *set, const char *name);
+const char *flags_str(FlagSet *set, const char *name);
+int flags_given(FlagSet *set, const char *name);
+/* Sets a flag's value from text, as if given on the command line. */
+int flags_set_text(FlagSet *set, const char *name, const char *value, CrnnError *err);
+void flags_print_help(const FlagSet *set);
+/* Writes the value as text (for messages and the checkpoint's /config). */
+void flags_value_text(const Flag *f, char *out, size_t cap);
+
+#endif

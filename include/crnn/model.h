@@ -1,0 +1,103 @@
+/* The language model: embedding -> L recurrent layers -> linear decoder, over one flat
+ * parameter buffer and one flat gradient buffer (FORMATS.md section 3). Layers hold views into
+ * the buffers. Activations are time-major: row t*B + b is step t of stream b.
+ *
+ * Forward on a batch keeps what backward needs; backward writes the gradient of the mean
+ * per-token loss over the batch's B*S positions into the gradient buffer. Hidden state carries
+ * from one forward to the next (stateful training) until model_reset_state. */
+#ifndef CRNN_MODEL_H
+#define CRNN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crnn/backend.h"
+#include "crnn/common.h"
+
+#define CRNN_MAX_LAYERS 64
+#define CRNN_MAX_TENSORS (3 + 4 * CRNN_MAX_LAYERS)
+
+typedef struct ModelConfig {
+    char model_type[8]; /* "lstm" (gru and rnn come later) */
+    int V;              /* vocabulary */
+    int D;              /* wordvec_size */
+    int H;              /* rnn_size */
+    int L;              /* num_layers */
+    double dropout;
+} ModelConfig;
+
+/* One parameter tensor: its checkpoint path, its place in the flat buffer and its shape. */
+typedef struct ParamTensor {
+    char name[48];  /* "params/rnn/0/W_x", without the leading '/' */
+    size_t offset;  /* elements from the start of the flat buffer */
+    int ndim;       /* 1 or 2 */
+    int64_t dims[2];
+    size_t size;
+} ParamTensor;
+
+/* The gates per layer (G): 4 for lstm. Returns 0 for an unknown model type. */
+int model_gates(const char *model_type);
+/* Checks a configuration; the message names the offending flag. */
+int model_config_check(const ModelConfig *cfg, CrnnError *err);
+/* The tensors in FORMATS.md's order (embedding; per layer W_x, W_h, b_x, b_h; decoder W, b)
+ * and the total parameter count. Returns the tensor count. */
+int model_layout(const ModelConfig *cfg, ParamTensor *tensors, size_t *num_params);
+
+typedef struct LayerBuffers {
+    real *W_x, *W_h, *b_x, *b_h;     /* views into params */
+    real *dW_x, *dW_h, *db_x, *db_h; /* views into grads */
+    real *hs;     /* [(S+1), B, H]: slot 0 the initial state, slot t+1 the output of step t */
+    real *cs;     /* [(S+1), B, H] likewise for the cell */
+    real *gates;  /* [S, B, G*H]: activations after forward, pre-activation grads in backward */
+    real *dhs;    /* [S, B, H]: gradient on this layer's outputs */
+    real *state_h, *state_c; /* [B_max, H]: carried between batches */
+} LayerBuffers;
+
+typedef struct Model {
+    ModelConfig cfg;
+    Backend *be;
+    int G;
+    int max_B, max_S;
+    int B, S;               /* shape of the last forward */
+    size_t num_params;
+    int num_tensors;
+    ParamTensor tensors[CRNN_MAX_TENSORS];
+    real *params, *grads;   /* flat, in backend memory */
+    real *embedding, *d_embedding;
+    real *W_dec, *b_dec, *dW_dec, *db_dec;
+    LayerBuffers layers[CRNN_MAX_LAYERS];
+    real *x_embed;          /* [S, B, D] */
+    real *dx_embed;         /* [S, B, D] */
+    real *logits;           /* [S, B, V], gradient in place after backward's start */
+    real *dc;               /* [B, H] scratch */
+    int32_t *x_dev, *y_dev; /* [S, B] time-major indices */
+    int32_t *x_host, *y_host;
+} Model;
+
+/* Allocates buffers for batches up to max_B x max_S. Parameters start at zero. */
+int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int max_S,
+                 CrnnError *err);
+void model_destroy(Model *m);
+
+/* torch-rnn's initialisation from the counter-based generator keyed by seed. */
+void model_init_params(Model *m, uint64_t seed);
+
+/* Host copies of the flat parameters (float32, FORMATS.md order). */
+void model_get_params(Model *m, float *host);
+void model_set_params(Model *m, const float *host);
+
+/* Hidden state as host float32 arrays [L, B, H] (c is ignored for cells without one). */
+void model_get_state(Model *m, float *h, float *c, int B);
+void model_set_state(Model *m, const float *h, const float *c, int B);
+void model_reset_state(Model *m);
+
+/* Forward over a batch: x, y host [B, S] stream-major, 0-based. y may be NULL (no loss).
+ * Returns the mean loss per token (nats), or 0 when y is NULL. The final hidden state is
+ * carried into the next call. */
+double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S);
+/* Backward of the last forward (which must have had y): grads = d(mean loss)/d(params). */
+void model_backward(Model *m);
+/* The logits of the last forward, time-major [S, B, V], in backend memory. */
+const real *model_logits(const Model *m);
+
+#endif

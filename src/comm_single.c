@@ -1,0 +1,38 @@
+/* The single-process Comm: one rank, every collective is the identity. */
+#include <stdlib.h>
+
+#include "crnn/comm.h"
+
+static int single_allreduce_mean(Comm *c, real *buf, size_t n, CrnnError *err) {
+    (void)c, (void)buf, (void)n, (void)err;
+    return 0;
+}
+static int single_allreduce_max_int(Comm *c, int64_t *v, CrnnError *err) {
+    (void)c, (void)v, (void)err;
+    return 0;
+}
+static int single_broadcast(Comm *c, void *buf, size_t bytes, int root, CrnnError *err) {
+    (void)c, (void)buf, (void)bytes, (void)root, (void)err;
+    return 0;
+}
+static int single_barrier(Comm *c, CrnnError *err) {
+    (void)c, (void)err;
+    return 0;
+}
+static void single_destroy(Comm *c) { free(c); }
+
+Comm *comm_single_create(CrnnError *err) {
+    Comm *c = crnn_calloc(1, sizeof *c, err);
+    if (!c) return NULL;
+    c->name = "single";
+    c->rank = 0;
+    c->size = 1;
+    c->local_rank = 0;
+    c->local_size = 1;
+    c->allreduce_mean = single_allreduce_mean;
+    c->allreduce_max_int = single_allreduce_max_int;
+    c->broadcast = single_broadcast;
+    c->barrier = single_barrier;
+    c->destroy = single_destroy;
+    return c;
+}

@@ -1,0 +1,71 @@
+/* The model's parameter tensors: names, shapes and places in the flat buffer. Pure functions,
+ * shared by the model, the checkpoint reader and writer, and the tests. */
+#include <stdio.h>
+#include <string.h>
+
+#include "crnn/model.h"
+
+int model_gates(const char *model_type) {
+    if (strcmp(model_type, "lstm") == 0) return 4;
+    if (strcmp(model_type, "gru") == 0) return 3;
+    if (strcmp(model_type, "rnn") == 0) return 1;
+    return 0;
+}
+
+int model_config_check(const ModelConfig *cfg, CrnnError *err) {
+    if (strcmp(cfg->model_type, "lstm") != 0) {
+        if (model_gates(cfg->model_type))
+            return crnn_fail(err, "-model_type %s is not supported yet; use -model_type lstm",
+                             cfg->model_type);
+        return crnn_fail(err, "-model_type must be lstm, gru or rnn, got '%s'", cfg->model_type);
+    }
+    if (cfg->V < 1) return crnn_fail(err, "the vocabulary is empty");
+    if (cfg->D < 1)
+        return crnn_fail(err, "-wordvec_size must be at least 1, got %d (one-hot input, -wordvec_size 0, is not supported yet)",
+                         cfg->D);
+    if (cfg->H < 1) return crnn_fail(err, "-rnn_size must be at least 1, got %d", cfg->H);
+    if (cfg->L < 1 || cfg->L > CRNN_MAX_LAYERS)
+        return crnn_fail(err, "-num_layers must be between 1 and %d, got %d", CRNN_MAX_LAYERS,
+                         cfg->L);
+    if (cfg->dropout != 0)
+        return crnn_fail(err, "-dropout is not supported yet; use -dropout 0");
+    if ((double)cfg->H * 4 * (cfg->H + (cfg->D > cfg->H ? cfg->D : cfg->H)) > 2e9 ||
+        (double)cfg->V * (cfg->D + cfg->H) > 2e9)
+        return crnn_fail(err, "the model is too large (-rnn_size %d, -wordvec_size %d, vocabulary %d)",
+                         cfg->H, cfg->D, cfg->V);
+    return 0;
+}
+
+static void add(ParamTensor *t, int *n, size_t *off, const char *name, int ndim, int64_t d0,
+                int64_t d1) {
+    ParamTensor *p = &t[(*n)++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->offset = *off;
+    p->ndim = ndim;
+    p->dims[0] = d0;
+    p->dims[1] = ndim == 2 ? d1 : 1;
+    p->size = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
+    *off += p->size;
+}
+
+int model_layout(const ModelConfig *cfg, ParamTensor *tensors, size_t *num_params) {
+    int n = 0, G = model_gates(cfg->model_type);
+    size_t off = 0;
+    char name[48];
+    add(tensors, &n, &off, "params/embedding", 2, cfg->V, cfg->D);
+    for (int l = 0; l < cfg->L; l++) {
+        int din = l == 0 ? cfg->D : cfg->H;
+        snprintf(name, sizeof name, "params/rnn/%d/W_x", l);
+        add(tensors, &n, &off, name, 2, din, (int64_t)G * cfg->H);
+        snprintf(name, sizeof name, "params/rnn/%d/W_h", l);
+        add(tensors, &n, &off, name, 2, cfg->H, (int64_t)G * cfg->H);
+        snprintf(name, sizeof name, "params/rnn/%d/b_x", l);
+        add(tensors, &n, &off, name, 1, (int64_t)G * cfg->H, 0);
+        snprintf(name, sizeof name, "params/rnn/%d/b_h", l);
+        add(tensors, &n, &off, name, 1, (int64_t)G * cfg->H, 0);
+    }
+    add(tensors, &n, &off, "params/decoder/W", 2, cfg->H, cfg->V);
+    add(tensors, &n, &off, "params/decoder/b", 1, cfg->V, 0);
+    if (num_params) *num_params = off;
+    return n;
+}
