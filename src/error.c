@@ -19,13 +19,20 @@ int crnn_fail(CrnnError *err, const char *fmt, ...) {
 
 int crnn_fail_context(CrnnError *err, const char *fmt, ...) {
     if (!err) return -1;
-    char prefix[CRNN_ERROR_MAX], old[CRNN_ERROR_MAX];
+    char prefix[CRNN_ERROR_MAX / 2], old[CRNN_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    size_t n = strlen(prefix);
+    if (n + 2 >= sizeof err->msg) return -1;
+    memcpy(err->msg, prefix, n);
+    memcpy(err->msg + n, ": ", 2);
+    size_t rest = sizeof err->msg - n - 3;
+    size_t m = strnlen(old, rest);
+    memcpy(err->msg + n + 2, old, m);
+    err->msg[n + 2 + m] = '\0';
     return -1;
 }
 

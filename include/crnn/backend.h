@@ -38,7 +38,7 @@ struct Backend {
 
     /* One LSTM step, pointwise, for B rows. a [B, 4H] holds the pre-activations of blocks
      * i, f, g, o and is overwritten with the activations sigma(i), sigma(f), tanh(g), sigma(o);
-     * c_prev [B, H] -> c [B, H], h [B, H] (h may have row stride ldh). */
+     * c_prev [B, H] -> c [B, H], h [B, H]. */
     void (*lstm_forward)(Backend *be, real *a, const real *c_prev, real *c, real *h, int B, int H);
     /* Its backward. gates [B, 4H] as left by lstm_forward, overwritten with the pre-activation
      * gradients; dh [B, H] the gradient on h; dc [B, H] holds the gradient on c from the step
@@ -64,11 +64,13 @@ struct Backend {
     void (*adam)(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr,
                  double b1, double b2, double eps, int64_t t);
 
+    void (*destroy)(Backend *be);
     void *impl;
 };
 
 /* The CPU backend (OpenBLAS). threads <= 0 keeps OpenBLAS's own setting. */
 Backend *backend_cpu_create(int threads, CrnnError *err);
+/* Frees the backend (be may be NULL). */
 void backend_destroy(Backend *be);
 
 #endif

@@ -27,6 +27,9 @@ int vocab_from_tokens(Vocab *v, VocabEncoding enc, const uint32_t *tokens, int n
 int vocab_read_json(Vocab *v, const char *path, CrnnError *err);
 /* Writes the JSON as torch-rnn's preprocess.py does (json.dump, ASCII-escaped), atomically. */
 int vocab_write_json(const Vocab *v, const char *path, CrnnError *err);
+/* Writes the same JSON straight to `path` (no temporary file) and fsyncs it, for callers that
+ * rename several files into place together (crnn-preprocess). On error the file is removed. */
+int vocab_write_json_to(const Vocab *v, const char *path, CrnnError *err);
 void vocab_free(Vocab *v);
 
 /* 0-based index of a code point/byte, or -1. */

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# CPU training speed and memory: crnn-train vs the PyTorch char-rnn of the same model
+# (benchmarks/torch_charrnn.py), side by side on tiny-shakespeare, B=50, S=50, wordvec 64.
+#
+#   benchmarks/cpu_train.sh [BUILD_DIR]
+#
+# BUILD_DIR (or $CRNN_BIN; default ./build) holds crnn-preprocess and crnn-train.
+# Environment: ITERS_128 (default 60), ITERS_512 (20): timed iterations per model;
+# WARMUP (5): untimed PyTorch iterations first; PYTHON (/usr/bin/python3); DATA (tiny-shakespeare).
+# crnn-train runs as a user runs it by default (its own thread choice: OPENBLAS_NUM_THREADS and
+# OMP_NUM_THREADS are unset); PyTorch runs at 1 and 2 threads. crnn's ms/iter and chars/s are
+# its own `done:` line (training steps only); PyTorch's exclude its warm-up. Peak RSS comes
+# from /usr/bin/time -v for every run (apt-get install -y time).
+# Prints a markdown table and, per model, crnn's time over the best PyTorch time.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BIN="$(cd "${1:-${CRNN_BIN:-$HERE/../build}}" && pwd)"
+PYTHON="${PYTHON:-/usr/bin/python3}"
+DATA="${DATA:-$HERE/../../shared/data/tinyshakespeare/input.txt}"
+[ -f "$DATA" ] || DATA=/work/shared/data/tinyshakespeare/input.txt
+ITERS_128="${ITERS_128:-60}"
+ITERS_512="${ITERS_512:-20}"
+WARMUP="${WARMUP:-5}"
+
+for prog in crnn-preprocess crnn-train; do
+  [ -x "$BIN/$prog" ] || { echo "cpu_train.sh: $BIN/$prog is not built" >&2; exit 1; }
+done
+[ -x /usr/bin/time ] || { echo "cpu_train.sh: needs /usr/bin/time (apt-get install -y time)" >&2; exit 1; }
+[ -f "$DATA" ] || { echo "cpu_train.sh: no $DATA" >&2; exit 1; }
+
+TMP="$(mktemp -d /tmp/crnn-bench.XXXXXX)"
+trap 'rm -rf "$TMP"' EXIT
+"$BIN/crnn-preprocess" --input_txt "$DATA" --output_h5 "$TMP/ts.h5" --output_json "$TMP/ts.json" --quiet
+
+rss_mb() {  # peak RSS in MB from a /usr/bin/time -v log
+  awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$1"
+}
+
+ROWS=()
+RATIOS=()
+echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%Y-%m-%dT%H:%MZ)"
+for H in 128 512; do
+  if [ "$H" = 128 ]; then N="$ITERS_128"; else N="$ITERS_512"; fi
+  cmd=("$BIN/crnn-train" -input_h5 "$TMP/ts.h5" -input_json "$TMP/ts.json" -rnn_size "$H"
+       -num_layers 2 -max_iters "$N" -checkpoint_every 0 -checkpoint_name "$TMP/cv/ck" -gpu -1)
+  echo "\$ ${cmd[*]}"
+  env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS /usr/bin/time -v -o "$TMP/time.log" \
+      "${cmd[@]}" > "$TMP/crnn.log" 2>&1 || { tail -20 "$TMP/crnn.log"; exit 1; }
+  done_line="$(grep -E '^done: ' "$TMP/crnn.log" | tail -1)"
+  [ -n "$done_line" ] || { echo "no 'done:' line from crnn-train:"; tail -20 "$TMP/crnn.log"; exit 1; }
+  echo "  $done_line"
+  c_ms="$(sed -E 's/.* ([0-9.]+) ms\/iter.*/\1/' <<<"$done_line")"
+  c_cps="$(sed -E 's/.* ([0-9.]+) chars\/s.*/\1/' <<<"$done_line")"
+  ROWS+=("| 2x$H | crnn | default | $c_ms | $c_cps | $(rss_mb "$TMP/time.log") |")
+  best=""
+  for T in 1 2; do
+    pcmd=("$PYTHON" "$HERE/torch_charrnn.py" --input_h5 "$TMP/ts.h5" --input_json "$TMP/ts.json"
+          --rnn_size "$H" --num_layers 2 --iters "$N" --warmup "$WARMUP" --threads "$T")
+    echo "\$ ${pcmd[*]}"
+    /usr/bin/time -v -o "$TMP/time.log" "${pcmd[@]}" > "$TMP/torch.log" 2>&1 \
+      || { tail -20 "$TMP/torch.log"; exit 1; }
+    line="$(grep '^RESULT' "$TMP/torch.log")"
+    echo "  $line"
+    p_ms="$(sed -E 's/.*ms_per_iter=([0-9.]+).*/\1/' <<<"$line")"
+    p_cps="$(sed -E 's/.*chars_per_s=([0-9.]+).*/\1/' <<<"$line")"
+    ROWS+=("| 2x$H | PyTorch $("$PYTHON" -c 'import torch;print(torch.__version__)') | $T | $p_ms | $p_cps | $(rss_mb "$TMP/time.log") |")
+    if [ -z "$best" ] || awk -v a="$p_ms" -v b="$best" 'BEGIN{exit !(a < b)}'; then best="$p_ms"; fi
+  done
+  RATIOS+=("2x$H: crnn ms/iter / best PyTorch ms/iter = $(awk -v a="$c_ms" -v b="$best" 'BEGIN{printf "%.2f (crnn %.2fx the speed of PyTorch)", a/b, b/a}')")
+done
+
+echo
+echo "tiny-shakespeare, LSTM, wordvec 64, batch 50, seq 50, CPU float32"
+echo
+echo "| model | implementation | threads | ms/iter | chars/s | peak RSS (MB) |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+echo
+printf '%s\n' "${RATIOS[@]}"

@@ -1,0 +1,30 @@
+/* Optimizers over the flat parameter and gradient buffers: Adam (torch/optim's, as torch-rnn
+ * uses it) with its moments in two flat buffers, and gradient clipping. */
+#ifndef CRNN_OPTIM_H
+#define CRNN_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crnn/backend.h"
+#include "crnn/common.h"
+
+typedef struct Optimizer {
+    char name[16];         /* "adam" */
+    double learning_rate;  /* current */
+    double beta1, beta2, eps;
+    int64_t step;          /* steps taken */
+    real *m, *v;           /* [n], backend memory */
+    size_t n;
+    Backend *be;
+} Optimizer;
+
+int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double learning_rate,
+                 CrnnError *err);
+void optim_destroy(Optimizer *o);
+/* One update of params from grads. */
+void optim_step(Optimizer *o, real *params, const real *grads);
+/* Elementwise clamp of the gradient to [-clip, clip]; clip <= 0 leaves it alone. */
+void optim_clip(Backend *be, real *grads, size_t n, double clip);
+
+#endif

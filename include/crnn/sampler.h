@@ -1,0 +1,26 @@
+/* Generation from a trained model: feed the start text, then draw one character at a time,
+ * writing each as soon as it is made. */
+#ifndef CRNN_SAMPLER_H
+#define CRNN_SAMPLER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "crnn/model.h"
+#include "crnn/vocab.h"
+
+typedef struct SampleOptions {
+    int64_t length;         /* new characters to write */
+    const char *start_text; /* UTF-8 (utf-8 vocabularies) or raw bytes (bytes vocabularies) */
+    int sample;             /* 1: draw from the distribution; 0: argmax */
+    double temperature;     /* > 0: logits are divided by it */
+    int top_k;              /* > 0: draw among the k most likely only */
+    uint64_t seed;
+} SampleOptions;
+
+/* The model must have been created with max_B >= 1 and max_S >= 1. Writes the start text then
+ * `length` characters to out, flushing after each. An empty start text: the first character is
+ * drawn uniformly from the vocabulary and counts toward length. */
+int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, CrnnError *err);
+
+#endif

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what crnn needs to build, test and run its demo on Debian 12 (as root, or with sudo).
+# Everything comes from Debian's archive: Open MPI, parallel HDF5, OpenBLAS, jansson, CMake,
+# and for the tests and benchmarks Debian's python3-torch, python3-h5py and python3-numpy.
+set -euo pipefail
+packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
+          libopenblas-dev libjansson-dev python3-torch python3-h5py python3-numpy fortunes time)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all installed"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

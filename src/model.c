@@ -1,0 +1,265 @@
+/* The language model over flat buffers: embedding -> L LSTM layers -> decoder.
+ * Shapes (time-major, row t*B + b is step t of stream b):
+ *   x_embed [S, B, D]; per layer hs, cs [(S+1), B, H] (slot 0 = initial state),
+ *   gates [S, B, 4H]; logits [S, B, V].
+ * Forward: one GEMM for the input projection of all S steps, one [B,H]x[H,4H] GEMM and one fused
+ * pointwise pass per step. Backward: per step one fused pointwise pass and one GEMM for the
+ * recurrent gradient; the weight gradients are one GEMM each over all S steps. */
+#include "crnn/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crnn/rng.h"
+
+static real *alloc_reals(Model *m, size_t n, int *failed) {
+    real *p = m->be->alloc(m->be, n * sizeof(real));
+    if (!p) *failed = 1;
+    return p;
+}
+
+int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int max_S,
+                 CrnnError *err) {
+    memset(m, 0, sizeof *m);
+    if (model_config_check(cfg, err)) return -1;
+    if (max_B < 1 || max_S < 1) return crnn_fail(err, "batch %d x %d is empty", max_B, max_S);
+    m->cfg = *cfg;
+    m->be = be;
+    m->G = model_gates(cfg->model_type);
+    m->max_B = max_B;
+    m->max_S = max_S;
+    m->num_tensors = model_layout(cfg, m->tensors, &m->num_params);
+
+    const int V = cfg->V, D = cfg->D, H = cfg->H, L = cfg->L, G = m->G;
+    const size_t BS = (size_t)max_B * max_S;
+    int failed = 0;
+    m->params = alloc_reals(m, m->num_params, &failed);
+    m->grads = alloc_reals(m, m->num_params, &failed);
+    if (failed) {
+        model_destroy(m);
+        return crnn_fail(err, "out of memory for %zu parameters", m->num_params);
+    }
+    /* views, in model_layout's order */
+    int k = 0;
+    m->embedding = m->params + m->tensors[k].offset;
+    m->d_embedding = m->grads + m->tensors[k++].offset;
+    for (int l = 0; l < L; l++) {
+        LayerBuffers *lb = &m->layers[l];
+        lb->W_x = m->params + m->tensors[k].offset, lb->dW_x = m->grads + m->tensors[k++].offset;
+        lb->W_h = m->params + m->tensors[k].offset, lb->dW_h = m->grads + m->tensors[k++].offset;
+        lb->b_x = m->params + m->tensors[k].offset, lb->db_x = m->grads + m->tensors[k++].offset;
+        lb->b_h = m->params + m->tensors[k].offset, lb->db_h = m->grads + m->tensors[k++].offset;
+        lb->hs = alloc_reals(m, (BS + max_B) * H, &failed);
+        lb->cs = alloc_reals(m, (BS + max_B) * H, &failed);
+        lb->gates = alloc_reals(m, BS * G * H, &failed);
+        lb->dhs = alloc_reals(m, BS * H, &failed);
+        lb->state_h = alloc_reals(m, (size_t)max_B * H, &failed);
+        lb->state_c = alloc_reals(m, (size_t)max_B * H, &failed);
+    }
+    m->W_dec = m->params + m->tensors[k].offset, m->dW_dec = m->grads + m->tensors[k++].offset;
+    m->b_dec = m->params + m->tensors[k].offset, m->db_dec = m->grads + m->tensors[k++].offset;
+    m->x_embed = alloc_reals(m, BS * D, &failed);
+    m->dx_embed = alloc_reals(m, BS * D, &failed);
+    m->logits = alloc_reals(m, BS * V, &failed);
+    m->dc = alloc_reals(m, (size_t)max_B * H, &failed);
+    m->x_dev = be->alloc(be, BS * sizeof(int32_t));
+    m->y_dev = be->alloc(be, BS * sizeof(int32_t));
+    m->x_host = malloc(BS * sizeof(int32_t));
+    m->y_host = malloc(BS * sizeof(int32_t));
+    if (failed || !m->x_dev || !m->y_dev || !m->x_host || !m->y_host) {
+        model_destroy(m);
+        return crnn_fail(err, "out of memory for the activations of a %d x %d batch (-batch_size x -seq_length); try smaller ones",
+                         max_B, max_S);
+    }
+    return 0;
+}
+
+void model_destroy(Model *m) {
+    Backend *be = m->be;
+    if (!be) return;
+    be->free(be, m->params);
+    be->free(be, m->grads);
+    for (int l = 0; l < m->cfg.L && l < CRNN_MAX_LAYERS; l++) {
+        LayerBuffers *lb = &m->layers[l];
+        be->free(be, lb->hs);
+        be->free(be, lb->cs);
+        be->free(be, lb->gates);
+        be->free(be, lb->dhs);
+        be->free(be, lb->state_h);
+        be->free(be, lb->state_c);
+    }
+    be->free(be, m->x_embed);
+    be->free(be, m->dx_embed);
+    be->free(be, m->logits);
+    be->free(be, m->dc);
+    be->free(be, m->x_dev);
+    be->free(be, m->y_dev);
+    free(m->x_host);
+    free(m->y_host);
+    memset(m, 0, sizeof *m);
+}
+
+/* Host float32 <-> backend real, through a temporary when real is not float. */
+static void upload_floats(Model *m, real *dst, const float *src, size_t n) {
+#ifdef CRNN_DOUBLE
+    real *tmp = malloc(n * sizeof *tmp);
+    for (size_t k = 0; k < n; k++) tmp[k] = src[k];
+    m->be->to_device(m->be, dst, tmp, n * sizeof *tmp);
+    free(tmp);
+#else
+    m->be->to_device(m->be, dst, src, n * sizeof *src);
+#endif
+}
+
+static void download_floats(Model *m, float *dst, const real *src, size_t n) {
+#ifdef CRNN_DOUBLE
+    real *tmp = malloc(n * sizeof *tmp);
+    m->be->to_host(m->be, tmp, src, n * sizeof *tmp);
+    for (size_t k = 0; k < n; k++) dst[k] = (float)tmp[k];
+    free(tmp);
+#else
+    m->be->to_host(m->be, dst, src, n * sizeof *src);
+#endif
+}
+
+void model_init_params(Model *m, uint64_t seed) {
+    const ModelConfig *c = &m->cfg;
+    real *host = malloc(m->num_params * sizeof *host);
+    for (int t = 0; t < m->num_tensors; t++) {
+        const ParamTensor *p = &m->tensors[t];
+        real *w = host + p->offset;
+        RngKey key = {.seed = seed, .purpose = RNG_INIT, .layer = (uint32_t)t};
+        int is_bias = strstr(p->name, "/b_") != NULL;
+        int is_decoder = strncmp(p->name, "params/decoder/", 15) == 0;
+        int is_embedding = t == 0;
+        double std = 0;
+        if (!is_embedding && !is_decoder && !is_bias) /* W_x, W_h: N(0, 1/sqrt(Din + H)) */
+            std = 1.0 / sqrt((double)p->dims[0] + c->H);
+        for (size_t k = 0; k < p->size; k++) {
+            key.position = (uint32_t)k;
+            if (is_embedding)
+                w[k] = (real)rng_normal(&key);
+            else if (is_decoder)
+                w[k] = (real)((2 * rng_uniform(&key) - 1) / sqrt((double)c->H));
+            else if (is_bias)
+                w[k] = 0;
+            else
+                w[k] = (real)(std * rng_normal(&key));
+        }
+        /* the LSTM forget block of b_x starts at 1 */
+        if (strcmp(c->model_type, "lstm") == 0 && strstr(p->name, "/b_x"))
+            for (int j = c->H; j < 2 * c->H; j++) w[j] = 1;
+    }
+    m->be->to_device(m->be, m->params, host, m->num_params * sizeof *host);
+    free(host);
+}
+
+void model_get_params(Model *m, float *host) { download_floats(m, host, m->params, m->num_params); }
+void model_set_params(Model *m, const float *host) { upload_floats(m, m->params, host, m->num_params); }
+
+void model_get_state(Model *m, float *h, float *c, int B) {
+    size_t n = (size_t)B * m->cfg.H;
+    for (int l = 0; l < m->cfg.L; l++) {
+        download_floats(m, h + l * n, m->layers[l].state_h, n);
+        if (c) download_floats(m, c + l * n, m->layers[l].state_c, n);
+    }
+}
+
+void model_set_state(Model *m, const float *h, const float *c, int B) {
+    size_t n = (size_t)B * m->cfg.H;
+    for (int l = 0; l < m->cfg.L; l++) {
+        upload_floats(m, m->layers[l].state_h, h + l * n, n);
+        if (c) upload_floats(m, m->layers[l].state_c, c + l * n, n);
+    }
+}
+
+void model_reset_state(Model *m) {
+    size_t bytes = (size_t)m->max_B * m->cfg.H * sizeof(real);
+    for (int l = 0; l < m->cfg.L; l++) {
+        m->be->zero(m->be, m->layers[l].state_h, bytes);
+        m->be->zero(m->be, m->layers[l].state_c, bytes);
+    }
+}
+
+double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S) {
+    Backend *be = m->be;
+    const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
+    const int BS = B * S;
+    m->B = B;
+    m->S = S;
+    /* stream-major [B, S] -> time-major [S, B] */
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < S; t++) m->x_host[t * B + b] = x[b * S + t];
+    be->to_device(be, m->x_dev, m->x_host, (size_t)BS * sizeof(int32_t));
+    be->embedding_forward(be, m->x_embed, m->x_dev, m->embedding, BS, D);
+
+    const real *in = m->x_embed;
+    int din = D;
+    for (int l = 0; l < L; l++) {
+        LayerBuffers *lb = &m->layers[l];
+        const size_t BH = (size_t)B * H, BGH = (size_t)B * G * H;
+        be->copy(be, lb->hs, lb->state_h, BH * sizeof(real));
+        be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
+        be->rows_set_bias(be, lb->gates, lb->b_x, lb->b_h, BS, G * H);
+        be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
+        for (int t = 0; t < S; t++) {
+            real *a = lb->gates + t * BGH;
+            be->gemm(be, 0, 0, B, G * H, H, 1, lb->hs + t * BH, H, lb->W_h, G * H, 1, a, G * H);
+            be->lstm_forward(be, a, lb->cs + t * BH, lb->cs + (t + 1) * BH, lb->hs + (t + 1) * BH,
+                             B, H);
+        }
+        be->copy(be, lb->state_h, lb->hs + S * BH, BH * sizeof(real));
+        be->copy(be, lb->state_c, lb->cs + S * BH, BH * sizeof(real));
+        in = lb->hs + BH;
+        din = H;
+    }
+    be->rows_set_bias(be, m->logits, m->b_dec, NULL, BS, V);
+    be->gemm(be, 0, 0, BS, V, H, 1, in, H, m->W_dec, V, 1, m->logits, V);
+    if (!y) return 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < S; t++) m->y_host[t * B + b] = y[b * S + t];
+    be->to_device(be, m->y_dev, m->y_host, (size_t)BS * sizeof(int32_t));
+    /* the loss and, in place, d(mean loss)/d(logits) for backward */
+    double total = be->softmax_xent(be, m->logits, m->y_dev, m->logits, BS, V, (real)(1.0 / BS));
+    return total / BS;
+}
+
+void model_backward(Model *m) {
+    Backend *be = m->be;
+    const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
+    const int B = m->B, S = m->S, BS = B * S;
+    const size_t BH = (size_t)B * H, BGH = (size_t)B * G * H;
+    const real *dlogits = m->logits;
+    LayerBuffers *top = &m->layers[L - 1];
+
+    be->gemm(be, 1, 0, H, V, BS, 1, top->hs + BH, H, dlogits, V, 0, m->dW_dec, V);
+    be->col_sum(be, m->db_dec, dlogits, BS, V);
+    be->gemm(be, 0, 1, BS, H, V, 1, dlogits, V, m->W_dec, V, 0, top->dhs, H);
+
+    for (int l = L - 1; l >= 0; l--) {
+        LayerBuffers *lb = &m->layers[l];
+        const real *in = l == 0 ? m->x_embed : m->layers[l - 1].hs + BH;
+        const int din = l == 0 ? D : H;
+        be->zero(be, m->dc, BH * sizeof(real));
+        for (int t = S - 1; t >= 0; t--) {
+            real *dh = lb->dhs + t * BH;
+            if (t < S - 1) /* the recurrent gradient from step t+1 */
+                be->gemm(be, 0, 1, B, H, G * H, 1, lb->gates + (t + 1) * BGH, G * H, lb->W_h,
+                         G * H, 1, dh, H);
+            be->lstm_backward(be, lb->gates + t * BGH, lb->cs + t * BH, lb->cs + (t + 1) * BH, dh,
+                              m->dc, B, H);
+        }
+        const real *dA = lb->gates; /* [S*B, G*H] pre-activation gradients */
+        be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA, G * H, 0, lb->dW_h, G * H);
+        be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
+        be->col_sum(be, lb->db_x, dA, BS, G * H);
+        be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
+        real *din_grad = l == 0 ? m->dx_embed : m->layers[l - 1].dhs;
+        be->gemm(be, 0, 1, BS, din, G * H, 1, dA, G * H, lb->W_x, G * H, 0, din_grad, din);
+    }
+    be->zero(be, m->d_embedding, (size_t)V * D * sizeof(real));
+    be->embedding_backward(be, m->d_embedding, m->dx_embed, m->x_dev, BS, D);
+}
+
+const real *model_logits(const Model *m) { return m->logits; }

@@ -1,0 +1,47 @@
+/* Adam over flat buffers, and gradient clipping. */
+#include "crnn/optim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double learning_rate,
+                 CrnnError *err) {
+    memset(o, 0, sizeof *o);
+    if (strcmp(name, "adam") != 0) {
+        if (strcmp(name, "rmsprop") == 0)
+            return crnn_fail(err, "-optimizer rmsprop is not supported yet; use -optimizer adam");
+        return crnn_fail(err, "-optimizer must be adam or rmsprop, got '%s'", name);
+    }
+    snprintf(o->name, sizeof o->name, "%s", name);
+    o->learning_rate = learning_rate;
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->eps = 1e-8;
+    o->n = n;
+    o->be = be;
+    o->m = be->alloc(be, n * sizeof(real));
+    o->v = be->alloc(be, n * sizeof(real));
+    if (!o->m || !o->v) {
+        optim_destroy(o);
+        return crnn_fail(err, "out of memory for the optimizer's moments (%zu parameters)", n);
+    }
+    return 0;
+}
+
+void optim_destroy(Optimizer *o) {
+    if (o->be) {
+        o->be->free(o->be, o->m);
+        o->be->free(o->be, o->v);
+    }
+    memset(o, 0, sizeof *o);
+}
+
+void optim_step(Optimizer *o, real *params, const real *grads) {
+    o->step++;
+    o->be->adam(o->be, params, grads, o->m, o->v, o->n, o->learning_rate, o->beta1, o->beta2,
+                o->eps, o->step);
+}
+
+void optim_clip(Backend *be, real *grads, size_t n, double clip) {
+    if (clip > 0) be->clamp(be, grads, n, (real)clip);
+}

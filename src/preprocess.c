@@ -1,0 +1,555 @@
+/* Text -> torch-rnn's HDF5 splits and vocabulary JSON, streaming (see include/crnn/preprocess.h).
+ *
+ * Pass 1 reads the file in READ_BUF blocks, decodes UTF-8 (or takes bytes) and builds the
+ * vocabulary in order of first appearance with a flat code point -> 1-based index table.
+ * Pass 2 reads it again, maps every token to its index into an OUT_CHUNK buffer and writes the
+ * buffer with hyperslab writes into /train, /val and /test, which are contiguous runs of the
+ * file in that order. Pure-ASCII runs of 8 bytes take a fast path in both passes. */
+#include "crnn/preprocess.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_BUF (1u << 22)  /* bytes per read() */
+#define OUT_CHUNK (1u << 21) /* tokens per HDF5 write */
+#define CODE_POINTS 0x110000u
+#define ASCII8 0x8080808080808080ull
+
+void preprocess_default_options(PreprocessOptions *opt) {
+    memset(opt, 0, sizeof *opt);
+    opt->val_frac = 0.1;
+    opt->test_frac = 0.1;
+    opt->encoding = VOCAB_UTF8;
+}
+
+/* Same file (by device and inode) when both exist. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0) return 1;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int preprocess_check_options(const PreprocessOptions *opt, CrnnError *err) {
+    if (!opt->input_txt || !*opt->input_txt)
+        return crnn_fail(err, "no input file; give the text with --input_txt FILE");
+    if (!opt->output_h5 || !*opt->output_h5)
+        return crnn_fail(err, "no output file; give --output_h5 FILE.h5");
+    if (!opt->output_json || !*opt->output_json)
+        return crnn_fail(err, "no output file; give --output_json FILE.json");
+    if (!(opt->val_frac >= 0 && opt->val_frac < 1))
+        return crnn_fail(err, "--val_frac must be at least 0 and below 1, got %g", opt->val_frac);
+    if (!(opt->test_frac >= 0 && opt->test_frac < 1))
+        return crnn_fail(err, "--test_frac must be at least 0 and below 1, got %g", opt->test_frac);
+    if (!(opt->val_frac + opt->test_frac < 1))
+        return crnn_fail(err,
+                         "--val_frac %g plus --test_frac %g leaves nothing to train on; their sum "
+                         "must be below 1 (e.g. --val_frac 0.1 --test_frac 0.1)",
+                         opt->val_frac, opt->test_frac);
+    if (opt->encoding != VOCAB_UTF8 && opt->encoding != VOCAB_BYTES)
+        return crnn_fail(err, "--encoding must be utf-8 or bytes");
+    if (same_file(opt->output_h5, opt->output_json))
+        return crnn_fail(err, "--output_h5 and --output_json are both %s; give two different files",
+                         opt->output_h5);
+    if (same_file(opt->input_txt, opt->output_h5) || same_file(opt->input_txt, opt->output_json))
+        return crnn_fail(err, "an output file is the input %s itself; give other --output_h5 and "
+                              "--output_json names",
+                         opt->input_txt);
+    return 0;
+}
+
+void preprocess_summary_text(const PreprocessSummary *s, char *out, size_t cap) {
+    snprintf(out, cap,
+             "Total vocabulary size: %d\n"
+             "Total tokens in file: %" PRId64 "\n"
+             "  Training size: %" PRId64 "\n"
+             "  Val size: %" PRId64 "\n"
+             "  Test size: %" PRId64 "\n"
+             "Using dtype  <class 'numpy.%s'>\n",
+             s->vocab_size, s->total, s->train_size, s->val_size, s->test_size,
+             s->elem_size == 1 ? "uint8" : "uint32");
+}
+
+static int newer(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+int preprocess_needs_update(const char *input_txt, const char *output_h5,
+                            const char *output_json, CrnnError *err) {
+    struct stat in, h5, js;
+    if (stat(input_txt, &in) != 0)
+        return crnn_fail(err, "cannot read %s: %s; check the path", input_txt, strerror(errno));
+    if (stat(output_h5, &h5) != 0 || stat(output_json, &js) != 0) return 1;
+    return newer(&in.st_mtim, &h5.st_mtim) || newer(&in.st_mtim, &js.st_mtim);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading the input in blocks */
+
+typedef struct Source {
+    const char *path;
+    int fd;
+    unsigned char *buf; /* READ_BUF bytes */
+    size_t len, pos;    /* valid bytes, next unread byte */
+    int64_t base;       /* file offset of buf[0] */
+    int eof;
+} Source;
+
+static int source_rewind(Source *s, CrnnError *err) {
+    if (lseek(s->fd, 0, SEEK_SET) != 0)
+        return crnn_fail(err, "cannot reread %s: %s; the input is read twice, so give a regular "
+                              "file (not a pipe) to --input_txt", s->path, strerror(errno));
+    s->len = s->pos = 0;
+    s->base = 0;
+    s->eof = 0;
+    return 0;
+}
+
+/* Keeps the unread tail (under 4 bytes: a split UTF-8 sequence) and reads until full or EOF. */
+static int source_fill(Source *s, CrnnError *err) {
+    size_t keep = s->len - s->pos;
+    memmove(s->buf, s->buf + s->pos, keep);
+    s->base += (int64_t)s->pos;
+    s->pos = 0;
+    s->len = keep;
+    while (s->len < READ_BUF && !s->eof) {
+        ssize_t got = read(s->fd, s->buf + s->len, READ_BUF - s->len);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return crnn_fail(err, "cannot read %s: %s; check --input_txt", s->path,
+                             strerror(errno));
+        }
+        if (got == 0) s->eof = 1;
+        s->len += (size_t)got;
+    }
+    return 0;
+}
+
+static int bad_utf8(const Source *s, const unsigned char *p, CrnnError *err) {
+    int64_t off = s->base + (int64_t)(p - s->buf);
+    size_t left = s->len - (size_t)(p - s->buf);
+    if (s->eof && left < 4 && *p >= 0xC2 && *p <= 0xF4) {
+        /* a lead byte whose continuation bytes are all there so far: the file ends early */
+        int ok = 1;
+        for (size_t k = 1; k < left; k++) ok &= (p[k] & 0xC0) == 0x80;
+        if (ok)
+            return crnn_fail(err,
+                             "%s: invalid UTF-8 at byte %" PRId64
+                             ": the file ends in the middle of a character; if it is not "
+                             "UTF-8 text, run again with --encoding bytes",
+                             s->path, off);
+    }
+    return crnn_fail(err,
+                     "%s: invalid UTF-8 at byte %" PRId64 " (0x%02X); if the file is not UTF-8 "
+                     "text, run again with --encoding bytes",
+                     s->path, off, *p);
+}
+
+static int changed(const Source *s, CrnnError *err) {
+    return crnn_fail(err, "%s changed while it was being read; run again when nothing writes to it",
+                     s->path);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Pass 1: count tokens, vocabulary in order of first appearance */
+
+typedef struct Counts {
+    uint32_t *map;    /* [CODE_POINTS]: token -> 1-based index, 0 when not seen yet */
+    uint32_t *tokens; /* [CODE_POINTS]: tokens in order of first appearance */
+    int V;
+    int64_t N;
+} Counts;
+
+#define SEE(c)                                                                                 \
+    do {                                                                                       \
+        uint32_t c_ = (c);                                                                     \
+        if (!map[c_]) {                                                                        \
+            tokens[V++] = c_;                                                                  \
+            map[c_] = (uint32_t)V;                                                             \
+        }                                                                                      \
+    } while (0)
+
+static int count_tokens(Source *s, VocabEncoding enc, Counts *c, CrnnError *err) {
+    uint32_t *map = c->map, *tokens = c->tokens;
+    int V = 0;
+    int64_t N = 0;
+    for (;;) {
+        if (source_fill(s, err)) return -1;
+        if (s->pos == s->len) break; /* end of file, nothing left */
+        const unsigned char *p = s->buf + s->pos, *end = s->buf + s->len;
+        if (enc == VOCAB_BYTES) {
+            N += end - p;
+            for (; p < end; p++) SEE(*p);
+        } else {
+            while (p < end) {
+                if (end - p >= 8) {
+                    uint64_t w;
+                    memcpy(&w, p, 8);
+                    if (!(w & ASCII8)) {
+                        for (int k = 0; k < 8; k++) SEE(p[k]);
+                        p += 8;
+                        N += 8;
+                        continue;
+                    }
+                }
+                if (*p < 0x80) {
+                    SEE(*p);
+                    p++;
+                    N++;
+                    continue;
+                }
+                if (end - p < 4 && !s->eof) break; /* the sequence may go on in the next block */
+                uint32_t cp;
+                int used = utf8_decode(p, (size_t)(end - p), &cp);
+                if (!used) return bad_utf8(s, p, err);
+                SEE(cp);
+                p += used;
+                N++;
+            }
+        }
+        s->pos = (size_t)(p - s->buf);
+        if (s->eof && s->pos == s->len) break;
+    }
+    c->V = V;
+    c->N = N;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Pass 2: indices into the three datasets */
+
+typedef struct Sink {
+    const char *path;  /* the .h5.tmp, for messages */
+    hid_t dset[3];     /* train, val, test */
+    int64_t start[4];  /* split k covers global tokens [start[k], start[k+1]) */
+    hid_t memtype;
+    size_t elem;
+    int64_t written;   /* tokens written so far */
+} Sink;
+
+static int sink_write(Sink *k, const void *buf, int64_t count, CrnnError *err) {
+    int64_t g = k->written;
+    if (g + count > k->start[3]) return -2; /* more tokens than in pass 1 */
+    for (int s = 0; s < 3; s++) {
+        int64_t lo = g > k->start[s] ? g : k->start[s];
+        int64_t hi = g + count < k->start[s + 1] ? g + count : k->start[s + 1];
+        if (hi <= lo) continue;
+        hsize_t off = (hsize_t)(lo - k->start[s]), cnt = (hsize_t)(hi - lo);
+        hid_t fspace = H5Dget_space(k->dset[s]);
+        hid_t mspace = H5Screate_simple(1, &cnt, NULL);
+        herr_t rc = -1;
+        if (fspace >= 0 && mspace >= 0 &&
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &cnt, NULL) >= 0)
+            rc = H5Dwrite(k->dset[s], k->memtype, mspace, fspace, H5P_DEFAULT,
+                          (const char *)buf + (size_t)(lo - g) * k->elem);
+        if (mspace >= 0) H5Sclose(mspace);
+        if (fspace >= 0) H5Sclose(fspace);
+        if (rc < 0)
+            return crnn_fail(err, "cannot write %s (HDF5 write failed); check the free space "
+                                  "of its disk",
+                             k->path);
+    }
+    k->written += count;
+    return 0;
+}
+
+static int flush(Sink *k, const Source *s, const void *buf, int64_t count, CrnnError *err) {
+    int rc = sink_write(k, buf, count, err);
+    return rc == -2 ? changed(s, err) : rc;
+}
+
+/* One function per output type: T is uint8_t (V <= 255) or uint32_t. `miss` collects
+ * tokens missing from pass 1's map (the file changed between the passes). */
+#define DEFINE_MAP_TOKENS(NAME, T)                                                             \
+    static int NAME(Source *s, VocabEncoding enc, const uint32_t *map, T *out, Sink *k,        \
+                    CrnnError *err) {                                                          \
+        size_t o = 0;                                                                          \
+        uint32_t miss = 0;                                                                     \
+        for (;;) {                                                                             \
+            if (source_fill(s, err)) return -1;                                                \
+            if (s->pos == s->len) break;                                                       \
+            const unsigned char *p = s->buf + s->pos, *end = s->buf + s->len;                  \
+            while (p < end) {                                                                  \
+                if (o + 8 > OUT_CHUNK) {                                                       \
+                    if (flush(k, s, out, (int64_t)o, err)) return -1;                          \
+                    o = 0;                                                                     \
+                }                                                                              \
+                if (enc == VOCAB_BYTES) {                                                      \
+                    const unsigned char *stop = p + (OUT_CHUNK - o);                           \
+                    if (stop > end) stop = end;                                                \
+                    for (; p < stop; p++) {                                                    \
+                        uint32_t m = map[*p];                                                  \
+                        miss |= (m - 1) >> 31;                                                 \
+                        out[o++] = (T)m;                                                       \
+                    }                                                                          \
+                    continue;                                                                  \
+                }                                                                              \
+                if (end - p >= 8) {                                                            \
+                    uint64_t w;                                                                \
+                    memcpy(&w, p, 8);                                                          \
+                    if (!(w & ASCII8)) {                                                       \
+                        for (int j = 0; j < 8; j++) {                                          \
+                            uint32_t m = map[p[j]];                                            \
+                            miss |= (m - 1) >> 31;                                             \
+                            out[o + j] = (T)m;                                                 \
+                        }                                                                      \
+                        o += 8;                                                                \
+                        p += 8;                                                                \
+                        continue;                                                              \
+                    }                                                                          \
+                }                                                                              \
+                uint32_t cp;                                                                   \
+                int used;                                                                      \
+                if (*p < 0x80) {                                                               \
+                    cp = *p;                                                                   \
+                    used = 1;                                                                  \
+                } else {                                                                       \
+                    if (end - p < 4 && !s->eof) break;                                         \
+                    used = utf8_decode(p, (size_t)(end - p), &cp);                             \
+                    if (!used) return changed(s, err);                                         \
+                }                                                                              \
+                uint32_t m = map[cp];                                                          \
+                miss |= (m - 1) >> 31;                                                         \
+                out[o++] = (T)m;                                                               \
+                p += used;                                                                     \
+            }                                                                                  \
+            s->pos = (size_t)(p - s->buf);                                                     \
+            if (miss) return changed(s, err);                                                  \
+            if (s->eof && s->pos == s->len) break;                                             \
+        }                                                                                      \
+        if (o && flush(k, s, out, (int64_t)o, err)) return -1;                                 \
+        if (k->written != k->start[3]) return changed(s, err);                                 \
+        return 0;                                                                              \
+    }
+
+DEFINE_MAP_TOKENS(map_tokens_u8, uint8_t)
+DEFINE_MAP_TOKENS(map_tokens_u32, uint32_t)
+
+/* ---------------------------------------------------------------------------------------- */
+/* Output files */
+
+/* "<path>.tmp", malloc'd. */
+static char *tmp_name(const char *path, CrnnError *err) {
+    size_t n = strlen(path);
+    char *t = crnn_malloc(n + 5, err);
+    if (t) {
+        memcpy(t, path, n);
+        memcpy(t + n, ".tmp", 5);
+    }
+    return t;
+}
+
+/* Creates (truncates) the temporary file for output `path`, so that a missing or unwritable
+ * folder is reported before the input is read. */
+static int create_tmp(const char *tmp, const char *path, const char *flag, CrnnError *err) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return crnn_fail(err, "%s is a folder; give a file name to %s", path, flag);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0)
+        return crnn_fail(err,
+                         "cannot create %s (for %s %s): %s; check that the folder exists and "
+                         "is writable",
+                         tmp, flag, path, strerror(errno));
+    close(fd);
+    return 0;
+}
+
+static int fsync_path(const char *path, CrnnError *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        int saved = errno;
+        if (fd >= 0) close(fd);
+        return crnn_fail(err, "cannot write %s: %s; check the free space of its disk", path,
+                         strerror(saved));
+    }
+    close(fd);
+    return 0;
+}
+
+static int write_encoding_attr(hid_t file, VocabEncoding enc) {
+    const char *value = enc == VOCAB_BYTES ? "bytes" : "utf-8";
+    hid_t type = H5Tcopy(H5T_C_S1);
+    hid_t space = H5Screate(H5S_SCALAR);
+    int rc = -1;
+    if (type >= 0 && space >= 0 && H5Tset_size(type, H5T_VARIABLE) >= 0 &&
+        H5Tset_cset(type, H5T_CSET_UTF8) >= 0) {
+        hid_t attr = H5Acreate2(file, "encoding", type, space, H5P_DEFAULT, H5P_DEFAULT);
+        if (attr >= 0) {
+            if (H5Awrite(attr, type, &value) >= 0) rc = 0;
+            H5Aclose(attr);
+        }
+    }
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, CrnnError *err) {
+    if (preprocess_check_options(opt, err)) return -1;
+    crnn_hdf5_quiet();
+
+    int rc = -1;
+    Source src = {.path = opt->input_txt, .fd = -1};
+    Counts counts = {0};
+    Sink sink = {.path = NULL, .dset = {-1, -1, -1}};
+    Vocab vocab = {0};
+    hid_t file = -1;
+    void *out = NULL;
+    int made_h5 = 0, made_json = 0;
+    char *h5_tmp = tmp_name(opt->output_h5, err);
+    char *json_tmp = tmp_name(opt->output_json, err);
+    if (!h5_tmp || !json_tmp) goto done;
+    sink.path = h5_tmp;
+
+    /* the input */
+    src.fd = open(opt->input_txt, O_RDONLY);
+    if (src.fd < 0) {
+        crnn_fail(err, "cannot open the input file %s: %s; check the path given to --input_txt",
+                  opt->input_txt, strerror(errno));
+        goto done;
+    }
+    struct stat st;
+    if (fstat(src.fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        crnn_fail(err, "the input %s is a folder; give a text file to --input_txt", opt->input_txt);
+        goto done;
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+
+    /* the outputs' temporary files, before the long read */
+    if (create_tmp(h5_tmp, opt->output_h5, "--output_h5", err)) goto done;
+    made_h5 = 1;
+    if (create_tmp(json_tmp, opt->output_json, "--output_json", err)) goto done;
+    made_json = 1;
+
+    src.buf = crnn_malloc(READ_BUF, err);
+    counts.map = crnn_calloc(CODE_POINTS, sizeof *counts.map, err);
+    counts.tokens = crnn_malloc(CODE_POINTS * sizeof *counts.tokens, err);
+    if (!src.buf || !counts.map || !counts.tokens) goto done;
+
+    /* pass 1 */
+    if (count_tokens(&src, opt->encoding, &counts, err)) goto done;
+    int64_t N = counts.N;
+    if (N == 0) {
+        crnn_fail(err, "the input %s is empty; give a text file with the training text",
+                  opt->input_txt);
+        goto done;
+    }
+    if (N < 2) {
+        crnn_fail(err,
+                  "the input %s holds a single character: nothing to learn (a model predicts "
+                  "each character from the ones before it); give a longer text",
+                  opt->input_txt);
+        goto done;
+    }
+    PreprocessSummary sum;
+    sum.vocab_size = counts.V;
+    sum.total = N;
+    sum.val_size = (int64_t)(opt->val_frac * (double)N);
+    sum.test_size = (int64_t)(opt->test_frac * (double)N);
+    sum.train_size = N - sum.val_size - sum.test_size;
+    sum.elem_size = counts.V <= 255 ? 1 : 4;
+
+    /* the HDF5 file and its datasets */
+    file = H5Fcreate(h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0) {
+        crnn_fail(err, "cannot create the HDF5 file %s (for --output_h5 %s); check that the "
+                       "folder is writable", h5_tmp, opt->output_h5);
+        goto done;
+    }
+    hid_t ftype = sum.elem_size == 1 ? H5T_STD_U8LE : H5T_STD_U32LE;
+    sink.memtype = sum.elem_size == 1 ? H5T_NATIVE_UINT8 : H5T_NATIVE_UINT32;
+    sink.elem = (size_t)sum.elem_size;
+    const char *names[3] = {"train", "val", "test"};
+    int64_t sizes[3] = {sum.train_size, sum.val_size, sum.test_size};
+    sink.start[0] = 0;
+    for (int s = 0; s < 3; s++) {
+        sink.start[s + 1] = sink.start[s] + sizes[s];
+        hsize_t dims = (hsize_t)sizes[s];
+        hid_t space = H5Screate_simple(1, &dims, NULL);
+        if (space >= 0) {
+            sink.dset[s] = H5Dcreate2(file, names[s], ftype, space, H5P_DEFAULT, H5P_DEFAULT,
+                                      H5P_DEFAULT);
+            H5Sclose(space);
+        }
+        if (sink.dset[s] < 0) {
+            crnn_fail(err, "cannot create the dataset /%s in %s; check the free space of its disk",
+                      names[s], h5_tmp);
+            goto done;
+        }
+    }
+    if (write_encoding_attr(file, opt->encoding)) {
+        crnn_fail(err, "cannot write the encoding attribute in %s", h5_tmp);
+        goto done;
+    }
+
+    /* pass 2 */
+    out = crnn_malloc((size_t)OUT_CHUNK * sink.elem, err);
+    if (!out || source_rewind(&src, err)) goto done;
+    if (sum.elem_size == 1 ? map_tokens_u8(&src, opt->encoding, counts.map, out, &sink, err)
+                           : map_tokens_u32(&src, opt->encoding, counts.map, out, &sink, err))
+        goto done;
+
+    for (int s = 0; s < 3; s++) {
+        herr_t c = H5Dclose(sink.dset[s]);
+        sink.dset[s] = -1;
+        if (c < 0) {
+            crnn_fail(err, "cannot write %s; check the free space of its disk", h5_tmp);
+            goto done;
+        }
+    }
+    herr_t closed = H5Fclose(file);
+    file = -1;
+    if (closed < 0) {
+        crnn_fail(err, "cannot write %s; check the free space of its disk", h5_tmp);
+        goto done;
+    }
+    if (fsync_path(h5_tmp, err)) goto done;
+
+    /* the vocabulary */
+    if (vocab_from_tokens(&vocab, opt->encoding, counts.tokens, counts.V, err)) goto done;
+    if (vocab_write_json_to(&vocab, json_tmp, err)) goto done;
+
+    /* both complete: into place */
+    if (rename(h5_tmp, opt->output_h5) != 0) {
+        crnn_fail(err, "cannot rename %s to %s: %s; check that the folder is writable", h5_tmp,
+                  opt->output_h5, strerror(errno));
+        goto done;
+    }
+    made_h5 = 0;
+    if (rename(json_tmp, opt->output_json) != 0) {
+        crnn_fail(err, "cannot rename %s to %s: %s; check that the folder is writable", json_tmp,
+                  opt->output_json, strerror(errno));
+        goto done;
+    }
+    made_json = 0;
+    if (summary) *summary = sum;
+    rc = 0;
+
+done:
+    for (int s = 0; s < 3; s++)
+        if (sink.dset[s] >= 0) H5Dclose(sink.dset[s]);
+    if (file >= 0) H5Fclose(file);
+    if (made_h5) remove(h5_tmp);
+    if (made_json) remove(json_tmp);
+    if (src.fd >= 0) close(src.fd);
+    free(src.buf);
+    free(counts.map);
+    free(counts.tokens);
+    free(out);
+    vocab_free(&vocab);
+    free(h5_tmp);
+    free(json_tmp);
+    return rc;
+}

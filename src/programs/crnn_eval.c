@@ -1,0 +1,112 @@
+/* crnn-eval: the loss of a checkpoint on a split, printed as torch-rnn's "<split> loss = x". */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "crnn/checkpoint.h"
+#include "crnn/dataset.h"
+#include "crnn/evaluate.h"
+#include "crnn/flags.h"
+#include "crnn/model.h"
+#include "crnn/runtime.h"
+#include "crnn/vocab.h"
+
+static Flag eval_flags[] = {
+    {.name = "checkpoint", .type = FLAG_STRING, .def = "", .help = "the checkpoint (.h5) to evaluate; may also be given as the first argument"},
+    {.name = "input_h5", .type = FLAG_STRING, .def = "", .help = "the data (default: the checkpoint's -input_h5)"},
+    {.name = "input_json", .type = FLAG_STRING, .def = "", .help = "its vocabulary (default: the checkpoint's -input_json)"},
+    {.name = "split", .type = FLAG_STRING, .def = "val", .help = "the split to evaluate", .choices = "train|val|test"},
+    {.name = "batch_size", .type = FLAG_INT, .def = "0", .help = "streams (default: the checkpoint's global batch)"},
+    {.name = "seq_length", .type = FLAG_INT, .def = "0", .help = "steps per batch (default: the checkpoint's)"},
+    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N", .alias = "gpuid"},
+    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"},
+    {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print only the loss line"},
+};
+
+int main(int argc, char **argv) {
+    FlagSet flags = {.program = "crnn-eval",
+                     .summary = "Prints the loss (nats per character) of a checkpoint on a split of the data.",
+                     .flags = eval_flags,
+                     .count = (int)(sizeof eval_flags / sizeof eval_flags[0]),
+                     .positional = "checkpoint"};
+    CrnnError err;
+    crnn_hdf5_quiet();
+    int parsed = flags_parse(&flags, argc, argv, &err);
+    if (parsed == FLAGS_HELP) return 0;
+    if (parsed < 0) {
+        crnn_print_error(flags.program, &err);
+        return 2;
+    }
+    int rc = 1;
+    Checkpoint ck = {0};
+    Vocab vocab = {0};
+    Batches data = {0};
+    Backend *be = NULL;
+    Model model = {0};
+    int32_t *x = NULL, *y = NULL;
+    const char *path = flags_str(&flags, "checkpoint");
+    int quiet = flags_int(&flags, "quiet") != 0;
+    if (!*path) {
+        crnn_fail(&err, "give the checkpoint to evaluate: -checkpoint cv/checkpoint_N.h5");
+        goto fail;
+    }
+    if (checkpoint_read(path, &ck, 1, &err) && checkpoint_read(path, &ck, 0, &err)) goto fail;
+    const ConfigEntry *e;
+    const char *h5 = flags_str(&flags, "input_h5"), *json = flags_str(&flags, "input_json");
+    if (!*h5 && (e = checkpoint_config(&ck, "input_h5")) && e->type == CONFIG_STRING) h5 = e->s;
+    if (!*json && (e = checkpoint_config(&ck, "input_json")) && e->type == CONFIG_STRING) json = e->s;
+    if (!h5 || !*h5 || !json || !*json) {
+        crnn_fail(&err, "%s does not name its data: give -input_h5 and -input_json", path);
+        goto fail;
+    }
+    int64_t N = flags_int(&flags, "batch_size"), S = flags_int(&flags, "seq_length");
+    if (N < 0 || S < 0) {
+        crnn_fail(&err, "-batch_size and -seq_length must be at least 1");
+        goto fail;
+    }
+    if (N == 0) {
+        N = ck.has_state ? ck.streams : 0;
+        if (!N && (e = checkpoint_config(&ck, "batch_size")) && e->type == CONFIG_INT) N = e->i;
+        if (!N) N = 50;
+    }
+    if (S == 0) {
+        if ((e = checkpoint_config(&ck, "seq_length")) && e->type == CONFIG_INT) S = e->i;
+        if (!S) S = 50;
+    }
+    if (vocab_read_json(&vocab, json, &err)) goto fail;
+    if (!vocab_equal(&vocab, &ck.vocab)) {
+        crnn_fail(&err, "the vocabulary of %s differs from %s's; give the -input_json written with the data the checkpoint was trained on",
+                  json, path);
+        goto fail;
+    }
+    int shrunk = 0;
+    const char *split = flags_str(&flags, "split");
+    if (dataset_load(&data, h5, split, (int)N, 0, (int)N, (int)S, 1, vocab.size, &shrunk, &err)) goto fail;
+    if (shrunk && !quiet)
+        fprintf(stderr, "note: the %s split holds only %d streams of %lld tokens; evaluating on %d\n", split,
+                data.N, (long long)S, data.N);
+    be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
+                         runtime_blas_threads(1), quiet, &err);
+    if (!be) goto fail;
+    if (model_create(&model, &ck.model, be, data.B, data.S, &err)) goto fail;
+    model_set_params(&model, ck.params);
+    x = malloc((size_t)data.B * data.S * sizeof *x);
+    y = malloc((size_t)data.B * data.S * sizeof *y);
+    if (!x || !y) {
+        crnn_fail(&err, "out of memory");
+        goto fail;
+    }
+    double loss = evaluate_batches(&model, &data, x, y);
+    printf("%s loss = %f\n", split, loss);
+    rc = 0;
+fail:
+    if (rc) crnn_print_error(flags.program, &err);
+    free(x);
+    free(y);
+    model_destroy(&model);
+    backend_destroy(be);
+    dataset_free(&data);
+    vocab_free(&vocab);
+    checkpoint_free(&ck);
+    flags_free(&flags);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/* crnn-sample: text from a checkpoint, streamed as it is made. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "crnn/checkpoint.h"
+#include "crnn/flags.h"
+#include "crnn/model.h"
+#include "crnn/runtime.h"
+#include "crnn/sampler.h"
+
+static Flag sample_flags[] = {
+    {.name = "checkpoint", .type = FLAG_STRING, .def = "", .help = "the checkpoint (.h5) to sample from; may also be given as the first argument"},
+    {.name = "length", .type = FLAG_INT, .def = "2000", .help = "new characters to write after the start text"},
+    {.name = "start_text", .type = FLAG_STRING, .def = "", .help = "text to start from, printed first", .alias = "primetext"},
+    {.name = "sample", .type = FLAG_INT, .def = "1", .help = "1: draw from the distribution; 0: always the most likely character"},
+    {.name = "temperature", .type = FLAG_REAL, .def = "1", .help = "above 0: lower is more conservative, higher more surprising"},
+    {.name = "top_k", .type = FLAG_INT, .def = "0", .help = "draw only among the k most likely characters (0: all)"},
+    {.name = "num_samples", .type = FLAG_INT, .def = "1", .help = "independent samples (only 1 for now)"},
+    {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the random draws"},
+    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N", .alias = "gpuid"},
+    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"},
+    {.name = "verbose", .type = FLAG_INT, .def = "0", .help = "1: describe the checkpoint on stderr first"},
+};
+
+int main(int argc, char **argv) {
+    FlagSet flags = {.program = "crnn-sample",
+                     .summary = "Writes text from a checkpoint of crnn-train.",
+                     .flags = sample_flags,
+                     .count = (int)(sizeof sample_flags / sizeof sample_flags[0]),
+                     .positional = "checkpoint"};
+    CrnnError err;
+    crnn_hdf5_quiet();
+    int parsed = flags_parse(&flags, argc, argv, &err);
+    if (parsed == FLAGS_HELP) return 0;
+    if (parsed < 0) {
+        crnn_print_error(flags.program, &err);
+        return 2;
+    }
+    int rc = 1;
+    Checkpoint ck = {0};
+    Backend *be = NULL;
+    Model model = {0};
+    SampleOptions o = {.length = flags_int(&flags, "length"),
+                       .start_text = flags_str(&flags, "start_text"),
+                       .sample = (int)flags_int(&flags, "sample"),
+                       .temperature = flags_real(&flags, "temperature"),
+                       .top_k = (int)flags_int(&flags, "top_k"),
+                       .seed = (uint64_t)flags_int(&flags, "seed")};
+    const char *path = flags_str(&flags, "checkpoint");
+    if (!*path) {
+        crnn_fail(&err, "give the checkpoint to sample from: -checkpoint cv/checkpoint_N.h5");
+        goto fail;
+    }
+    if (o.length < 0) {
+        crnn_fail(&err, "-length must be 0 or more, got %lld", (long long)o.length);
+        goto fail;
+    }
+    if (o.sample != 0 && o.sample != 1) {
+        crnn_fail(&err, "-sample must be 0 (most likely character) or 1 (draw), got %d", o.sample);
+        goto fail;
+    }
+    if (!(o.temperature > 0)) {
+        crnn_fail(&err, "-temperature must be above 0, got %g; for the most likely character every time use -sample 0",
+                  o.temperature);
+        goto fail;
+    }
+    if (o.top_k < 0) {
+        crnn_fail(&err, "-top_k must be 0 (off) or more, got %d", o.top_k);
+        goto fail;
+    }
+    if (flags_int(&flags, "num_samples") != 1) {
+        crnn_fail(&err, "-num_samples other than 1 is not supported yet; run crnn-sample once per sample with different -seed values");
+        goto fail;
+    }
+    if (flags_int(&flags, "seed") < 0) {
+        crnn_fail(&err, "-seed must be 0 or more");
+        goto fail;
+    }
+    if (checkpoint_read(path, &ck, 0, &err)) goto fail;
+    if (flags_int(&flags, "verbose"))
+        fprintf(stderr, "%s: %s %d x %d, vocabulary %d (%s), iteration %lld\n", path, ck.model.model_type,
+                ck.model.L, ck.model.H, ck.vocab.size, ck.vocab.encoding == VOCAB_BYTES ? "bytes" : "utf-8",
+                (long long)ck.iteration);
+    be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
+                         1, 0, &err);
+    if (!be) goto fail;
+    if (model_create(&model, &ck.model, be, 1, 64, &err)) goto fail;
+    model_set_params(&model, ck.params);
+    if (sampler_run(&model, &ck.vocab, &o, stdout, &err)) goto fail;
+    printf("\n");
+    rc = 0;
+fail:
+    if (rc) crnn_print_error(flags.program, &err);
+    model_destroy(&model);
+    backend_destroy(be);
+    checkpoint_free(&ck);
+    flags_free(&flags);
+    return rc;
+}

@@ -1,0 +1,82 @@
+/* crnn-train: flags and wiring; the loop is in src/train.c. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "crnn/comm.h"
+#include "crnn/flags.h"
+#include "crnn/runtime.h"
+#include "crnn/train.h"
+
+static Flag train_flags[] = {
+    {.name = "input_h5", .type = FLAG_STRING, .def = "", .help = "the .h5 data written by crnn-preprocess"},
+    {.name = "input_json", .type = FLAG_STRING, .def = "", .help = "the .json vocabulary written with it"},
+    {.name = "data_dir", .type = FLAG_STRING, .def = "", .help = "char-rnn's DIR/input.txt (not supported yet)"},
+    {.name = "batch_size", .type = FLAG_INT, .def = "50", .help = "text streams per rank (B)"},
+    {.name = "seq_length", .type = FLAG_INT, .def = "50", .help = "characters per stream and step (S): the backpropagation length"},
+    {.name = "model_type", .type = FLAG_STRING, .def = "lstm", .help = "the cell (lstm; gru and rnn are coming)", .alias = "model", .choices = "lstm|gru|rnn"},
+    {.name = "wordvec_size", .type = FLAG_INT, .def = "64", .help = "embedding width (D)"},
+    {.name = "rnn_size", .type = FLAG_INT, .def = "128", .help = "hidden units per layer (H)"},
+    {.name = "num_layers", .type = FLAG_INT, .def = "2", .help = "recurrent layers (L)"},
+    {.name = "dropout", .type = FLAG_REAL, .def = "0", .help = "dropout after each layer (only 0 for now)"},
+    {.name = "batchnorm", .type = FLAG_INT, .def = "0", .help = "torch-rnn's batch normalisation (not supported)"},
+    {.name = "max_epochs", .type = FLAG_REAL, .def = "50", .help = "passes over the training data (may be fractional)"},
+    {.name = "max_iters", .type = FLAG_INT, .def = "0", .help = "stop at this iteration (0: no limit)"},
+    {.name = "learning_rate", .type = FLAG_REAL, .def = "2e-3", .help = "Adam's learning rate"},
+    {.name = "grad_clip", .type = FLAG_REAL, .def = "5", .help = "clamp each gradient element to +-this (0: off)"},
+    {.name = "grad_clip_mode", .type = FLAG_STRING, .def = "clamp", .help = "clamp elementwise (norm is coming)", .choices = "clamp|norm"},
+    {.name = "lr_decay_every", .type = FLAG_INT, .def = "5", .help = "multiply the learning rate by -lr_decay_factor every this many epochs"},
+    {.name = "lr_decay_factor", .type = FLAG_REAL, .def = "0.5", .help = "the decay factor (1: no decay)"},
+    {.name = "optimizer", .type = FLAG_STRING, .def = "adam", .help = "the optimizer (adam; rmsprop is coming)", .choices = "adam|rmsprop"},
+    {.name = "decay_rate", .type = FLAG_REAL, .def = "0.95", .help = "RMSprop's decay (for -optimizer rmsprop)"},
+    {.name = "learning_rate_decay", .type = FLAG_REAL, .def = "1", .help = "char-rnn's schedule: multiply by this after every epoch from -learning_rate_decay_after (1: off)"},
+    {.name = "learning_rate_decay_after", .type = FLAG_INT, .def = "10", .help = "the first epoch of char-rnn's decay"},
+    {.name = "print_every", .type = FLAG_INT, .def = "1", .help = "print the loss every this many iterations (0: never)"},
+    {.name = "checkpoint_every", .type = FLAG_INT, .def = "1000", .help = "validate and write a checkpoint every this many iterations (and at the end)", .alias = "eval_val_every"},
+    {.name = "checkpoint_name", .type = FLAG_STRING, .def = "cv/checkpoint", .help = "checkpoints are <checkpoint_name>_<iteration>.h5"},
+    {.name = "checkpoint_dir", .type = FLAG_STRING, .def = "cv", .help = "char-rnn's checkpoint folder (not supported yet)"},
+    {.name = "savefile", .type = FLAG_STRING, .def = "lstm", .help = "char-rnn's checkpoint name (not supported yet)"},
+    {.name = "keep_last", .type = FLAG_INT, .def = "0", .help = "keep only this many newest checkpoints (0: all)"},
+    {.name = "init_from", .type = FLAG_STRING, .def = "", .help = "start from this checkpoint's weights (fresh optimizer)"},
+    {.name = "reset_iterations", .type = FLAG_INT, .def = "1", .help = "with -init_from: 1 starts counting at 0, 0 keeps the checkpoint's count"},
+    {.name = "resume", .type = FLAG_STRING, .def = "", .help = "continue a run exactly: a checkpoint file, or auto for the newest <checkpoint_name>_*.h5"},
+    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid"},
+    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"},
+    {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the initialisation"},
+    {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print nothing but errors"},
+    {.name = "progress", .type = FLAG_STRING, .def = "auto", .help = "progress display (plain lines for now)", .choices = "auto|line|plain"},
+    {.name = "allreduce", .type = FLAG_STRING, .def = "overlap", .help = "gradient reduction across ranks", .choices = "overlap|flat"},
+    {.name = "speed_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag: step times are always measured"},
+    {.name = "memory_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag (CUDA only)"},
+};
+
+int main(int argc, char **argv) {
+    FlagSet flags = {.program = "crnn-train",
+                     .summary = "Trains a character-level language model on data written by crnn-preprocess.",
+                     .flags = train_flags,
+                     .count = (int)(sizeof train_flags / sizeof train_flags[0]),
+                     .has_config = 1};
+    CrnnError err;
+    crnn_hdf5_quiet();
+    int parsed = flags_parse(&flags, argc, argv, &err);
+    if (parsed == FLAGS_HELP) return 0;
+    if (parsed < 0) {
+        crnn_print_error(flags.program, &err);
+        return 2;
+    }
+    Comm *comm = comm_single_create(&err);
+    Backend *be = NULL;
+    int rc = -1;
+    if (comm)
+        be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
+                             runtime_blas_threads(comm->local_size),
+                             flags_int(&flags, "quiet") != 0 || comm->rank != 0, &err);
+    if (be) {
+        train_catch_signals();
+        rc = train_run(&flags, comm, be, &err);
+    }
+    if (rc < 0) crnn_print_error(flags.program, &err);
+    backend_destroy(be);
+    if (comm) comm->destroy(comm);
+    flags_free(&flags);
+    return rc < 0 ? 1 : rc;
+}

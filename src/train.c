@@ -1,0 +1,771 @@
+/* The training loop (FORMATS.md sections 2, 4 and 5): torch-rnn's schedule and output, with
+ * exact resume. One process per rank; rank 0 validates, prints and writes checkpoints. */
+#include "crnn/train.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crnn/checkpoint.h"
+#include "crnn/dataset.h"
+#include "crnn/evaluate.h"
+#include "crnn/model.h"
+#include "crnn/optim.h"
+#include "crnn/vocab.h"
+
+_Static_assert(sizeof(real) == sizeof(float), "the training loop is built in float32");
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+void train_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* "nan" or "inf" for a non-finite value, as a user reads it (printf may write "-nan"). */
+static const char *nonfinite_name(double v) { return isnan(v) ? "nan" : "inf"; }
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- settings -------------------------------------------------------------------------- */
+
+typedef struct Settings {
+    const char *input_h5, *input_json, *checkpoint_name, *init_from, *resume, *optimizer;
+    int B, S;
+    ModelConfig model;
+    double max_epochs, learning_rate, grad_clip, lr_decay_factor, learning_rate_decay;
+    int64_t max_iters, lr_decay_every, learning_rate_decay_after, print_every, checkpoint_every,
+        keep_last, seed;
+    int quiet, reset_iterations;
+} Settings;
+
+/* Flags a resumed run may change; any other flag given on resume must match the checkpoint. */
+static const char *const resume_may_change[] = {
+    "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last",
+    "quiet", "gpu", "gpu_backend", "learning_rate", "batch_size", "input_h5", "input_json",
+    "progress", "allreduce", "speed_benchmark", "memory_benchmark", "resume", "init_from",
+    "reset_iterations", "seed", "config", NULL};
+/* Flags that fix the model or its data view: an error to change on resume. */
+static const char *const resume_must_keep[] = {"model_type", "wordvec_size", "rnn_size",
+                                               "num_layers", "seq_length", "optimizer", NULL};
+
+static int in_list(const char *const *list, const char *name) {
+    for (int k = 0; list[k]; k++)
+        if (strcmp(list[k], name) == 0) return 1;
+    return 0;
+}
+
+static void config_text(const ConfigEntry *e, char *out, size_t cap) {
+    switch (e->type) {
+    case CONFIG_INT: snprintf(out, cap, "%" PRId64, e->i); break;
+    case CONFIG_REAL: snprintf(out, cap, "%.17g", e->d); break;
+    case CONFIG_STRING: snprintf(out, cap, "%s", e->s ? e->s : ""); break;
+    }
+}
+
+static int same_value(const Flag *f, const ConfigEntry *e) {
+    char a[512], b[512];
+    flags_value_text(f, a, sizeof a);
+    config_text(e, b, sizeof b);
+    if (f->type == FLAG_REAL || f->type == FLAG_INT) return strtod(a, NULL) == strtod(b, NULL);
+    return strcmp(a, b) == 0;
+}
+
+/* On resume: flags not given take the checkpoint's values; given ones must be allowed to change. */
+static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *path, int quiet,
+                              CrnnError *err) {
+    for (int k = 0; k < ck->num_config; k++) {
+        const ConfigEntry *e = &ck->config[k];
+        Flag *f = flags_find(flags, e->name);
+        if (!f || f->type == FLAG_SWITCH) continue;
+        if (in_list((const char *const[]){"resume", "init_from", "config", "reset_iterations",
+                                          NULL},
+                    e->name))
+            continue;
+        if (!f->set) {
+            char text[512];
+            config_text(e, text, sizeof text);
+            if (flags_set_text(flags, e->name, text, err)) return crnn_fail_context(err, "%s", path);
+            f->set = 0;
+            continue;
+        }
+        if (same_value(f, e)) continue;
+        char was[512], now[512];
+        config_text(e, was, sizeof was);
+        flags_value_text(f, now, sizeof now);
+        if (in_list(resume_must_keep, e->name))
+            return crnn_fail(err, "-%s %s differs from the checkpoint %s (-%s %s); a resumed run keeps its model and -seq_length: drop -%s, or start a new run with -init_from",
+                             e->name, now, path, e->name, was, e->name);
+        if (strcmp(e->name, "seed") == 0) {
+            if (!quiet) printf("note: -seed is ignored on resume; the checkpoint's generator continues\n");
+            continue;
+        }
+        if (!in_list(resume_may_change, e->name) && !quiet)
+            printf("note: -%s changes from %s to %s on resume\n", e->name, was, now);
+    }
+    /* the model itself comes from the checkpoint's root attributes */
+    char num[32];
+    if (!flags_given(flags, "model_type")) flags_set_text(flags, "model_type", ck->model.model_type, err);
+#define FROM_CK(flag, value)                                                                   \
+    do {                                                                                       \
+        Flag *f_ = flags_find(flags, flag);                                                     \
+        if (f_->set && f_->i != (value))                                                        \
+            return crnn_fail(err, "-%s %" PRId64 " differs from the checkpoint %s (%d); a resumed run keeps its model: drop -%s, or start a new run with -init_from", \
+                             flag, f_->i, path, (int)(value), flag);                            \
+        snprintf(num, sizeof num, "%d", (int)(value));                                          \
+        flags_set_text(flags, flag, num, err);                                                  \
+    } while (0)
+    FROM_CK("wordvec_size", ck->model.D);
+    FROM_CK("rnn_size", ck->model.H);
+    FROM_CK("num_layers", ck->model.L);
+#undef FROM_CK
+    return 0;
+}
+
+static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
+    memset(s, 0, sizeof *s);
+    s->input_h5 = flags_str(flags, "input_h5");
+    s->input_json = flags_str(flags, "input_json");
+    s->checkpoint_name = flags_str(flags, "checkpoint_name");
+    s->init_from = flags_str(flags, "init_from");
+    s->resume = flags_str(flags, "resume");
+    s->optimizer = flags_str(flags, "optimizer");
+    int64_t B = flags_int(flags, "batch_size"), S = flags_int(flags, "seq_length");
+    if (B < 1 || B > 1000000) return crnn_fail(err, "-batch_size must be at least 1, got %" PRId64, B);
+    if (S < 1 || S > 1000000) return crnn_fail(err, "-seq_length must be at least 1, got %" PRId64, S);
+    s->B = (int)B;
+    s->S = (int)S;
+    snprintf(s->model.model_type, sizeof s->model.model_type, "%s", flags_str(flags, "model_type"));
+    int64_t D = flags_int(flags, "wordvec_size"), H = flags_int(flags, "rnn_size"),
+            L = flags_int(flags, "num_layers");
+    if (H < 1 || H > 1000000) return crnn_fail(err, "-rnn_size must be at least 1, got %" PRId64, H);
+    if (L < 1 || L > CRNN_MAX_LAYERS)
+        return crnn_fail(err, "-num_layers must be between 1 and %d, got %" PRId64, CRNN_MAX_LAYERS, L);
+    if (D < 0 || D > 1000000) return crnn_fail(err, "-wordvec_size must be at least 1, got %" PRId64, D);
+    s->model.D = (int)D;
+    s->model.H = (int)H;
+    s->model.L = (int)L;
+    s->model.dropout = flags_real(flags, "dropout");
+    if (s->model.dropout < 0 || s->model.dropout >= 1)
+        return crnn_fail(err, "-dropout must be in [0, 1), got %g", s->model.dropout);
+    if (flags_int(flags, "batchnorm") != 0)
+        return crnn_fail(err, "-batchnorm 1 is not supported by crnn; drop the flag");
+    s->max_epochs = flags_real(flags, "max_epochs");
+    if (!(s->max_epochs > 0)) return crnn_fail(err, "-max_epochs must be above 0, got %g", s->max_epochs);
+    s->max_iters = flags_int(flags, "max_iters");
+    if (s->max_iters < 0) return crnn_fail(err, "-max_iters must be 0 (no limit) or more, got %" PRId64, s->max_iters);
+    s->learning_rate = flags_real(flags, "learning_rate");
+    if (!(s->learning_rate > 0)) return crnn_fail(err, "-learning_rate must be above 0, got %g", s->learning_rate);
+    s->grad_clip = flags_real(flags, "grad_clip");
+    if (s->grad_clip < 0) return crnn_fail(err, "-grad_clip must be 0 (off) or more, got %g", s->grad_clip);
+    if (strcmp(flags_str(flags, "grad_clip_mode"), "clamp") != 0)
+        return crnn_fail(err, "-grad_clip_mode norm is not supported yet; use -grad_clip_mode clamp");
+    s->lr_decay_every = flags_int(flags, "lr_decay_every");
+    if (s->lr_decay_every < 1) return crnn_fail(err, "-lr_decay_every must be at least 1, got %" PRId64, s->lr_decay_every);
+    s->lr_decay_factor = flags_real(flags, "lr_decay_factor");
+    if (!(s->lr_decay_factor > 0)) return crnn_fail(err, "-lr_decay_factor must be above 0 (1 turns decay off), got %g", s->lr_decay_factor);
+    s->learning_rate_decay = flags_real(flags, "learning_rate_decay");
+    if (!(s->learning_rate_decay > 0)) return crnn_fail(err, "-learning_rate_decay must be above 0 (1 turns it off), got %g", s->learning_rate_decay);
+    s->learning_rate_decay_after = flags_int(flags, "learning_rate_decay_after");
+    s->print_every = flags_int(flags, "print_every");
+    s->checkpoint_every = flags_int(flags, "checkpoint_every");
+    s->keep_last = flags_int(flags, "keep_last");
+    if (s->print_every < 0 || s->checkpoint_every < 0 || s->keep_last < 0)
+        return crnn_fail(err, "-print_every, -checkpoint_every and -keep_last must be 0 or more");
+    s->seed = flags_int(flags, "seed");
+    if (s->seed < 0) return crnn_fail(err, "-seed must be 0 or more, got %" PRId64, s->seed);
+    s->quiet = flags_int(flags, "quiet") != 0;
+    s->reset_iterations = flags_int(flags, "reset_iterations") != 0;
+    if (!*s->input_h5 || !*s->input_json)
+        return crnn_fail(err, "-input_h5 and -input_json are required (the files written by crnn-preprocess)");
+    if (*s->init_from && *s->resume)
+        return crnn_fail(err, "-init_from and -resume exclude each other: -resume continues a run, -init_from starts one from trained weights");
+    if (!*s->checkpoint_name) return crnn_fail(err, "-checkpoint_name must not be empty");
+    if (flags_given(flags, "data_dir"))
+        return crnn_fail(err, "-data_dir is not supported yet; run crnn-preprocess and give -input_h5 and -input_json");
+    if (flags_given(flags, "checkpoint_dir") || flags_given(flags, "savefile"))
+        return crnn_fail(err, "-checkpoint_dir and -savefile are not supported yet; use -checkpoint_name DIR/NAME");
+    return 0;
+}
+
+/* ---- checkpoint folder and files ------------------------------------------------------- */
+
+static int mkdir_p(const char *dir) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
+    return 0;
+}
+
+static int prepare_checkpoint_folder(const char *checkpoint_name, CrnnError *err) {
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", checkpoint_name);
+    const char *dir = dirname(copy);
+    if (mkdir_p(dir))
+        return crnn_fail(err, "cannot create the checkpoint folder %s: %s; choose another -checkpoint_name",
+                         dir, strerror(errno));
+    char probe[PATH_MAX + 64];
+    snprintf(probe, sizeof probe, "%s/.crnn-write-test-%ld", dir, (long)getpid());
+    FILE *fp = fopen(probe, "w");
+    if (!fp)
+        return crnn_fail(err, "the checkpoint folder %s is not writable: %s; choose another -checkpoint_name",
+                         dir, strerror(errno));
+    fclose(fp);
+    unlink(probe);
+    return 0;
+}
+
+/* The iteration number of "<prefix>_<digits>.h5", or -1. */
+static int64_t checkpoint_iteration_of(const char *file, const char *base) {
+    size_t n = strlen(base);
+    if (strncmp(file, base, n) != 0 || file[n] != '_') return -1;
+    const char *p = file + n + 1;
+    if (!*p) return -1;
+    int64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) v = v * 10 + (*p - '0');
+    if (p == file + n + 1 || strcmp(p, ".h5") != 0) return -1;
+    return v;
+}
+
+typedef struct Found {
+    int64_t iteration;
+    char path[PATH_MAX];
+} Found;
+
+static int cmp_found_desc(const void *a, const void *b) {
+    int64_t x = ((const Found *)a)->iteration, y = ((const Found *)b)->iteration;
+    return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+/* Every "<checkpoint_name>_<i>.h5", newest first. *out is malloc'd. */
+static int list_checkpoints(const char *checkpoint_name, Found **out, int *count) {
+    char copy1[PATH_MAX], copy2[PATH_MAX];
+    snprintf(copy1, sizeof copy1, "%s", checkpoint_name);
+    snprintf(copy2, sizeof copy2, "%s", checkpoint_name);
+    const char *dir = dirname(copy1), *base = basename(copy2);
+    *out = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int64_t it = checkpoint_iteration_of(e->d_name, base);
+        if (it < 0) continue;
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 16;
+            Found *grown = realloc(*out, (size_t)cap * sizeof **out);
+            if (!grown) break;
+            *out = grown;
+        }
+        (*out)[*count].iteration = it;
+        snprintf((*out)[*count].path, PATH_MAX, "%s/%s", dir, e->d_name);
+        (*count)++;
+    }
+    closedir(d);
+    if (*count) qsort(*out, (size_t)*count, sizeof **out, cmp_found_desc);
+    return 0;
+}
+
+/* -resume auto: the newest checkpoint that opens and validates, or "" for a fresh start. */
+static void find_resume_checkpoint(const char *checkpoint_name, char *path, size_t cap, int quiet) {
+    Found *found;
+    int count;
+    path[0] = '\0';
+    list_checkpoints(checkpoint_name, &found, &count);
+    for (int k = 0; k < count; k++) {
+        Checkpoint ck;
+        CrnnError e;
+        if (checkpoint_read(found[k].path, &ck, 1, &e) == 0) {
+            checkpoint_free(&ck);
+            snprintf(path, cap, "%s", found[k].path);
+            break;
+        }
+        if (!quiet) printf("note: skipping %s: %s\n", found[k].path, e.msg);
+    }
+    free(found);
+}
+
+static void remove_old_checkpoints(const char *checkpoint_name, int64_t keep_last) {
+    if (keep_last <= 0) return;
+    Found *found;
+    int count;
+    list_checkpoints(checkpoint_name, &found, &count);
+    for (int k = (int)keep_last; k < count; k++) unlink(found[k].path);
+    free(found);
+}
+
+/* ---- the run --------------------------------------------------------------------------- */
+
+typedef struct History {
+    float *train_loss;
+    int64_t n_train, cap_train;
+    float *val_loss;
+    int64_t *val_iteration;
+    int64_t n_val, cap_val;
+} History;
+
+static int history_add_train(History *h, float loss) {
+    if (h->n_train == h->cap_train) {
+        int64_t cap = h->cap_train ? 2 * h->cap_train : 1024;
+        float *p = realloc(h->train_loss, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        h->train_loss = p;
+        h->cap_train = cap;
+    }
+    h->train_loss[h->n_train++] = loss;
+    return 0;
+}
+
+static int history_add_val(History *h, float loss, int64_t it) {
+    if (h->n_val == h->cap_val) {
+        int64_t cap = h->cap_val ? 2 * h->cap_val : 64;
+        float *p = realloc(h->val_loss, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        h->val_loss = p;
+        int64_t *q = realloc(h->val_iteration, (size_t)cap * sizeof *q);
+        if (!q) return -1;
+        h->val_iteration = q;
+        h->cap_val = cap;
+    }
+    h->val_loss[h->n_val] = loss;
+    h->val_iteration[h->n_val++] = it;
+    return 0;
+}
+
+typedef struct Run {
+    Settings s;
+    FlagSet *flags;
+    Comm *comm;
+    Backend *be;
+    Vocab vocab;
+    Batches train, val;
+    int have_val;
+    Model model;
+    Optimizer opt;
+    History hist;
+    int64_t iteration;      /* iterations done */
+    int64_t epoch_index;    /* current epoch, 0-based */
+    int64_t batch_index;    /* batches of the current epoch done */
+    uint64_t seed;
+    int32_t *x, *y;         /* [max(B, val N), S] host */
+    char last_checkpoint[PATH_MAX];
+} Run;
+
+static double run_epoch(const Run *r) {
+    return (double)r->epoch_index + (double)r->batch_index / (double)r->train.count;
+}
+
+/* Validation: the global P*B view of /val from zero state, carried across batches, on rank 0;
+ * the training state is saved and put back. Returns the mean over batches of each batch's mean
+ * per-token loss. */
+static int validate(Run *r, double *loss, CrnnError *err) {
+    Model *m = &r->model;
+    int B = r->train.B;
+    size_t ns = (size_t)m->cfg.L * B * m->cfg.H;
+    float *h = malloc(ns * sizeof *h), *c = malloc(ns * sizeof *c);
+    if (!h || !c) {
+        free(h);
+        free(c);
+        return crnn_fail(err, "out of memory saving the hidden state for validation");
+    }
+    model_get_state(m, h, c, B);
+    *loss = evaluate_batches(m, &r->val, r->x, r->y);
+    model_set_state(m, h, c, B);
+    free(h);
+    free(c);
+    return 0;
+}
+
+static ConfigEntry *config_from_flags(FlagSet *flags, int *n) {
+    ConfigEntry *cfg = calloc((size_t)flags->count, sizeof *cfg);
+    if (!cfg) return NULL;
+    int k = 0;
+    for (int i = 0; i < flags->count; i++) {
+        const Flag *f = &flags->flags[i];
+        ConfigEntry *e = &cfg[k++];
+        snprintf(e->name, sizeof e->name, "%s", f->name);
+        switch (f->type) {
+        case FLAG_INT:
+        case FLAG_SWITCH: e->type = CONFIG_INT, e->i = f->i; break;
+        case FLAG_REAL: e->type = CONFIG_REAL, e->d = f->d; break;
+        case FLAG_STRING: e->type = CONFIG_STRING, e->s = f->s; break;
+        }
+    }
+    *n = k;
+    return cfg;
+}
+
+static int write_checkpoint(Run *r, CrnnError *err) {
+    Model *m = &r->model;
+    Checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    ck.model = m->cfg;
+    ck.iteration = r->iteration;
+    ck.epoch = run_epoch(r);
+    ck.config = config_from_flags(r->flags, &ck.num_config);
+    ck.vocab = r->vocab;
+    ck.num_params = m->num_params;
+    ck.params = malloc(m->num_params * sizeof(float));
+    ck.has_state = 1;
+    snprintf(ck.optim_name, sizeof ck.optim_name, "%s", r->opt.name);
+    ck.optim_step = r->opt.step;
+    ck.learning_rate = r->opt.learning_rate;
+    ck.optim_m = malloc(m->num_params * sizeof(float));
+    ck.optim_v = malloc(m->num_params * sizeof(float));
+    uint64_t rng[1] = {r->seed};
+    ck.rng = rng;
+    ck.num_rng = 1;
+    ck.streams = r->train.N;
+    ck.batch_index = r->batch_index;
+    ck.epoch_index = r->epoch_index;
+    size_t ns = (size_t)m->cfg.L * r->train.N * m->cfg.H;
+    ck.hidden_h = malloc(ns * sizeof(float));
+    ck.hidden_c = malloc(ns * sizeof(float));
+    ck.train_loss = r->hist.train_loss;
+    ck.num_train_loss = r->hist.n_train;
+    ck.val_loss = r->hist.val_loss;
+    ck.val_iteration = r->hist.val_iteration;
+    ck.num_val = r->hist.n_val;
+    int rc = -1;
+    if (!ck.config || !ck.params || !ck.optim_m || !ck.optim_v || !ck.hidden_h || !ck.hidden_c) {
+        crnn_fail(err, "out of memory preparing a checkpoint");
+    } else {
+        model_get_params(m, ck.params);
+        r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
+        r->be->to_host(r->be, ck.optim_v, r->opt.v, m->num_params * sizeof(float));
+        /* single process: this rank's streams are all of them */
+        model_get_state(m, ck.hidden_h, ck.hidden_c, r->train.B);
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s_%" PRId64 ".h5", r->s.checkpoint_name, r->iteration);
+        rc = checkpoint_write(path, &ck, err);
+        if (rc == 0) {
+            snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
+            if (!r->s.quiet) printf("wrote %s\n", path);
+            remove_old_checkpoints(r->s.checkpoint_name, r->s.keep_last);
+        }
+    }
+    free(ck.config);
+    free(ck.params);
+    free(ck.optim_m);
+    free(ck.optim_v);
+    free(ck.hidden_h);
+    free(ck.hidden_c);
+    return rc;
+}
+
+/* Validation (if there is a validation split) then a checkpoint, on rank 0. */
+static int validate_and_checkpoint(Run *r, CrnnError *err) {
+    if (r->comm->rank != 0) return 0;
+    if (r->have_val) {
+        double vl = 0;
+        if (validate(r, &vl, err)) return -1;
+        if (!isfinite(vl))
+            return crnn_fail(err, "the validation loss is %s at iteration %" PRId64 "; %s%s%stry a lower -learning_rate (now %g) or a -grad_clip (now %g)",
+                             nonfinite_name(vl), r->iteration,
+                             r->last_checkpoint[0] ? "the last good checkpoint is " : "", r->last_checkpoint,
+                             r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
+        history_add_val(&r->hist, (float)vl, r->iteration);
+        if (!r->s.quiet) {
+            printf("Epoch %.2f / %g, i = %" PRId64 ", val loss = %f\n",
+                   (double)r->iteration / (double)r->train.count + 1, r->s.max_epochs, r->iteration, vl);
+            fflush(stdout);
+        }
+    }
+    return write_checkpoint(r, err);
+}
+
+static int load_start(Run *r, const char *resume_path, CrnnError *err) {
+    Model *m = &r->model;
+    const char *path = resume_path[0] ? resume_path : r->s.init_from;
+    if (!*path) {
+        model_init_params(m, r->seed);
+        return 0;
+    }
+    Checkpoint ck;
+    int want_state = resume_path[0] != '\0';
+    if (checkpoint_read(path, &ck, want_state, err)) return -1;
+    int rc = -1;
+    if (!vocab_equal(&ck.vocab, &r->vocab)) {
+        crnn_fail(err, "the vocabulary of %s (%d tokens) differs from %s (%d tokens); use the JSON of the data the checkpoint was trained on, or preprocess this text again with that vocabulary",
+                  path, ck.vocab.size, r->s.input_json, r->vocab.size);
+        goto done;
+    }
+    if (ck.model.D != m->cfg.D || ck.model.H != m->cfg.H || ck.model.L != m->cfg.L ||
+        strcmp(ck.model.model_type, m->cfg.model_type) != 0) {
+        crnn_fail(err, "%s holds a %s %d x %d model with -wordvec_size %d; give the same -model_type, -num_layers, -rnn_size and -wordvec_size",
+                  path, ck.model.model_type, ck.model.L, ck.model.H, ck.model.D);
+        goto done;
+    }
+    model_set_params(m, ck.params);
+    if (!want_state) {
+        if (!r->s.reset_iterations) {
+            r->iteration = ck.iteration;
+            /* position from the iteration count */
+            r->epoch_index = r->iteration / r->train.count;
+            r->batch_index = r->iteration % r->train.count;
+        }
+        rc = 0;
+        goto done;
+    }
+    /* resume: everything */
+    if (strcmp(ck.optim_name, r->opt.name) != 0) {
+        crnn_fail(err, "%s was trained with -optimizer %s; resume with the same optimizer", path, ck.optim_name);
+        goto done;
+    }
+    r->be->to_device(r->be, r->opt.m, ck.optim_m, m->num_params * sizeof(float));
+    r->be->to_device(r->be, r->opt.v, ck.optim_v, m->num_params * sizeof(float));
+    r->opt.step = ck.optim_step;
+    if (flags_given(r->flags, "learning_rate")) {
+        if (!r->s.quiet && r->s.learning_rate != ck.learning_rate)
+            printf("note: learning rate set to %g (the checkpoint's was %g)\n", r->s.learning_rate,
+                   ck.learning_rate);
+        r->opt.learning_rate = r->s.learning_rate;
+    } else {
+        r->opt.learning_rate = ck.learning_rate;
+    }
+    if (ck.num_rng >= 1) r->seed = ck.rng[0];
+    r->iteration = ck.iteration;
+    r->epoch_index = ck.epoch_index;
+    if (ck.streams == r->train.N) {
+        r->batch_index = ck.batch_index;
+        model_set_state(m, ck.hidden_h, ck.hidden_c, r->train.B);
+    } else {
+        /* another global batch: the same fraction of the epoch, fresh hidden states */
+        double frac = ck.epoch - (double)ck.epoch_index;
+        if (frac < 0) frac = 0;
+        r->batch_index = (int64_t)floor(frac * (double)r->train.count);
+        if (r->batch_index >= r->train.count) r->batch_index = r->train.count - 1;
+        if (!r->s.quiet)
+            printf("note: the checkpoint was trained on %d streams and this run has %d (-batch_size x ranks): hidden states start from zero\n",
+                   ck.streams, r->train.N);
+    }
+    /* histories */
+    for (int64_t k = 0; k < ck.num_train_loss; k++) history_add_train(&r->hist, ck.train_loss[k]);
+    for (int64_t k = 0; k < ck.num_val; k++) history_add_val(&r->hist, ck.val_loss[k], ck.val_iteration[k]);
+    if (!r->s.quiet) printf("resuming from %s at iteration %" PRId64 "\n", path, r->iteration);
+    rc = 0;
+done:
+    checkpoint_free(&ck);
+    return rc;
+}
+
+int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
+    Run run, *r = &run;
+    memset(r, 0, sizeof *r);
+    r->flags = flags;
+    r->comm = comm;
+    r->be = be;
+    int quiet = flags_int(flags, "quiet") != 0 || comm->rank != 0;
+    int rc = -1;
+    char resume_path[PATH_MAX] = "";
+
+    /* -resume: find the file, and take the run's flags from it */
+    const char *resume = flags_str(flags, "resume");
+    if (*resume) {
+        if (strcmp(resume, "auto") == 0) {
+            find_resume_checkpoint(flags_str(flags, "checkpoint_name"), resume_path, sizeof resume_path, quiet);
+            if (!resume_path[0] && !quiet)
+                printf("no checkpoint named %s_*.h5 to resume: starting a fresh run\n", flags_str(flags, "checkpoint_name"));
+        } else {
+            snprintf(resume_path, sizeof resume_path, "%s", resume);
+        }
+        if (resume_path[0]) {
+            Checkpoint ck;
+            if (checkpoint_read(resume_path, &ck, 1, err)) return -1;
+            int m = merge_resume_flags(flags, &ck, resume_path, quiet, err);
+            checkpoint_free(&ck);
+            if (m) return -1;
+        }
+    }
+    if (read_settings(flags, &r->s, err)) return -1;
+    if (resume_path[0] && *r->s.init_from)
+        return crnn_fail(err, "-init_from and -resume exclude each other");
+    r->seed = (uint64_t)r->s.seed;
+    quiet = r->s.quiet || comm->rank != 0;
+
+    if (comm->rank == 0 && prepare_checkpoint_folder(r->s.checkpoint_name, err)) return -1;
+    if (vocab_read_json(&r->vocab, r->s.input_json, err)) return -1;
+    r->s.model.V = r->vocab.size;
+    if (model_config_check(&r->s.model, err)) goto out;
+
+    /* data: this rank's streams of the global P*B, and on rank 0 the validation view */
+    const int P = comm->size, B = r->s.B, S = r->s.S;
+    int shrunk = 0;
+    if (dataset_load(&r->train, r->s.input_h5, "train", P * B, comm->rank * B, B, S, 0,
+                     r->vocab.size, &shrunk, err))
+        goto out;
+    int val_B = 0;
+    if (comm->rank == 0) {
+        int64_t num_val = 0;
+        if (dataset_split_size(r->s.input_h5, "val", &num_val, err)) goto out;
+        if (num_val >= S + 1) {
+            if (dataset_load(&r->val, r->s.input_h5, "val", P * B, 0, P * B, S, 1, r->vocab.size,
+                             &shrunk, err))
+                goto out;
+            r->have_val = 1;
+            val_B = r->val.B;
+            if (shrunk && !quiet)
+                printf("note: the validation split (%" PRId64 " tokens) holds only %d streams of %d; validating on %d\n",
+                       num_val, r->val.N, P * B, r->val.N);
+        } else if (!quiet) {
+            printf("note: the validation split has %" PRId64 " tokens, fewer than -seq_length + 1 = %d: no validation loss\n",
+                   num_val, S + 1);
+        }
+    }
+    int max_B = B > val_B ? B : val_B;
+    if (model_create(&r->model, &r->s.model, be, max_B, S, err)) goto out;
+    if (optim_create(&r->opt, be, r->s.optimizer, r->model.num_params, r->s.learning_rate, err))
+        goto out;
+    r->x = malloc((size_t)max_B * S * sizeof(int32_t));
+    r->y = malloc((size_t)max_B * S * sizeof(int32_t));
+    if (!r->x || !r->y) {
+        crnn_fail(err, "out of memory");
+        goto out;
+    }
+    if (load_start(r, resume_path, err)) goto out;
+
+    /* how far to go: max_epochs of batches from the start of training, capped by max_iters */
+    const int64_t count = r->train.count;
+    int64_t target_pos = (int64_t)floor(r->s.max_epochs * (double)count + 1e-9);
+    if (target_pos < 1) target_pos = 1;
+    int64_t pos = r->epoch_index * count + r->batch_index;
+    int64_t total = r->iteration + (target_pos - pos);
+    if (r->s.max_iters > 0 && r->s.max_iters < total) total = r->s.max_iters;
+
+    if (!quiet) {
+        printf("crnn-train: %s %d x %d, %zu parameters; %" PRId64 " training tokens in %d streams x %" PRId64
+               " batches of %d; %" PRId64 " iterations\n",
+               r->model.cfg.model_type, r->model.cfg.L, r->model.cfg.H, r->model.num_params,
+               r->train.num, r->train.N, count, S, total);
+        fflush(stdout);
+    }
+    if (r->iteration >= total) {
+        if (!quiet) printf("nothing to do: the run is at iteration %" PRId64 " of %" PRId64 "\n", r->iteration, total);
+        rc = 0;
+        goto out;
+    }
+
+    const double chars_per_step = (double)P * B * S;
+    double step_time_total = 0, window_start = now_seconds();
+    int64_t window_steps = 0, steps_done = 0;
+    rc = 0;
+    while (r->iteration < total) {
+        if (r->batch_index == 0) model_reset_state(&r->model); /* each epoch starts from zero */
+        double t0 = now_seconds();
+        dataset_batch(&r->train, r->batch_index, r->x, r->y);
+        double loss = model_forward(&r->model, r->x, r->y, B, S);
+        model_backward(&r->model);
+        real loss_mean = (real)loss;
+        if (comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err) ||
+            comm->allreduce_mean(comm, &loss_mean, 1, err)) {
+            rc = -1;
+            break;
+        }
+        r->iteration++;
+        if (!isfinite(loss_mean)) {
+            crnn_fail(err, "the training loss is %s at iteration %" PRId64 "; %s%s%stry a lower -learning_rate (now %g) or a -grad_clip (now %g)",
+                      nonfinite_name(loss_mean), r->iteration, r->last_checkpoint[0] ? "the last good checkpoint is " : "",
+                      r->last_checkpoint, r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
+            rc = -1;
+            break;
+        }
+        optim_clip(be, r->model.grads, r->model.num_params, r->s.grad_clip);
+        optim_step(&r->opt, r->model.params, r->model.grads);
+        double t1 = now_seconds();
+        step_time_total += t1 - t0;
+        steps_done++;
+        window_steps++;
+        history_add_train(&r->hist, (float)loss_mean);
+
+        r->batch_index++;
+        if (r->batch_index == count) { /* the end of an epoch */
+            r->batch_index = 0;
+            r->epoch_index++;
+            int64_t e = r->epoch_index; /* epochs completed */
+            if (r->s.lr_decay_factor != 1 && e % r->s.lr_decay_every == 0)
+                r->opt.learning_rate *= r->s.lr_decay_factor;
+            if (r->s.learning_rate_decay != 1 && e >= r->s.learning_rate_decay_after)
+                r->opt.learning_rate *= r->s.learning_rate_decay;
+        }
+        if (!quiet && r->s.print_every > 0 && r->iteration % r->s.print_every == 0) {
+            double elapsed = now_seconds() - window_start;
+            printf("Epoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %f, %.0f chars/s\n",
+                   (double)r->iteration / (double)count + 1, r->s.max_epochs, r->iteration, total,
+                   (double)loss_mean, elapsed > 0 ? window_steps * chars_per_step / elapsed : 0.0);
+            fflush(stdout);
+            window_steps = 0;
+            window_start = now_seconds();
+        }
+        int at_checkpoint = (r->s.checkpoint_every > 0 && r->iteration % r->s.checkpoint_every == 0) ||
+                            r->iteration == total;
+        int64_t stop = stop_signal != 0;
+        if (comm->allreduce_max_int(comm, &stop, err)) {
+            rc = -1;
+            break;
+        }
+        if (at_checkpoint || stop) {
+            if (validate_and_checkpoint(r, err)) {
+                rc = -1;
+                break;
+            }
+            if (comm->barrier(comm, err)) {
+                rc = -1;
+                break;
+            }
+            window_steps = 0;
+            window_start = now_seconds();
+        }
+        if (stop && r->iteration < total) {
+            if (!quiet)
+                printf("stopped by a signal at iteration %" PRId64 "; %s holds the run: continue it with -resume auto (or -resume %s)\n",
+                       r->iteration, r->last_checkpoint, r->last_checkpoint);
+            rc = CRNN_EXIT_STOPPED;
+            break;
+        }
+    }
+    if (rc == 0 && !quiet && steps_done > 0)
+        printf("done: %" PRId64 " iterations, %.3f ms/iter, %.0f chars/s\n", steps_done,
+               1e3 * step_time_total / steps_done, steps_done * chars_per_step / step_time_total);
+out:
+    if (rc != 0 && rc != CRNN_EXIT_STOPPED) rc = -1;
+    free(r->x);
+    free(r->y);
+    optim_destroy(&r->opt);
+    model_destroy(&r->model);
+    dataset_free(&r->train);
+    dataset_free(&r->val);
+    vocab_free(&r->vocab);
+    free(r->hist.train_loss);
+    free(r->hist.val_loss);
+    free(r->hist.val_iteration);
+    fflush(stdout);
+    return rc;
+}

@@ -1,0 +1,11 @@
+# The math: finite differences in double precision.
+add_executable(test_gradcheck ${CMAKE_CURRENT_SOURCE_DIR}/test_gradcheck.c)
+target_link_libraries(test_gradcheck PRIVATE crnn64)
+add_test(NAME gradcheck COMMAND test_gradcheck)
+
+# The gradient dump that tests/test_parity.py compares with PyTorch, in float and in double.
+add_executable(crnn-test-grads ${CMAKE_CURRENT_SOURCE_DIR}/grad_dump.c)
+target_link_libraries(crnn-test-grads PRIVATE crnn)
+add_executable(crnn-test-grads64 ${CMAKE_CURRENT_SOURCE_DIR}/grad_dump.c)
+target_link_libraries(crnn-test-grads64 PRIVATE crnn64)
+set_target_properties(crnn-test-grads crnn-test-grads64 PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})

@@ -1,0 +1,14 @@
+# Parity with the independent PyTorch reference (tests/torch_reference.py): preprocessing,
+# gradients (float32 and double builds), 10 Adam steps, greedy sampling. Needs /usr/bin/python3
+# with python3-torch, python3-h5py and python3-numpy.
+set(CRNN_PARITY_CHECKS preprocess grads grads64 train sample)
+foreach(check ${CRNN_PARITY_CHECKS})
+  add_test(NAME parity_${check}
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_parity.py ${check})
+  set_tests_properties(parity_${check} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 600
+                       LABELS parity)
+endforeach()
+add_test(NAME parity_reference_selftest
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/torch_reference.py selftest)
+set_tests_properties(parity_reference_selftest PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}"
+                     LABELS parity)

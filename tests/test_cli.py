@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""End-to-end and bad-input tests of crnn-train, crnn-sample and crnn-eval.
+
+Run as `test_cli.py <case>`; CRNN_BIN names the build folder. Each case makes its own small
+text in a temporary folder."""
+import glob
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+BIN = os.environ.get("CRNN_BIN", os.path.join(os.path.dirname(__file__), "..", "build"))
+TIMEOUT = 300
+
+
+def prog(name):
+    return os.path.join(BIN, name)
+
+
+def run(args, timeout=TIMEOUT, **kw):
+    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def must(args, **kw):
+    rc, out, err = run(args, **kw)
+    if rc != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({rc}):\n{out}\n{err}")
+    return out
+
+
+def make_text(path, n_chars=20000, seed=1):
+    rng = random.Random(seed)
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "cat",
+             "runs", "away", "from", "home", "to", "sea", "ship", "sails", "north", "at", "dawn"]
+    out = []
+    n = 0
+    while n < n_chars:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(3, 9))).capitalize() + ".\n"
+        out.append(line)
+        n += len(line)
+    with open(path, "w") as f:
+        f.write("".join(out)[:n_chars])
+
+
+class Case:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="crnn-cli-")
+        self.txt = os.path.join(self.dir, "t.txt")
+        self.h5 = os.path.join(self.dir, "t.h5")
+        self.json = os.path.join(self.dir, "t.json")
+        make_text(self.txt)
+        must([prog("crnn-preprocess"), "--input_txt", self.txt, "--output_h5", self.h5,
+              "--output_json", self.json, "--quiet"])
+
+    def train_args(self, name, *extra):
+        return [prog("crnn-train"), "-input_h5", self.h5, "-input_json", self.json, "-gpu", "-1",
+                "-batch_size", 4, "-seq_length", 16, "-rnn_size", 24, "-num_layers", 2,
+                "-wordvec_size", 8, "-checkpoint_name", os.path.join(self.dir, name), *extra]
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def losses(out):
+    return [float(m.group(2)) for m in re.finditer(r"i = (\d+) / \d+, loss = (\S+),", out)]
+
+
+def val_losses(out):
+    return [float(x) for x in re.findall(r"val loss = (\S+)", out)]
+
+
+def params_of(path):
+    with h5py.File(path, "r") as f:
+        out = {}
+        f["params"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+        return out
+
+
+def case_end_to_end(c):
+    out = must(c.train_args("ck", "-max_iters", 60, "-checkpoint_every", 20, "-print_every", 1))
+    ls = losses(out)
+    assert len(ls) == 60, f"expected 60 progress lines, got {len(ls)}:\n{out}"
+    assert re.search(r"^Epoch \d+\.\d\d / 50, i = 1 / 60, loss = \d+\.\d{6}, \d+ chars/s$", out, re.M), out
+    assert np.mean(ls[-10:]) < np.mean(ls[:10]) - 0.3, f"the loss did not fall: {ls[:10]} ... {ls[-10:]}"
+    for it in (20, 40, 60):
+        assert os.path.exists(os.path.join(c.dir, f"ck_{it}.h5")), f"no checkpoint at {it}"
+    assert not glob.glob(os.path.join(c.dir, "*.tmp")), "a .tmp file was left"
+    vl = val_losses(out)
+    assert len(vl) == 3, out
+    assert "done: 60 iterations" in out, out
+    ck = os.path.join(c.dir, "ck_60.h5")
+    with h5py.File(ck, "r") as f:
+        assert f.attrs["iteration"] == 60
+        assert len(f["history/train_loss"]) == 60
+        np.testing.assert_allclose(f["history/train_loss"][()], ls, atol=2e-6)
+        np.testing.assert_allclose(f["history/val_loss"][()], vl, atol=2e-6)
+        assert f["config"].attrs["rnn_size"] == 24
+    # crnn-eval prints the same validation loss as training did at that checkpoint
+    out = must([prog("crnn-eval"), "-checkpoint", ck, "-gpu", "-1"])
+    m = re.search(r"^val loss = (\S+)$", out.strip().splitlines()[-1])
+    assert m, out
+    assert abs(float(m.group(1)) - vl[-1]) < 1e-5, (m.group(1), vl[-1])
+    out = must([prog("crnn-eval"), ck, "-split", "test", "-gpu", "-1"])
+    assert re.search(r"^test loss = \d+\.\d{6}$", out.strip().splitlines()[-1]), out
+    # greedy sampling is deterministic, starts with the start text, and -length counts new characters
+    a = must([prog("crnn-sample"), "-checkpoint", ck, "-sample", 0, "-start_text", "The ", "-length", 80, "-gpu", "-1"])
+    b = must([prog("crnn-sample"), ck, "-sample", 0, "-primetext", "The ", "-length", 80, "-gpu", "-1"])
+    assert a == b
+    assert a.startswith("The ") and len(a) == 4 + 80 + 1 and a.endswith("\n"), repr(a)
+    # sampling with a seed is repeatable; another seed differs
+    s1 = must([prog("crnn-sample"), ck, "-length", 200, "-seed", 5, "-gpu", "-1"])
+    s2 = must([prog("crnn-sample"), ck, "-length", 200, "-seed", 5, "-gpu", "-1"])
+    s3 = must([prog("crnn-sample"), ck, "-length", 200, "-seed", 6, "-gpu", "-1"])
+    assert s1 == s2 and s1 != s3
+    assert len(s1) == 201, len(s1)  # an empty start text: the first character counts
+    vocab = set(open(c.txt).read())
+    assert set(s1[:-1]) <= vocab
+    s4 = must([prog("crnn-sample"), ck, "-length", 100, "-temperature", 0.5, "-top_k", 3, "-gpu", "-1"])
+    assert len(s4) == 101
+
+
+def case_resume_exact(c):
+    # 40 iterations straight, against 17 + a resume to 40; 12 batches an epoch, so the run
+    # crosses epochs, state resets and learning-rate decays (every epoch here)
+    common = ("-max_iters", 40, "-lr_decay_every", 1, "-lr_decay_factor", 0.7, "-print_every", 1)
+    out_a = must(c.train_args("a", *common, "-checkpoint_every", 17, "-batch_size", 20, "-seq_length", 64))
+    out_b1 = must(c.train_args("b", "-max_iters", 17, "-lr_decay_every", 1, "-lr_decay_factor", 0.7,
+                               "-checkpoint_every", 17, "-batch_size", 20, "-seq_length", 64))
+    out_b2 = must(c.train_args("b", "-resume", os.path.join(c.dir, "b_17.h5"), "-max_iters", 40,
+                               "-batch_size", 20, "-seq_length", 64))
+    la, lb = losses(out_a), losses(out_b1) + losses(out_b2)
+    assert la == lb, f"losses differ:\n{la}\n{lb}"
+    pa, pb = params_of(os.path.join(c.dir, "a_40.h5")), params_of(os.path.join(c.dir, "b_40.h5"))
+    for k in pa:
+        assert np.array_equal(pa[k], pb[k]), f"{k} differs after resume"
+    with h5py.File(os.path.join(c.dir, "a_40.h5")) as fa, h5py.File(os.path.join(c.dir, "b_40.h5")) as fb:
+        for k in ("optim/m", "optim/v", "history/train_loss", "state/hidden/0/h", "state/hidden/1/c"):
+            assert np.array_equal(fa[k][()], fb[k][()]), k
+        assert fa["optim"].attrs["learning_rate"] == fb["optim"].attrs["learning_rate"]
+        assert abs(fa["optim"].attrs["learning_rate"] - 2e-3 * 0.7 ** 3) < 1e-12, fa["optim"].attrs["learning_rate"]
+    # -resume auto picks the newest valid checkpoint and skips a broken newer one
+    with open(os.path.join(c.dir, "b_99.h5"), "wb") as f:
+        f.write(b"not hdf5")
+    out = must(c.train_args("b", "-resume", "auto", "-max_iters", 42, "-batch_size", 20, "-seq_length", 64))
+    assert "skipping" in out and "b_99.h5" in out, out
+    assert losses(out)[0] == losses(out)[0] and re.search(r"i = 41 / 42", out), out
+    # -resume auto without any checkpoint starts fresh
+    out = must(c.train_args("fresh", "-resume", "auto", "-max_iters", 3))
+    assert "starting a fresh run" in out and "i = 1 / 3" in out, out
+    # changing the model on resume is refused
+    rc, out, err = run(c.train_args("b", "-resume", os.path.join(c.dir, "b_40.h5"), "-rnn_size", 32, "-max_iters", 45,
+                                    "-batch_size", 20, "-seq_length", 64))
+    assert rc != 0 and "rnn_size" in err and "b_40.h5" in err, err
+
+
+def case_signal(c):
+    args = c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1)
+    p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        deadline = time.time() + 60
+        while "i = 5 /" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 75, f"exit {p.returncode}\n{out}\n{err}"
+    m = re.search(r"stopped by a signal at iteration (\d+)", out)
+    assert m, out
+    it = int(m.group(1))
+    ck = os.path.join(c.dir, f"sig_{it}.h5")
+    assert os.path.exists(ck), out
+    out = must(c.train_args("sig", "-resume", "auto", "-max_iters", it + 3))
+    assert f"i = {it + 1} / {it + 3}" in out, out
+
+
+def expect_error(args, *needles, rc_ok=lambda rc: rc != 0):
+    rc, out, err = run(args)
+    assert rc_ok(rc), f"expected failure, got {rc}: {out}\n{err}"
+    assert "error:" in err, f"no error message: {err!r}"
+    for n in needles:
+        assert n in err, f"expected {n!r} in the message: {err!r}"
+    assert "Traceback" not in err and "Segmentation" not in err
+    return err
+
+
+def case_bad_input(c):
+    before = sorted(os.listdir(c.dir))
+    # too little text for B*S+1
+    expect_error(c.train_args("x", "-batch_size", 500, "-seq_length", 50), "t.h5", "-batch_size", "-seq_length")
+    # flags
+    expect_error(c.train_args("x", "-rnn_size", 0), "-rnn_size")
+    expect_error(c.train_args("x", "-batch_size", -1), "-batch_size")
+    expect_error(c.train_args("x", "-learning_rate", "abc"), "-learning_rate", "abc")
+    expect_error(c.train_args("x", "-no_such_flag", 1), "no_such_flag", "--help")
+    expect_error([prog("crnn-train"), "-input_h5"], "-input_h5", "value")
+    expect_error(c.train_args("x", "-model_type", "gru"), "gru", "lstm")
+    expect_error(c.train_args("x", "-dropout", 0.5), "-dropout")
+    expect_error(c.train_args("x", "-batchnorm", 1), "batchnorm")
+    expect_error([prog("crnn-train"), "-input_json", c.json], "-input_h5")
+    # a missing, truncated or garbage data file
+    expect_error(c.train_args("x", "-input_h5", os.path.join(c.dir, "nope.h5")), "nope.h5")
+    trunc = os.path.join(c.dir, "trunc.h5")
+    data = open(c.h5, "rb").read()
+    open(trunc, "wb").write(data[: len(data) // 2])
+    expect_error(c.train_args("x", "-input_h5", trunc), "trunc.h5")
+    junk = os.path.join(c.dir, "junk.json")
+    open(junk, "w").write("{not json")
+    expect_error(c.train_args("x", "-input_json", junk), "junk.json")
+    # an unwritable checkpoint folder (a path through a regular file)
+    expect_error([*c.train_args("x"), "-checkpoint_name", os.path.join(c.txt, "sub", "ck")], "checkpoint", "t.txt")
+    after = sorted(os.listdir(c.dir))
+    assert set(after) - set(before) == {"trunc.h5", "junk.json"}, f"files left: {set(after) - set(before)}"
+
+    # a trained checkpoint for the sampling and evaluation cases
+    must(c.train_args("ck", "-max_iters", 3, "-checkpoint_every", 0))
+    ck = os.path.join(c.dir, "ck_3.h5")
+    expect_error([prog("crnn-sample"), ck, "-temperature", 0, "-gpu", -1], "-temperature", "-sample 0")
+    expect_error([prog("crnn-sample"), ck, "-start_text", "The Ω", "-gpu", -1], "Ω")
+    expect_error([prog("crnn-sample"), "-gpu", -1], "-checkpoint")
+    expect_error([prog("crnn-sample"), os.path.join(c.dir, "none.h5"), "-gpu", -1], "none.h5")
+    bad = os.path.join(c.dir, "bad_ck.h5")
+    blob = open(ck, "rb").read()
+    open(bad, "wb").write(blob[: len(blob) // 3])
+    expect_error([prog("crnn-sample"), bad, "-gpu", -1], "bad_ck.h5")
+    open(bad, "wb").write(os.urandom(4096))
+    expect_error([prog("crnn-sample"), bad, "-gpu", -1], "bad_ck.h5")
+    expect_error([prog("crnn-eval"), bad, "-gpu", -1], "bad_ck.h5")
+    # data whose vocabulary does not match the checkpoint's
+    other_txt, other_h5, other_json = (os.path.join(c.dir, n) for n in ("o.txt", "o.h5", "o.json"))
+    open(other_txt, "w").write("0123456789+-*/=\n" * 2000)
+    must([prog("crnn-preprocess"), "--input_txt", other_txt, "--output_h5", other_h5, "--output_json", other_json, "--quiet"])
+    expect_error(c.train_args("y", "-input_h5", other_h5, "-input_json", other_json, "-init_from", ck), "vocabulary", "o.json")
+    expect_error([prog("crnn-eval"), ck, "-input_h5", other_h5, "-input_json", other_json, "-gpu", -1], "vocabulary", "o.json")
+    expect_error(c.train_args("y", "-input_h5", other_h5, "-input_json", other_json, "-resume", ck), "vocabulary")
+    assert not glob.glob(os.path.join(c.dir, "y_*")), "a failed run left a checkpoint"
+
+
+def case_nonfinite(c):
+    rc, out, err = run(c.train_args("nan", "-max_iters", 50, "-learning_rate", 1e38, "-grad_clip", 0,
+                                    "-checkpoint_every", 1))
+    assert rc != 0, out
+    m = re.search(r"loss is (nan|inf) at iteration (\d+)", err)
+    assert m, err
+    assert "-learning_rate" in err
+    it = int(m.group(2))
+    assert not os.path.exists(os.path.join(c.dir, f"nan_{it}.h5"))
+    for f in glob.glob(os.path.join(c.dir, "nan_*.h5")):
+        for k, v in params_of(f).items():
+            assert np.all(np.isfinite(v)), f"{f} holds non-finite {k}"
+
+
+def case_init_from(c):
+    must(c.train_args("base", "-max_iters", 5, "-checkpoint_every", 0))
+    ck = os.path.join(c.dir, "base_5.h5")
+    out = must(c.train_args("next", "-init_from", ck, "-max_iters", 3, "-checkpoint_every", 0))
+    assert "i = 1 / 3" in out, out
+    out = must(c.train_args("keep", "-init_from", ck, "-reset_iterations", 0, "-max_iters", 8, "-checkpoint_every", 0))
+    assert "i = 6 / 8" in out, out
+    # -config: name = value lines, the command line wins
+    cfg = os.path.join(c.dir, "run.cfg")
+    open(cfg, "w").write("# a preset\nlearning_rate = 0.001\nmax_iters = 2\ncheckpoint_every = 0\n")
+    out = must([*c.train_args("cfg", "-config", cfg), "-max_iters", 4])
+    assert "i = 4 / 4" in out, out
+    with h5py.File(os.path.join(c.dir, "cfg_4.h5")) as f:
+        assert f["config"].attrs["learning_rate"] == 0.001
+        assert f["config"].attrs["max_iters"] == 4
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+if __name__ == "__main__":
+    name = sys.argv[1]
+    c = Case()
+    try:
+        CASES[name](c)
+    finally:
+        c.close()
+    print(f"{name}: ok")

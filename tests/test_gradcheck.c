@@ -1,0 +1,224 @@
+/* Finite-difference gradient checks in double precision: each backend operation the model
+ * differentiates (LSTM step, softmax cross-entropy, embedding) and the whole model, every
+ * parameter, with a carried non-zero initial state. Built against crnn64 (real = double). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crnn/backend.h"
+#include "crnn/model.h"
+#include "crnn/rng.h"
+
+static int failures = 0;
+static uint32_t counter = 0;
+
+static double rnd(void) {
+    RngKey k = {.seed = 99, .purpose = 7, .position = counter++};
+    return 2 * rng_uniform(&k) - 1;
+}
+
+/* analytic vs numeric: |a - n| <= tol * |n| + 1e-8 (the 1e-8 covers the rounding error of a
+ * central difference with eps = 1e-6 on a loss of order 1, about 1e-10) */
+static void expect_close(const char *what, int index, double analytic, double numeric, double tol) {
+    double rel = fabs(analytic - numeric) / fmax(fabs(numeric), 1e-300);
+    if (fabs(analytic - numeric) > tol * fabs(numeric) + 1e-8) {
+        if (failures < 20)
+            fprintf(stderr, "FAIL %s[%d]: analytic %.12g numeric %.12g (rel %.3g)\n", what, index,
+                    analytic, numeric, rel);
+        failures++;
+    }
+}
+
+/* loss(a, c_prev) = sum(wh * h) + sum(wc * c) for one LSTM step */
+static double lstm_loss(Backend *be, const double *a0, const double *cp, const double *wh,
+                        const double *wc, int B, int H) {
+    double *a = malloc(sizeof(double) * B * 4 * H), *c = malloc(sizeof(double) * B * H),
+           *h = malloc(sizeof(double) * B * H);
+    memcpy(a, a0, sizeof(double) * B * 4 * H);
+    be->lstm_forward(be, a, cp, c, h, B, H);
+    double s = 0;
+    for (int k = 0; k < B * H; k++) s += wh[k] * h[k] + wc[k] * c[k];
+    free(a), free(c), free(h);
+    return s;
+}
+
+static void check_lstm_step(Backend *be) {
+    const int B = 3, H = 5, n = B * 4 * H;
+    double a[3 * 20], cp[15], wh[15], wc[15];
+    for (int k = 0; k < n; k++) a[k] = 2 * rnd();
+    for (int k = 0; k < B * H; k++) cp[k] = rnd(), wh[k] = rnd(), wc[k] = rnd();
+    /* analytic */
+    double gates[3 * 20], c[15], h[15], dc[15];
+    memcpy(gates, a, sizeof a);
+    be->lstm_forward(be, gates, cp, c, h, B, H);
+    memcpy(dc, wc, sizeof dc); /* dL/dc from "after" = wc, dL/dh = wh */
+    be->lstm_backward(be, gates, cp, c, wh, dc, B, H);
+    const double eps = 1e-6;
+    for (int k = 0; k < n; k++) {
+        double s = a[k];
+        a[k] = s + eps;
+        double lp = lstm_loss(be, a, cp, wh, wc, B, H);
+        a[k] = s - eps;
+        double lm = lstm_loss(be, a, cp, wh, wc, B, H);
+        a[k] = s;
+        expect_close("lstm d/da", k, gates[k], (lp - lm) / (2 * eps), 1e-6);
+    }
+    for (int k = 0; k < B * H; k++) {
+        double s = cp[k];
+        cp[k] = s + eps;
+        double lp = lstm_loss(be, a, cp, wh, wc, B, H);
+        cp[k] = s - eps;
+        double lm = lstm_loss(be, a, cp, wh, wc, B, H);
+        cp[k] = s;
+        expect_close("lstm d/dc_prev", k, dc[k], (lp - lm) / (2 * eps), 1e-6);
+    }
+}
+
+static void check_softmax(Backend *be) {
+    const int N = 4, V = 7;
+    double logits[28], d[28];
+    int32_t y[4] = {0, 6, 3, 3};
+    for (int k = 0; k < N * V; k++) logits[k] = 3 * rnd();
+    double scale = 0.37;
+    be->softmax_xent(be, logits, y, d, N, V, scale);
+    const double eps = 1e-6;
+    for (int k = 0; k < N * V; k++) {
+        double s = logits[k];
+        logits[k] = s + eps;
+        double lp = be->softmax_xent(be, logits, y, NULL, N, V, scale);
+        logits[k] = s - eps;
+        double lm = be->softmax_xent(be, logits, y, NULL, N, V, scale);
+        logits[k] = s;
+        expect_close("softmax_xent d/dlogits", k, d[k], scale * (lp - lm) / (2 * eps), 1e-6);
+    }
+    /* the loss itself against a direct formula */
+    double direct = 0;
+    for (int n = 0; n < N; n++) {
+        double z = 0;
+        for (int v = 0; v < V; v++) z += exp(logits[n * V + v]);
+        direct += log(z) - logits[n * V + y[n]];
+    }
+    expect_close("softmax_xent loss", 0, be->softmax_xent(be, logits, y, NULL, N, V, 1), direct,
+                 1e-12);
+}
+
+static void check_embedding(Backend *be) {
+    const int N = 5, D = 3, V = 4;
+    double table[12], out[15], dout[15], dtable[12] = {0};
+    int32_t idx[5] = {2, 0, 2, 3, 2};
+    for (int k = 0; k < V * D; k++) table[k] = rnd();
+    for (int k = 0; k < N * D; k++) dout[k] = rnd();
+    be->embedding_forward(be, out, idx, table, N, D);
+    be->embedding_backward(be, dtable, dout, idx, N, D);
+    /* loss = sum(dout * out) is linear in table: its gradient is exact */
+    const double eps = 1e-6;
+    for (int k = 0; k < V * D; k++) {
+        double s = table[k], lp = 0, lm = 0;
+        table[k] = s + eps;
+        be->embedding_forward(be, out, idx, table, N, D);
+        for (int j = 0; j < N * D; j++) lp += dout[j] * out[j];
+        table[k] = s - eps;
+        be->embedding_forward(be, out, idx, table, N, D);
+        for (int j = 0; j < N * D; j++) lm += dout[j] * out[j];
+        table[k] = s;
+        expect_close("embedding d/dtable", k, dtable[k], (lp - lm) / (2 * eps), 1e-8);
+    }
+}
+
+static void check_model(Backend *be, int L, int B, int S) {
+    ModelConfig cfg = {.model_type = "lstm", .V = 7, .D = 5, .H = 6, .L = L};
+    Model m;
+    CrnnError err;
+    if (model_create(&m, &cfg, be, B, S, &err)) {
+        fprintf(stderr, "FAIL model_create: %s\n", err.msg);
+        failures++;
+        return;
+    }
+    model_init_params(&m, 5);
+    int32_t *x = malloc(sizeof(int32_t) * B * S), *y = malloc(sizeof(int32_t) * B * S);
+    for (int k = 0; k < B * S; k++) {
+        x[k] = (int32_t)((rnd() + 1) * 3.5) % cfg.V;
+        y[k] = (int32_t)((rnd() + 1) * 3.5) % cfg.V;
+    }
+    /* a non-zero initial state, as carried from a previous batch */
+    size_t ns = (size_t)L * B * cfg.H;
+    float *h0 = malloc(sizeof(float) * ns), *c0 = malloc(sizeof(float) * ns);
+    for (size_t k = 0; k < ns; k++) h0[k] = (float)(0.5 * rnd()), c0[k] = (float)rnd();
+    /* perturb the biases away from their initial constants */
+    for (size_t k = 0; k < m.num_params; k++) m.params[k] += 0.1 * rnd();
+
+    model_set_state(&m, h0, c0, B);
+    double loss = model_forward(&m, x, y, B, S);
+    model_backward(&m);
+    double *analytic = malloc(sizeof(double) * m.num_params);
+    memcpy(analytic, m.grads, sizeof(double) * m.num_params);
+    double *numeric = malloc(sizeof(double) * m.num_params);
+    if (!(loss > 0)) {
+        fprintf(stderr, "FAIL model loss %g\n", loss);
+        failures++;
+    }
+    const double eps = 1e-5; /* rounding error ~4e-11, truncation ~1e-10 relative */
+    char what[96];
+    for (int t = 0; t < m.num_tensors; t++) {
+        const ParamTensor *p = &m.tensors[t];
+        snprintf(what, sizeof what, "model L=%d B=%d S=%d %s", L, B, S, p->name);
+        for (size_t k = 0; k < p->size; k++) {
+            double *w = &m.params[p->offset + k], s = *w;
+            *w = s + eps;
+            model_set_state(&m, h0, c0, B);
+            double lp = model_forward(&m, x, y, B, S);
+            *w = s - eps;
+            model_set_state(&m, h0, c0, B);
+            double lm = model_forward(&m, x, y, B, S);
+            *w = s;
+            numeric[p->offset + k] = (lp - lm) / (2 * eps);
+            expect_close(what, (int)k, analytic[p->offset + k], numeric[p->offset + k], 1e-4);
+        }
+        /* and the whole tensor, relative in norm */
+        double dd = 0, nn = 0;
+        for (size_t k = p->offset; k < p->offset + p->size; k++)
+            dd += (analytic[k] - numeric[k]) * (analytic[k] - numeric[k]), nn += numeric[k] * numeric[k];
+        if (!(sqrt(dd) <= 1e-6 * sqrt(nn))) {
+            fprintf(stderr, "FAIL %s: relative error in norm %.3g (norm %.3g)\n", what,
+                    sqrt(dd / nn), sqrt(nn));
+            failures++;
+        }
+    }
+    /* the state carries: a second forward starts from the first's final state */
+    model_set_state(&m, h0, c0, B);
+    model_forward(&m, x, y, B, S);
+    float *h1 = malloc(sizeof(float) * ns);
+    model_get_state(&m, h1, NULL, B);
+    double diff = 0;
+    for (size_t k = 0; k < ns; k++) diff += fabs(h1[k] - h0[k]);
+    if (!(diff > 1e-3)) {
+        fprintf(stderr, "FAIL the final state was not carried out of forward\n");
+        failures++;
+    }
+    free(h1);
+    free(analytic), free(numeric), free(x), free(y), free(h0), free(c0);
+    model_destroy(&m);
+}
+
+int main(void) {
+    CrnnError err;
+    Backend *be = backend_cpu_create(1, &err);
+    if (!be) {
+        fprintf(stderr, "backend: %s\n", err.msg);
+        return 1;
+    }
+    check_lstm_step(be);
+    check_softmax(be);
+    check_embedding(be);
+    check_model(be, 1, 2, 3);
+    check_model(be, 2, 3, 4);
+    check_model(be, 3, 1, 5);
+    backend_destroy(be);
+    if (failures) {
+        fprintf(stderr, "%d gradient checks failed\n", failures);
+        return 1;
+    }
+    printf("all gradient checks passed\n");
+    return 0;
+}

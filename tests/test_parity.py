@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Parity of crnn with the PyTorch reference (tests/torch_reference.py).
+
+  test_parity.py preprocess   crnn-preprocess = torch-rnn's preprocess.py (splits, dtype, JSON)
+  test_parity.py grads        crnn-test-grads (float32): loss and every gradient, 1e-5 rel. norm
+  test_parity.py grads64      crnn-test-grads64 (double): the same at 1e-10
+  test_parity.py train        crnn-train -init_from: 10 Adam steps, per-iteration loss within 1e-4
+  test_parity.py sample       crnn-sample -sample 0: greedy text identical for 200 characters
+  test_parity.py all          every one of the above
+
+Binaries come from $CRNN_BIN (the build folder). Each check makes its own small text in a
+temporary folder, preprocesses it with crnn-preprocess and writes random weights with h5py.
+A failure names the tensor, iteration or character that differs and by how much.
+Set CRNN_PARITY_KEEP=1 to keep the temporary folder.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_reference as ref  # noqa: E402
+
+BIN = os.environ.get("CRNN_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              "..", "build"))
+torch.set_num_threads(1)
+
+
+class Failure(Exception):
+    pass
+
+
+def binary(name):
+    path = os.path.join(BIN, name)
+    if not os.access(path, os.X_OK):
+        raise Failure("%s is not built (looked in CRNN_BIN=%s)" % (name, BIN))
+    return path
+
+
+def run(args, timeout=300):
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    if p.returncode != 0:
+        raise Failure("command failed (exit %d): %s\nstdout:\n%s\nstderr:\n%s"
+                      % (p.returncode, " ".join(args), p.stdout.decode("utf-8", "replace")[-3000:],
+                         p.stderr.decode("utf-8", "replace")[-3000:]))
+    return p.stdout, p.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Test data
+
+WORDS = ("the of and to in that it was his her with for as had you not be he she on at by "
+         "which from this but have all were they are one so said when there what we would "
+         "their them him my me then out up into no could like more over time little old man "
+         "night queen king crown sword river mountain crystal journey shadow quiet jumping "
+         "fox lazy dog brown vexed wizard zephyr quick buzz jinx").split()
+NAMES = ["Anna", "Bertram", "Clara", "Dmitri", "Elena", "Fjodor", "Gustav", "Hugo", "Iris",
+         "Katja", "Leo", "Marie", "Otto", "Petra", "The", "Wilhelm", "Yusuf", "Zoë"]
+EXTRA = ["café", "naïve", "über"]
+
+
+def make_text(seed=7, chars=6000):
+    """Pseudo-prose, ~50 distinct characters including three non-ASCII code points."""
+    rng = np.random.default_rng(seed)
+    out, n = [], 0
+    while n < chars:
+        words = [NAMES[rng.integers(len(NAMES))]]
+        for _ in range(int(rng.integers(4, 14))):
+            pool = EXTRA if rng.random() < 0.03 else WORDS
+            w = pool[rng.integers(len(pool))]
+            if rng.random() < 0.08:
+                w += ","
+            words.append(w)
+        s = " ".join(words) + str(rng.choice([".", ".", ".", "!", "?", ";", ":"]))
+        s += "\n" if rng.random() < 0.25 else " "
+        out.append(s)
+        n += len(s)
+    return "".join(out)
+
+
+class Workspace:
+    """A temporary folder with text, .h5 and .json made by crnn-preprocess."""
+
+    def __init__(self, seed=7, chars=6000):
+        self.dir = tempfile.mkdtemp(prefix="crnn-parity-")
+        self.txt = os.path.join(self.dir, "data.txt")
+        self.h5 = os.path.join(self.dir, "data.h5")
+        self.json = os.path.join(self.dir, "data.json")
+        self.text = make_text(seed, chars)
+        with open(self.txt, "w", encoding="utf-8") as f:
+            f.write(self.text)
+        run([binary("crnn-preprocess"), "--input_txt", self.txt, "--output_h5", self.h5,
+             "--output_json", self.json])
+        self.splits, self.idx_to_token, self.token_to_idx = ref.load_data(self.h5, self.json)
+        self.V = len(self.idx_to_token)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def checkpoint(self, name, D, H, L, seed, **kw):
+        params = ref.init_params(self.V, D, H, L, seed=seed, **kw)
+        path = self.path(name)
+        ref.write_checkpoint(path, params, self.idx_to_token, L)
+        return path
+
+    def close(self):
+        if os.environ.get("CRNN_PARITY_KEEP"):
+            print("kept %s" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# (0) preprocess
+
+
+def check_preprocess():
+    ws = Workspace()
+    errors = []
+    try:
+        for vf, tf in ((None, None), (0.05, 0.0)):
+            h5, js = ws.h5, ws.json
+            if vf is not None:
+                h5, js = ws.path("frac.h5"), ws.path("frac.json")
+                run([binary("crnn-preprocess"), "--input_txt", ws.txt, "--output_h5", h5,
+                     "--output_json", js, "--val_frac", str(vf), "--test_frac", str(tf)])
+            want_tti, want_splits, want_dtype = ref.preprocess_text(
+                ws.text, 0.1 if vf is None else vf, 0.1 if tf is None else tf)
+            tag = "val_frac=%s test_frac=%s" % (vf or 0.1, 0.1 if tf is None else tf)
+            with open(js, encoding="utf-8") as f:
+                got = json.load(f)
+            want_itt = {str(i): t for t, i in want_tti.items()}
+            if got.get("token_to_idx") != want_tti:
+                errors.append("%s: JSON token_to_idx differs: got %s, want %s"
+                              % (tag, got.get("token_to_idx"), want_tti))
+            if got.get("idx_to_token") != want_itt:
+                errors.append("%s: JSON idx_to_token differs: got %s, want %s"
+                              % (tag, got.get("idx_to_token"), want_itt))
+            with h5py.File(h5, "r") as f:
+                for s in ("train", "val", "test"):
+                    if s not in f:
+                        errors.append("%s: /%s missing" % (tag, s))
+                        continue
+                    d = f[s]
+                    if d.dtype != want_dtype or d.ndim != 1:
+                        errors.append("%s: /%s is %s %s, want 1-D %s"
+                                      % (tag, s, d.dtype, d.shape, np.dtype(want_dtype)))
+                    a = d[()]
+                    w = want_splits[s]
+                    if len(a) != len(w):
+                        errors.append("%s: /%s has %d tokens, want %d" % (tag, s, len(a), len(w)))
+                    elif not np.array_equal(a, w):
+                        k = int(np.argmax(a != w))
+                        errors.append("%s: /%s differs first at token %d: %d, want %d"
+                                      % (tag, s, k, a[k], w[k]))
+            print("preprocess %s: V=%d, %s tokens" % (
+                tag, len(want_tti), "/".join(str(len(want_splits[s])) for s in
+                                             ("train", "val", "test"))))
+    finally:
+        ws.close()
+    if errors:
+        raise Failure("\n".join(errors))
+
+
+# --------------------------------------------------------------------------------------------
+# (a) gradients
+
+GRAD_CASES = [  # (D, H, L, B, S, seed)
+    (16, 32, 2, 4, 10, 11),
+    (8, 20, 1, 3, 7, 12),
+    (12, 24, 3, 5, 6, 13),
+]
+
+
+def check_grads(prog, tol, loss_tol):
+    ws = Workspace()
+    errors = []
+    try:
+        for D, H, L, B, S, seed in GRAD_CASES:
+            tag = "V=%d D=%d H=%d L=%d B=%d S=%d" % (ws.V, D, H, L, B, S)
+            ck = ws.checkpoint("grads_%d.h5" % seed, D, H, L, seed, bias_scale=0.5)
+            out = ws.path("grads_%d_out.h5" % seed)
+            run([binary(prog), ck, ws.h5, ws.json, str(B), str(S), out])
+            _, params, _ = ref.read_checkpoint(ck)
+            xb, yb = ref.batches(ws.splits["train"], B, S)
+            want_loss, want = ref.loss_and_grads(params, xb[0], yb[0])
+            try:
+                got_loss, got = ref.read_grads(out, L)
+            except KeyError as e:
+                errors.append("%s: %s output lacks %s" % (tag, prog, e))
+                continue
+            lines = []
+            e = abs(got_loss - want_loss) / abs(want_loss)
+            lines.append("  loss %.10f (reference %.10f), rel err %.2e" % (got_loss, want_loss, e))
+            if not e <= loss_tol:
+                errors.append("%s: loss %.10g, reference %.10g, rel err %.2e > %.0e"
+                              % (tag, got_loss, want_loss, e, loss_tol))
+            for name in ref.param_names(L):
+                g, w = got[name], want[name]
+                if g.shape != w.shape:
+                    errors.append("%s: /%s has shape %s, want %s" % (tag, name, g.shape, w.shape))
+                    continue
+                e = ref.rel_err(g, w)
+                idx, gv, wv = ref.worst_element(g, w)
+                lines.append("  %-22s rel err %.2e (|ref| %.3e)" % (name, e, np.linalg.norm(w)))
+                if not e <= tol:
+                    errors.append("%s: d loss/d /%s rel err %.3e > %.0e (norm %.6e vs ref %.6e;"
+                                  " worst element %s: %.8e vs ref %.8e)"
+                                  % (tag, name, e, tol, np.linalg.norm(g), np.linalg.norm(w),
+                                     idx, gv, wv))
+            print("%s %s\n%s" % (prog, tag, "\n".join(lines)))
+    finally:
+        ws.close()
+    if errors:
+        raise Failure("\n".join(errors))
+
+
+# --------------------------------------------------------------------------------------------
+# (b) training
+
+TRAIN_CASES = [  # (D, H, L, B, S, seed, extra flags {flag: value})
+    (16, 32, 2, 4, 10, 21, {}),
+    (12, 24, 3, 5, 8, 22, {}),
+    # 4 batches per epoch: crosses two epoch ends (state reset) and an lr decay after
+    # iteration 8; clip 0.005 makes the clamp bite (vs no clamp: 5e-4 by iteration 10).
+    (8, 20, 1, 16, 64, 23, {"lr_decay_every": 2, "lr_decay_factor": 0.5, "grad_clip": 0.005}),
+]
+ITERS = 10
+LOSS_RE = re.compile(r"i = (\d+) / \d+, loss = ([-0-9.eE+naif]+)")
+
+
+def check_train():
+    ws = Workspace()
+    errors = []
+    try:
+        for D, H, L, B, S, seed, extra in TRAIN_CASES:
+            tag = "V=%d D=%d H=%d L=%d B=%d S=%d%s" % (
+                ws.V, D, H, L, B, S, "".join(" -%s %s" % kv for kv in extra.items()))
+            ck = ws.checkpoint("train_%d.h5" % seed, D, H, L, seed, bias_scale=0.1)
+            cvdir = ws.path("cv_%d" % seed)
+            os.makedirs(cvdir, exist_ok=True)
+            args = [binary("crnn-train"), "-input_h5", ws.h5, "-input_json", ws.json,
+                    "-init_from", ck, "-batch_size", str(B), "-seq_length", str(S),
+                    "-rnn_size", str(H), "-num_layers", str(L), "-wordvec_size", str(D),
+                    "-max_iters", str(ITERS), "-print_every", "1", "-checkpoint_every", "0",
+                    "-checkpoint_name", os.path.join(cvdir, "ck"), "-gpu", "-1"]
+            for k, v in extra.items():
+                args += ["-" + k, str(v)]
+            stdout, stderr = run(args)
+            text = stdout.decode("utf-8", "replace")
+            got = {}
+            for m in LOSS_RE.finditer(text):
+                got[int(m.group(1))] = float(m.group(2))
+            _, params, _ = ref.read_checkpoint(ck)
+            model = ref.RefLM.from_params(params)
+            want = ref.train(model, ws.splits["train"], B, S, ITERS,
+                             grad_clip=extra.get("grad_clip", 5.0),
+                             lr_decay_every=extra.get("lr_decay_every", 5),
+                             lr_decay_factor=extra.get("lr_decay_factor", 0.5))
+            count = ref.batches(ws.splits["train"], B, S)[0].shape[0]
+            lines = []
+            for i in range(1, ITERS + 1):
+                w = want[i - 1]
+                if i not in got:
+                    errors.append("%s: no loss line for iteration %d in crnn-train's output:\n%s"
+                                  % (tag, i, text[-2000:]))
+                    break
+                d = abs(got[i] - w)
+                lines.append("  i=%2d loss %.6f ref %.6f diff %.1e" % (i, got[i], w, d))
+                if not d <= 1e-4:
+                    errors.append("%s: iteration %d (batch %d of %d per epoch) loss %.6f, "
+                                  "reference %.6f, diff %.2e > 1e-4"
+                                  % (tag, i, (i - 1) % count, count, got[i], w, d))
+            # parameters after the 10 steps, from the checkpoint written after the last one
+            final = os.path.join(cvdir, "ck_%d.h5" % ITERS)
+            if os.path.exists(final):
+                try:
+                    _, cparams, _ = ref.read_checkpoint(final)
+                    rp = model.crnn_params()
+                    worst = max((ref.rel_err(cparams[n], rp[n]), n) for n in rp)
+                    moved = max(ref.rel_err(rp[n], params[n]) for n in rp)
+                    lines.append("  parameters after %d steps: worst rel err %.2e (%s); steps "
+                                 "moved them by up to %.2e" % (ITERS, worst[0], worst[1], moved))
+                    if not worst[0] <= 1e-3:
+                        errors.append("%s: /%s after %d steps rel err %.3e > 1e-3"
+                                      % (tag, worst[1], ITERS, worst[0]))
+                except (KeyError, OSError) as e:
+                    errors.append("%s: cannot read %s: %s" % (tag, final, e))
+            else:
+                lines.append("  (no %s to compare parameters)" % final)
+            print("crnn-train %s (%d batches/epoch)\n%s" % (tag, count, "\n".join(lines)))
+    finally:
+        ws.close()
+    if errors:
+        raise Failure("\n".join(errors))
+
+
+# --------------------------------------------------------------------------------------------
+# (c) greedy sampling
+
+SAMPLE_CASES = [  # (D, H, L, start text, seed)
+    (16, 32, 2, "The ", 31),
+    (12, 40, 3, "Zoë and", 32),
+    (8, 24, 1, "T", 33),
+]
+LENGTH = 200
+TIE = 1e-4  # a reference top-2 margin below this would make float32 rounding decide
+
+
+def trained_params(ws, D, H, L, seed, steps=150):
+    """Weights trained briefly on the text (lr 1e-2), so greedy output is varied text rather
+    than one repeated character; rounded to float32 as a checkpoint stores them."""
+    torch.manual_seed(seed)
+    p = ref.init_params(ws.V, D, H, L, seed=seed, bias_scale=0.1)
+    model = ref.RefLM.from_params(p, torch.float32)
+    ref.train(model, ws.splits["train"], 8, 32, steps, lr=1e-2)
+    return {k: v.astype(np.float32) for k, v in model.crnn_params().items()}
+
+
+def check_sample():
+    ws = Workspace()
+    errors = []
+    try:
+        for D, H, L, start, seed in SAMPLE_CASES:
+            # pick weights whose greedy path has no near-tie, so any difference is a bug
+            for s in range(seed * 100, seed * 100 + 20):
+                params = trained_params(ws, D, H, L, s)
+                p64 = {k: v.astype(np.float64) for k, v in params.items()}
+                model = ref.RefLM.from_params(p64)
+                ids, margins = ref.greedy_sample(model, [ws.token_to_idx[c] for c in start],
+                                                 LENGTH)
+                if min(margins) >= TIE:
+                    break
+            tag = "V=%d D=%d H=%d L=%d start %r (weights seed %d, min top-2 margin %.1e)" % (
+                ws.V, D, H, L, start, s, min(margins))
+            ck = ws.path("sample_%d.h5" % seed)
+            ref.write_checkpoint(ck, params, ws.idx_to_token, L)
+            want = start + "".join(ws.idx_to_token[i] for i in ids)
+            stdout, _ = run([binary("crnn-sample"), "-checkpoint", ck, "-sample", "0",
+                             "-start_text", start, "-length", str(LENGTH), "-gpu", "-1"])
+            got = stdout.decode("utf-8", "replace")
+            print("crnn-sample %s\n  reference: %r\n  crnn:      %r"
+                  % (tag, want[:80] + "...", got[:80] + "..."))
+            if got[:len(want)] == want:
+                if got[len(want):].strip():
+                    errors.append("%s: %d extra characters after the %d asked for: %r"
+                                  % (tag, len(got) - len(want), LENGTH, got[len(want):][:50]))
+                continue
+            n = min(len(got), len(want))
+            k = next((i for i in range(n) if got[i] != want[i]), n)
+            if k >= len(got):
+                errors.append("%s: crnn printed %d characters, want %d (start text + %d): %r"
+                              % (tag, len(got), len(want), LENGTH, got))
+            elif k < len(start):
+                errors.append("%s: start text printed as %r" % (tag, got[:len(start)]))
+            else:
+                j = k - len(start)
+                errors.append("%s: character %d (after the start text) is %r, reference %r "
+                              "(reference top-2 margin there %.3e); common prefix %r"
+                              % (tag, j, got[k], want[k], margins[j], want[max(0, k - 30):k]))
+    finally:
+        ws.close()
+    if errors:
+        raise Failure("\n".join(errors))
+
+
+CHECKS = {
+    "preprocess": check_preprocess,
+    "grads": lambda: check_grads("crnn-test-grads", 1e-5, 1e-5),
+    "grads64": lambda: check_grads("crnn-test-grads64", 1e-10, 1e-12),
+    "train": check_train,
+    "sample": check_sample,
+}
+
+
+def main(argv):
+    names = argv[1:] or ["all"]
+    if names == ["all"]:
+        names = list(CHECKS)
+    bad = [n for n in names if n not in CHECKS]
+    if bad:
+        print(__doc__)
+        print("unknown check: %s" % ", ".join(bad))
+        return 2
+    failed = []
+    for n in names:
+        print("== %s" % n)
+        try:
+            CHECKS[n]()
+            print("PASS %s" % n)
+        except Failure as e:
+            print("FAIL %s\n%s" % (n, e))
+            failed.append(n)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
