@@ -316,7 +316,12 @@ int checkpoint_write(const char *path, const Checkpoint *ck, CrnnError *err) {
     close(fd);
 
     int rc = -1;
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* H5F_CLOSE_SEMI: H5Fclose fails (rather than quietly keeping the file open) if an object
+     * were left open, so a file that is renamed into place has always been closed */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), file = H5I_INVALID_HID;
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_SEMI) >= 0)
+        file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    CLOSE_ID(fapl, H5Pclose);
     if (file < 0) {
         crnn_fail(err, "cannot create the HDF5 file");
     } else {
@@ -441,8 +446,13 @@ static int attr_read_f64(hid_t obj, const char *objname, const char *name, doubl
     return attr_read_num(obj, objname, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, v, required, err);
 }
 
+/* The whole of an attribute (is_attr) or a dataset as mtype. */
+static herr_t read_whole(hid_t id, int is_attr, hid_t mtype, void *buf) {
+    return is_attr ? H5Aread(id, mtype, buf) : H5Dread(id, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+}
+
 /* Reads strings (variable or fixed length) from an attribute or dataset into n malloc'd C
- * strings. is_attr selects H5Aread or H5Dread. */
+ * strings; out[] starts all NULL and is all NULL again after a failure. */
 static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError *err) {
     hid_t ftype = is_attr ? H5Aget_type(id) : H5Dget_type(id), mtype = H5I_INVALID_HID;
     hid_t space = is_attr ? H5Aget_space(id) : H5Dget_space(id);
@@ -450,16 +460,21 @@ static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError 
     htri_t var = ftype >= 0 ? H5Tis_variable_str(ftype) : -1;
     if (var > 0) {
         char **ptrs = crnn_calloc(n, sizeof *ptrs, err);
+        /* the file's character set: HDF5 1.10 has no conversion path between ASCII and UTF-8
+         * variable-length strings (it finds one only once a UTF-8 one is cached) */
         mtype = str_type();
-        if (ptrs && mtype >= 0 && space >= 0 &&
-            (is_attr ? H5Aread(id, mtype, ptrs) : H5Dread(id, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs)) >= 0) {
-            rc = 0;
-            for (hsize_t i = 0; i < n; i++) {
-                const char *s = ptrs[i] ? ptrs[i] : "";
-                out[i] = crnn_malloc(strlen(s) + 1, err);
-                if (!out[i]) rc = -1;
-                else memcpy(out[i], s, strlen(s) + 1);
+        if (mtype >= 0 && H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0) CLOSE_ID(mtype, H5Tclose);
+        if (ptrs && mtype >= 0 && space >= 0) {
+            if (read_whole(id, is_attr, mtype, ptrs) >= 0) {
+                rc = 0;
+                for (hsize_t i = 0; i < n && rc == 0; i++) {
+                    const char *s = ptrs[i] ? ptrs[i] : "";
+                    out[i] = crnn_malloc(strlen(s) + 1, err);
+                    if (!out[i]) rc = -1;
+                    else memcpy(out[i], s, strlen(s) + 1);
+                }
             }
+            /* also after a failed read: whatever strings it had made (the rest are NULL) */
 #if H5_VERSION_GE(1, 12, 0)
             H5Treclaim(mtype, space, H5P_DEFAULT, ptrs);
 #else
@@ -471,15 +486,14 @@ static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError 
         size_t size = H5Tget_size(ftype);
         char *buf = size ? crnn_calloc(n, size, err) : NULL;
         mtype = H5Tcopy(ftype);
-        if (buf && mtype >= 0 &&
-            (is_attr ? H5Aread(id, mtype, buf) : H5Dread(id, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) >= 0) {
+        if (buf && mtype >= 0 && read_whole(id, is_attr, mtype, buf) >= 0) {
             rc = 0;
-            for (hsize_t i = 0; i < n; i++) {
+            for (hsize_t i = 0; i < n && rc == 0; i++) {
                 size_t len = strnlen(buf + i * size, size);
                 out[i] = crnn_malloc(len + 1, err);
                 if (!out[i]) {
                     rc = -1;
-                    continue;
+                    break;
                 }
                 memcpy(out[i], buf + i * size, len);
                 out[i][len] = '\0';
@@ -918,12 +932,6 @@ static int read_state(hid_t file, Checkpoint *ck, CrnnError *err) {
     /* [L, streams, H], one dataset [streams, H] per layer */
     int has_c = strcmp(m->model_type, "lstm") == 0;
     size_t per_layer = (size_t)streams * (size_t)m->H;
-    ck->hidden_h = crnn_malloc((size_t)m->L * per_layer * sizeof *ck->hidden_h, err);
-    if (!ck->hidden_h) return -1;
-    if (has_c) {
-        ck->hidden_c = crnn_malloc((size_t)m->L * per_layer * sizeof *ck->hidden_c, err);
-        if (!ck->hidden_c) return -1;
-    }
     int64_t hdims[2] = {streams, m->H};
     char why[96];
     snprintf(why, sizeof why, " (streams %" PRId64 " in /state/data, rnn_size %d)", streams, m->H);
@@ -931,9 +939,17 @@ static int read_state(hid_t file, Checkpoint *ck, CrnnError *err) {
         for (int which = 0; which < 1 + has_c; which++) {
             char path[PATH_MAX_LEN];
             snprintf(path, sizeof path, "/state/hidden/%d/%s", l, which ? "c" : "h");
-            float *dst = (which ? ck->hidden_c : ck->hidden_h) + l * per_layer, *a;
+            float *a;
             if (read_float_array(file, path, 2, hdims, why, &a, err) < 0) return -1;
-            memcpy(dst, a, per_layer * sizeof *a);
+            if (l == 0 && which == 0) { /* streams is backed by an array: allocate it all */
+                ck->hidden_h = crnn_malloc((size_t)m->L * per_layer * sizeof *a, err);
+                ck->hidden_c = has_c ? crnn_malloc((size_t)m->L * per_layer * sizeof *a, err) : NULL;
+                if (!ck->hidden_h || (has_c && !ck->hidden_c)) {
+                    free(a);
+                    return -1;
+                }
+            }
+            memcpy((which ? ck->hidden_c : ck->hidden_h) + l * per_layer, a, per_layer * sizeof *a);
             free(a);
         }
     }

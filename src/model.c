@@ -2,9 +2,10 @@
  * Shapes (time-major, row t*B + b is step t of stream b):
  *   x_embed [S, B, D]; per layer hs, cs [(S+1), B, H] (slot 0 = initial state),
  *   gates [S, B, 4H]; logits [S, B, V].
- * Forward: one GEMM for the input projection of all S steps, one [B,H]x[H,4H] GEMM and one fused
- * pointwise pass per step. Backward: per step one fused pointwise pass and one GEMM for the
- * recurrent gradient; the weight gradients are one GEMM each over all S steps. */
+ * Forward: one GEMM for the input projection of all S steps, then the backend's recurrence (per
+ * step one [B,H]x[H,4H] GEMM and one fused pointwise pass). Backward: the backend's recurrence
+ * (per step one fused pointwise pass and one GEMM for the recurrent gradient), then the weight
+ * gradients as one GEMM each over all S steps. */
 #include "crnn/model.h"
 
 #include <math.h>
@@ -198,17 +199,12 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
     int din = D;
     for (int l = 0; l < L; l++) {
         LayerBuffers *lb = &m->layers[l];
-        const size_t BH = (size_t)B * H, BGH = (size_t)B * G * H;
+        const size_t BH = (size_t)B * H;
         be->copy(be, lb->hs, lb->state_h, BH * sizeof(real));
         be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
         be->rows_set_bias(be, lb->gates, lb->b_x, lb->b_h, BS, G * H);
         be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
-        for (int t = 0; t < S; t++) {
-            real *a = lb->gates + t * BGH;
-            be->gemm(be, 0, 0, B, G * H, H, 1, lb->hs + t * BH, H, lb->W_h, G * H, 1, a, G * H);
-            be->lstm_forward(be, a, lb->cs + t * BH, lb->cs + (t + 1) * BH, lb->hs + (t + 1) * BH,
-                             B, H);
-        }
+        be->lstm_forward(be, lb->gates, lb->W_h, lb->hs, lb->cs, S, B, H);
         be->copy(be, lb->state_h, lb->hs + S * BH, BH * sizeof(real));
         be->copy(be, lb->state_c, lb->cs + S * BH, BH * sizeof(real));
         in = lb->hs + BH;
@@ -229,7 +225,7 @@ void model_backward(Model *m) {
     Backend *be = m->be;
     const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
     const int B = m->B, S = m->S, BS = B * S;
-    const size_t BH = (size_t)B * H, BGH = (size_t)B * G * H;
+    const size_t BH = (size_t)B * H;
     const real *dlogits = m->logits;
     LayerBuffers *top = &m->layers[L - 1];
 
@@ -241,15 +237,7 @@ void model_backward(Model *m) {
         LayerBuffers *lb = &m->layers[l];
         const real *in = l == 0 ? m->x_embed : m->layers[l - 1].hs + BH;
         const int din = l == 0 ? D : H;
-        be->zero(be, m->dc, BH * sizeof(real));
-        for (int t = S - 1; t >= 0; t--) {
-            real *dh = lb->dhs + t * BH;
-            if (t < S - 1) /* the recurrent gradient from step t+1 */
-                be->gemm(be, 0, 1, B, H, G * H, 1, lb->gates + (t + 1) * BGH, G * H, lb->W_h,
-                         G * H, 1, dh, H);
-            be->lstm_backward(be, lb->gates + t * BGH, lb->cs + t * BH, lb->cs + (t + 1) * BH, dh,
-                              m->dc, B, H);
-        }
+        be->lstm_backward(be, lb->gates, lb->W_h, lb->cs, lb->dhs, m->dc, S, B, H);
         const real *dA = lb->gates; /* [S*B, G*H] pre-activation gradients */
         be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA, G * H, 0, lb->dW_h, G * H);
         be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);

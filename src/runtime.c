@@ -6,7 +6,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+char *openblas_get_corename(void);
+
+void runtime_choose_blas_kernel(char **argv) {
+    if (getenv("OPENBLAS_CORETYPE") || getenv("CRNN_BLAS_KERNEL_CHOSEN")) return;
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "prescott") != 0) return;
+    __builtin_cpu_init();
+    const char *want = NULL;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+    if (!want) return;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    setenv("CRNN_BLAS_KERNEL_CHOSEN", want, 1);
+    execv("/proc/self/exe", argv);
+    /* the re-run failed: go on with the slow kernel */
+    unsetenv("OPENBLAS_CORETYPE");
+}
 
 int runtime_blas_threads(int ranks_on_node) {
     const char *env = getenv("OPENBLAS_NUM_THREADS");

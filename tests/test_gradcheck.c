@@ -1,5 +1,5 @@
 /* Finite-difference gradient checks in double precision: each backend operation the model
- * differentiates (LSTM step, softmax cross-entropy, embedding) and the whole model, every
+ * differentiates (the LSTM recurrence, softmax cross-entropy, embedding) and the whole model, every
  * parameter, with a carried non-zero initial state. Built against crnn64 (real = double). */
 #include <math.h>
 #include <stdio.h>
@@ -30,48 +30,49 @@ static void expect_close(const char *what, int index, double analytic, double nu
     }
 }
 
-/* loss(a, c_prev) = sum(wh * h) + sum(wc * c) for one LSTM step */
-static double lstm_loss(Backend *be, const double *a0, const double *cp, const double *wh,
-                        const double *wc, int B, int H) {
-    double *a = malloc(sizeof(double) * B * 4 * H), *c = malloc(sizeof(double) * B * H),
-           *h = malloc(sizeof(double) * B * H);
-    memcpy(a, a0, sizeof(double) * B * 4 * H);
-    be->lstm_forward(be, a, cp, c, h, B, H);
+/* The LSTM recurrence over S steps: loss = sum over t of wh[t] . h_t, as a function of the
+ * input pre-activations; its backward gives d loss / d pre-activations for every step. */
+enum { SEQ_S = 4, SEQ_B = 3, SEQ_H = 5 };
+
+static double seq_loss(Backend *be, const double *gates_in, const double *W_h, const double *h0,
+                       const double *c0, const double *wh) {
+    const int S = SEQ_S, B = SEQ_B, H = SEQ_H;
+    double gates[SEQ_S * SEQ_B * 4 * SEQ_H], hs[(SEQ_S + 1) * SEQ_B * SEQ_H], cs[(SEQ_S + 1) * SEQ_B * SEQ_H];
+    memcpy(gates, gates_in, sizeof gates);
+    memcpy(hs, h0, sizeof(double) * B * H);
+    memcpy(cs, c0, sizeof(double) * B * H);
+    be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
     double s = 0;
-    for (int k = 0; k < B * H; k++) s += wh[k] * h[k] + wc[k] * c[k];
-    free(a), free(c), free(h);
+    for (int k = 0; k < S * B * H; k++) s += wh[k] * hs[B * H + k];
     return s;
 }
 
-static void check_lstm_step(Backend *be) {
-    const int B = 3, H = 5, n = B * 4 * H;
-    double a[3 * 20], cp[15], wh[15], wc[15];
-    for (int k = 0; k < n; k++) a[k] = 2 * rnd();
-    for (int k = 0; k < B * H; k++) cp[k] = rnd(), wh[k] = rnd(), wc[k] = rnd();
+static void check_lstm_seq(Backend *be) {
+    const int S = SEQ_S, B = SEQ_B, H = SEQ_H, n = S * B * 4 * H;
+    double gates_in[SEQ_S * SEQ_B * 4 * SEQ_H], W_h[SEQ_H * 4 * SEQ_H], h0[SEQ_B * SEQ_H],
+        c0[SEQ_B * SEQ_H], wh[SEQ_S * SEQ_B * SEQ_H];
+    for (int k = 0; k < n; k++) gates_in[k] = 1.5 * rnd();
+    for (int k = 0; k < H * 4 * H; k++) W_h[k] = 0.5 * rnd();
+    for (int k = 0; k < B * H; k++) h0[k] = 0.5 * rnd(), c0[k] = rnd();
+    for (int k = 0; k < S * B * H; k++) wh[k] = rnd();
     /* analytic */
-    double gates[3 * 20], c[15], h[15], dc[15];
-    memcpy(gates, a, sizeof a);
-    be->lstm_forward(be, gates, cp, c, h, B, H);
-    memcpy(dc, wc, sizeof dc); /* dL/dc from "after" = wc, dL/dh = wh */
-    be->lstm_backward(be, gates, cp, c, wh, dc, B, H);
+    double gates[SEQ_S * SEQ_B * 4 * SEQ_H], hs[(SEQ_S + 1) * SEQ_B * SEQ_H], cs[(SEQ_S + 1) * SEQ_B * SEQ_H],
+        dhs[SEQ_S * SEQ_B * SEQ_H], dc[SEQ_B * SEQ_H];
+    memcpy(gates, gates_in, sizeof gates);
+    memcpy(hs, h0, sizeof h0);
+    memcpy(cs, c0, sizeof c0);
+    be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
+    memcpy(dhs, wh, sizeof dhs);
+    be->lstm_backward(be, gates, W_h, cs, dhs, dc, S, B, H);
     const double eps = 1e-6;
     for (int k = 0; k < n; k++) {
-        double s = a[k];
-        a[k] = s + eps;
-        double lp = lstm_loss(be, a, cp, wh, wc, B, H);
-        a[k] = s - eps;
-        double lm = lstm_loss(be, a, cp, wh, wc, B, H);
-        a[k] = s;
-        expect_close("lstm d/da", k, gates[k], (lp - lm) / (2 * eps), 1e-6);
-    }
-    for (int k = 0; k < B * H; k++) {
-        double s = cp[k];
-        cp[k] = s + eps;
-        double lp = lstm_loss(be, a, cp, wh, wc, B, H);
-        cp[k] = s - eps;
-        double lm = lstm_loss(be, a, cp, wh, wc, B, H);
-        cp[k] = s;
-        expect_close("lstm d/dc_prev", k, dc[k], (lp - lm) / (2 * eps), 1e-6);
+        double s = gates_in[k];
+        gates_in[k] = s + eps;
+        double lp = seq_loss(be, gates_in, W_h, h0, c0, wh);
+        gates_in[k] = s - eps;
+        double lm = seq_loss(be, gates_in, W_h, h0, c0, wh);
+        gates_in[k] = s;
+        expect_close("lstm recurrence d/d(pre-activation)", k, gates[k], (lp - lm) / (2 * eps), 1e-6);
     }
 }
 
@@ -208,7 +209,7 @@ int main(void) {
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;
     }
-    check_lstm_step(be);
+    check_lstm_seq(be);
     check_softmax(be);
     check_embedding(be);
     check_model(be, 1, 2, 3);

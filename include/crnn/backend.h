@@ -36,15 +36,19 @@ struct Backend {
     void (*embedding_backward)(Backend *be, real *dtable, const real *dout, const int32_t *idx,
                                int N, int D);
 
-    /* One LSTM step, pointwise, for B rows. a [B, 4H] holds the pre-activations of blocks
-     * i, f, g, o and is overwritten with the activations sigma(i), sigma(f), tanh(g), sigma(o);
-     * c_prev [B, H] -> c [B, H], h [B, H]. */
-    void (*lstm_forward)(Backend *be, real *a, const real *c_prev, real *c, real *h, int B, int H);
-    /* Its backward. gates [B, 4H] as left by lstm_forward, overwritten with the pre-activation
-     * gradients; dh [B, H] the gradient on h; dc [B, H] holds the gradient on c from the step
-     * after (zeros at the last step) and is overwritten with the gradient on c_prev. */
-    void (*lstm_backward)(Backend *be, real *gates, const real *c_prev, const real *c,
-                          const real *dh, real *dc, int B, int H);
+    /* The LSTM recurrence of one layer over S steps, for B streams. gates [S, B, 4H] holds the
+     * input part of the pre-activations (x W_x + b_x + b_h) of blocks i, f, g, o; each step adds
+     * h_{t-1} W_h and applies the cell, leaving the activations sigma(i), sigma(f), tanh(g),
+     * sigma(o) in gates. hs, cs [(S+1), B, H]: slot 0 holds the initial state, slot t+1 receives
+     * step t's output. W_h is [H, 4H]. */
+    void (*lstm_forward)(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
+                         int B, int H);
+    /* Its backward. dhs [S, B, H] holds the gradient on each step's output from above and is
+     * used as scratch; gates (the activations) are overwritten with the pre-activation
+     * gradients dA [S, B, 4H]; dc [B, H] is scratch. The state entering the sequence gets no
+     * gradient (truncated backpropagation through time). */
+    void (*lstm_backward)(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
+                          real *dc, int S, int B, int H);
 
     /* Softmax cross-entropy over rows: logits [N, V], targets y [N] (0-based).
      * Returns the summed loss in nats (double). When dlogits is not NULL it receives
@@ -68,7 +72,8 @@ struct Backend {
     void *impl;
 };
 
-/* The CPU backend (OpenBLAS). threads <= 0 keeps OpenBLAS's own setting. */
+/* The CPU backend: OpenBLAS, single-threaded inside, driven by a pool of `threads` threads
+ * (at least 1) that split each matrix product by rows and each recurrence by streams. */
 Backend *backend_cpu_create(int threads, CrnnError *err);
 /* Frees the backend (be may be NULL). */
 void backend_destroy(Backend *be);

@@ -5,6 +5,14 @@
 #include "crnn/backend.h"
 #include "crnn/common.h"
 
+/* OpenBLAS picks its kernels by the processor's model number and falls back to its oldest
+ * (Prescott, SSE3) for models newer than it knows, which makes every matrix product several
+ * times slower. When that happened, the user has not chosen a kernel (OPENBLAS_CORETYPE), and the
+ * processor has AVX-512 or AVX2 with FMA, this sets OPENBLAS_CORETYPE to SkylakeX or Haswell and
+ * runs the program again (execv, the same process), before anything else has started.
+ * Returns only when nothing was to be done or the re-run failed. */
+void runtime_choose_blas_kernel(char **argv);
+
 /* OpenBLAS threads for a rank: min(CPUs in its affinity mask, online CPUs / ranks on its node),
  * at least 1; 0 when the user set OPENBLAS_NUM_THREADS (leave OpenBLAS alone). */
 int runtime_blas_threads(int ranks_on_node);

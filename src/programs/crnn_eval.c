@@ -28,6 +28,7 @@ int main(int argc, char **argv) {
                      .flags = eval_flags,
                      .count = (int)(sizeof eval_flags / sizeof eval_flags[0]),
                      .positional = "checkpoint"};
+    runtime_choose_blas_kernel(argv);
     CrnnError err;
     crnn_hdf5_quiet();
     int parsed = flags_parse(&flags, argc, argv, &err);

@@ -28,6 +28,7 @@ int main(int argc, char **argv) {
                      .flags = sample_flags,
                      .count = (int)(sizeof sample_flags / sizeof sample_flags[0]),
                      .positional = "checkpoint"};
+    runtime_choose_blas_kernel(argv);
     CrnnError err;
     crnn_hdf5_quiet();
     int parsed = flags_parse(&flags, argc, argv, &err);

@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
                      .flags = train_flags,
                      .count = (int)(sizeof train_flags / sizeof train_flags[0]),
                      .has_config = 1};
+    runtime_choose_blas_kernel(argv);
     CrnnError err;
     crnn_hdf5_quiet();
     int parsed = flags_parse(&flags, argc, argv, &err);
