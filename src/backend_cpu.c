@@ -1,9 +1,9 @@
-/* The CPU backend: OpenBLAS for the matrix products, fused loops for the rest, and a small
- * thread pool. OpenBLAS runs single-threaded inside; the pool splits each large matrix product
- * by rows of its result and each recurrence by streams, which are independent through time, so
- * the threads never wait for each other within a sequence. Compiled as float for the programs
- * and as double (CRNN_DOUBLE) for the finite-difference checks; the float build uses a rational
- * tanh (absolute error under 4e-7) that the compiler vectorises, the double build libm's. */
+/* The CPU backend: OpenBLAS (with its own threads) for the large matrix products, and a small
+ * thread pool for the recurrences, which it splits by streams: streams are independent through
+ * time, so the threads never wait for each other within a sequence. The per-step products and
+ * the cell loops are crnn's own kernels (kernels/cpu_kernels.inc), because OpenBLAS serialises
+ * calls made from several threads at once. Compiled as float for the programs and as double
+ * (CRNN_DOUBLE) for the finite-difference checks. */
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "crnn/backend.h"
+#include "../kernels/cpu_kernels.h"
 
 #ifdef CRNN_DOUBLE
 #define GEMM cblas_dgemm
@@ -133,7 +134,16 @@ static void pool_run(Pool *p, int active, PoolTask task, void *ctx) {
     pthread_mutex_unlock(&p->mu);
 }
 
-static Pool *pool_of(Backend *be) { return be->impl; }
+typedef struct CpuImpl {
+    Pool *pool;
+    const CpuKernels *k;
+    int threads;
+    real *scratch; /* W_h transposed, for the recurrent gradient */
+    size_t scratch_len;
+} CpuImpl;
+
+static CpuImpl *impl_of(Backend *be) { return be->impl; }
+static Pool *pool_of(Backend *be) { return impl_of(be)->pool; }
 
 /* Rows [*r0, *r1) of `rows` for thread tid of n. */
 static void split_rows(int rows, int tid, int n, int *r0, int *r1) {
@@ -163,37 +173,12 @@ static void cpu_zero(Backend *be, void *dst, size_t bytes) {
     if (bytes) memset(dst, 0, bytes);
 }
 
-typedef struct GemmArgs {
-    int trans_a, trans_b, M, N, K, lda, ldb, ldc;
-    real alpha, beta;
-    const real *A, *B;
-    real *C;
-} GemmArgs;
-
-static void gemm_rows(const GemmArgs *g, int m0, int m1) {
-    if (m1 <= m0 || g->N == 0) return;
-    const real *A = g->trans_a ? g->A + m0 : g->A + (size_t)m0 * g->lda;
-    GEMM(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans,
-         m1 - m0, g->N, g->K, g->alpha, A, g->lda, g->B, g->ldb, g->beta, g->C + (size_t)m0 * g->ldc,
-         g->ldc);
-}
-
-static void gemm_task(void *ctx, int tid, int n) {
-    const GemmArgs *g = ctx;
-    int m0, m1;
-    split_rows(g->M, tid, n, &m0, &m1);
-    gemm_rows(g, m0, m1);
-}
-
 static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K, real alpha,
                      const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc) {
+    (void)be;
     if (M == 0 || N == 0) return;
-    GemmArgs g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
-    /* threads only where each gets enough work (about 0.25 MFLOP and 8 rows) */
-    double flops = 2.0 * M * N * (double)K;
-    int n = (int)(flops / 2.5e5);
-    if (n > M / 8) n = M / 8;
-    pool_run(pool_of(be), n < 1 ? 1 : n, gemm_task, &g);
+    GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+         M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 static void cpu_rows_set_bias(Backend *be, real *dst, const real *b1, const real *b2, int M,
@@ -240,86 +225,11 @@ static void cpu_embedding_backward(Backend *be, real *dtable, const real *dout,
     }
 }
 
-#ifdef CRNN_DOUBLE
-static inline real tanh_r(real x) { return tanh(x); }
-#else
-/* tanh as a rational function (the minimax fit Eigen uses), clamped where it reaches +-1 in
- * float; branch-free so that the loops below vectorise. */
-static inline real tanh_r(real x) {
-    const float c = 7.90531110763549805f;
-    x = x > c ? c : (x < -c ? -c : x);
-    float x2 = x * x;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    p = p * x;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    return p / q;
-}
-#endif
-static inline real sigmoid_r(real x) { return (real)0.5 + (real)0.5 * tanh_r((real)0.5 * x); }
-
-/* The pointwise loops are built for AVX-512, AVX2+FMA and plain x86-64, picked at load time. */
-#if defined(__x86_64__) && !defined(CRNN_DOUBLE)
-#define CRNN_VECTOR_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define CRNN_VECTOR_CLONES
-#endif
-
-/* One step's cell, pointwise, for rows of a [4H] pre-activation each. */
-CRNN_VECTOR_CLONES static void lstm_cell_forward(real *restrict a, const real *restrict c_prev, real *restrict c,
-                              real *restrict h, int rows, int H) {
-    for (int b = 0; b < rows; b++) {
-        real *restrict ai = a + (size_t)b * 4 * H, *restrict af = ai + H, *restrict ag = af + H,
-                       *restrict ao = ag + H;
-        const real *restrict cp = c_prev + (size_t)b * H;
-        real *restrict cn = c + (size_t)b * H, *restrict hn = h + (size_t)b * H;
-        for (int j = 0; j < H; j++) {
-            real i = sigmoid_r(ai[j]), f = sigmoid_r(af[j]), g = tanh_r(ag[j]), o = sigmoid_r(ao[j]);
-            ai[j] = i;
-            af[j] = f;
-            ag[j] = g;
-            ao[j] = o;
-            real cc = f * cp[j] + i * g;
-            cn[j] = cc;
-            hn[j] = o * tanh_r(cc);
-        }
-    }
-}
-
-CRNN_VECTOR_CLONES static void lstm_cell_backward(real *restrict gates, const real *restrict c_prev,
-                               const real *restrict c, const real *restrict dh, real *restrict dc,
-                               int rows, int H) {
-    for (int b = 0; b < rows; b++) {
-        real *restrict gi = gates + (size_t)b * 4 * H, *restrict gf = gi + H, *restrict gg = gf + H,
-                       *restrict go = gg + H;
-        const real *restrict cp = c_prev + (size_t)b * H, *restrict cn = c + (size_t)b * H;
-        const real *restrict dhb = dh + (size_t)b * H;
-        real *restrict dcb = dc + (size_t)b * H;
-        for (int j = 0; j < H; j++) {
-            real i = gi[j], f = gf[j], g = gg[j], o = go[j];
-            real tc = tanh_r(cn[j]);
-            real dct = dcb[j] + dhb[j] * o * (1 - tc * tc);
-            gi[j] = dct * g * i * (1 - i);
-            gf[j] = dct * cp[j] * f * (1 - f);
-            gg[j] = dct * i * (1 - g * g);
-            go[j] = dhb[j] * tc * o * (1 - o);
-            dcb[j] = dct * f;
-        }
-    }
-}
-
 typedef struct SeqArgs {
+    const CpuKernels *k;
     real *gates, *hs, *dhs, *dc;
     real *cs;
-    const real *W_h;
+    const real *W; /* W_h [H, 4H] forward; its transpose [4H, H] backward */
     int S, B, H;
 } SeqArgs;
 
@@ -334,9 +244,8 @@ static void lstm_forward_task(void *ctx, int tid, int n) {
     for (int t = 0; t < q->S; t++) {
         real *a = q->gates + ((size_t)t * B + b0) * 4 * H;
         const real *h_prev = q->hs + ((size_t)t * B + b0) * H;
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, 4 * H, H, 1, h_prev, H, q->W_h, 4 * H,
-             1, a, 4 * H);
-        lstm_cell_forward(a, q->cs + ((size_t)t * B + b0) * H, q->cs + ((size_t)(t + 1) * B + b0) * H,
+        q->k->gemm_acc(rows, 4 * H, H, h_prev, H, q->W, 4 * H, a, 4 * H);
+        q->k->lstm_cell_forward(a, q->cs + ((size_t)t * B + b0) * H, q->cs + ((size_t)(t + 1) * B + b0) * H,
                           q->hs + ((size_t)(t + 1) * B + b0) * H, rows, H);
     }
 }
@@ -353,14 +262,14 @@ static void lstm_backward_task(void *ctx, int tid, int n) {
     for (int t = q->S - 1; t >= 0; t--) {
         real *dh = q->dhs + ((size_t)t * B + b0) * H;
         if (t < q->S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, rows, H, 4 * H, 1,
-                 q->gates + ((size_t)(t + 1) * B + b0) * 4 * H, 4 * H, q->W_h, 4 * H, 1, dh, H);
-        lstm_cell_backward(q->gates + ((size_t)t * B + b0) * 4 * H, q->cs + ((size_t)t * B + b0) * H,
+            q->k->gemm_acc(rows, H, 4 * H, q->gates + ((size_t)(t + 1) * B + b0) * 4 * H, 4 * H, q->W,
+                           H, dh, H);
+        q->k->lstm_cell_backward(q->gates + ((size_t)t * B + b0) * 4 * H, q->cs + ((size_t)t * B + b0) * H,
                            q->cs + ((size_t)(t + 1) * B + b0) * H, dh, dc, rows, H);
     }
 }
 
-/* Threads for a recurrence: enough rows each to keep the per-step products efficient. */
+/* Threads for a recurrence: at least 4 streams each, and enough work per step to pay for them. */
 static int seq_threads(int B, int H) {
     int n = B / 4;
     if ((double)B * H * H < 2e4) n = 1;
@@ -369,14 +278,25 @@ static int seq_threads(int B, int H) {
 
 static void cpu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
                              int B, int H) {
-    SeqArgs q = {.gates = gates, .hs = hs, .cs = cs, .W_h = W_h, .S = S, .B = B, .H = H};
+    SeqArgs q = {.k = impl_of(be)->k, .gates = gates, .hs = hs, .cs = cs, .W = W_h, .S = S, .B = B, .H = H};
     pool_run(pool_of(be), seq_threads(B, H), lstm_forward_task, &q);
 }
 
 static void cpu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
                               real *dc, int S, int B, int H) {
-    SeqArgs q = {.gates = gates, .dhs = dhs, .dc = dc, .cs = (real *)cs, .W_h = W_h, .S = S, .B = B, .H = H};
-    pool_run(pool_of(be), seq_threads(B, H), lstm_backward_task, &q);
+    CpuImpl *im = impl_of(be);
+    size_t n = (size_t)4 * H * H;
+    if (im->scratch_len < n) {
+        real *grown = realloc(im->scratch, n * sizeof *grown);
+        if (!grown) abort(); /* a few MB at most; the model allocated far more already */
+        im->scratch = grown;
+        im->scratch_len = n;
+    }
+    for (int r = 0; r < H; r++) /* W_h^T [4H, H] */
+        for (int c = 0; c < 4 * H; c++) im->scratch[(size_t)c * H + r] = W_h[(size_t)r * 4 * H + c];
+    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .dc = dc, .cs = (real *)cs, .W = im->scratch,
+                 .S = S, .B = B, .H = H};
+    pool_run(im->pool, seq_threads(B, H), lstm_backward_task, &q);
 }
 
 static double cpu_softmax_xent(Backend *be, const real *logits, const int32_t *y, real *dlogits,
@@ -431,17 +351,31 @@ static void cpu_adam(Backend *be, real *x, const real *g, real *m, real *v, size
 }
 
 static void cpu_destroy(Backend *be) {
-    pool_destroy(pool_of(be));
+    CpuImpl *im = impl_of(be);
+    if (im) {
+        pool_destroy(im->pool);
+        free(im->scratch);
+        free(im);
+    }
     free(be);
 }
 
 Backend *backend_cpu_create(int threads, CrnnError *err) {
     Backend *be = crnn_calloc(1, sizeof *be, err);
     if (!be) return NULL;
-    openblas_set_num_threads(1); /* the pool does the threading */
-    be->impl = pool_create(threads);
-    if (!be->impl) {
+    if (threads < 1) threads = 1;
+    openblas_set_num_threads(threads);
+    CpuImpl *im = crnn_calloc(1, sizeof *im, err);
+    if (!im) {
         free(be);
+        return NULL;
+    }
+    im->threads = threads;
+    im->k = cpu_kernels_select();
+    im->pool = pool_create(threads);
+    be->impl = im;
+    if (!im->pool) {
+        cpu_destroy(be);
         crnn_fail(err, "cannot start %d threads", threads);
         return NULL;
     }

@@ -23,9 +23,14 @@ void runtime_choose_blas_kernel(char **argv) {
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         want = "Haswell";
     if (!want) return;
+    /* the program's own path, so that the process keeps its name (ps, pkill) */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return;
+    self[n] = '\0';
     setenv("OPENBLAS_CORETYPE", want, 1);
     setenv("CRNN_BLAS_KERNEL_CHOSEN", want, 1);
-    execv("/proc/self/exe", argv);
+    execv(self, argv);
     /* the re-run failed: go on with the slow kernel */
     unsetenv("OPENBLAS_CORETYPE");
 }

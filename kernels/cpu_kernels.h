@@ -1,0 +1,27 @@
+/* The CPU backend's inner loops, built once per instruction set (AVX-512, AVX2+FMA, plain
+ * x86-64 or whatever the compiler targets) and chosen at start-up by what the processor has.
+ * Each function works on rows that one thread owns, so threads never share a write. */
+#ifndef CRNN_CPU_KERNELS_H
+#define CRNN_CPU_KERNELS_H
+
+#include "crnn/common.h"
+
+typedef struct CpuKernels {
+    const char *isa; /* "avx512", "avx2", "generic" */
+    /* C[M,N] += A[M,K] B[K,N], row-major: the small products of one recurrence step, which
+     * OpenBLAS would serialise across threads (its single-threaded calls take a global lock). */
+    void (*gemm_acc)(int M, int N, int K, const real *A, int lda, const real *B, int ldb, real *C,
+                     int ldc);
+    /* One LSTM step for `rows` streams: a [rows, 4H] pre-activations of i, f, g, o, replaced by
+     * their activations; c_prev -> c, h [rows, H]. */
+    void (*lstm_cell_forward)(real *a, const real *c_prev, real *c, real *h, int rows, int H);
+    /* Its backward: gates (activations) replaced by pre-activation gradients; dh the gradient
+     * on h; dc the gradient on c from the next step, replaced by the gradient on c_prev. */
+    void (*lstm_cell_backward)(real *gates, const real *c_prev, const real *c, const real *dh,
+                               real *dc, int rows, int H);
+} CpuKernels;
+
+/* The best set this processor runs. */
+const CpuKernels *cpu_kernels_select(void);
+
+#endif
