@@ -1,5 +1,7 @@
-/* Chooses the CPU kernels for this processor. */
+/* Chooses the CPU kernels for this processor, and packs matrices for them. */
 #include "cpu_kernels.h"
+
+#include <string.h>
 
 extern const CpuKernels cpu_kernels_generic;
 #if defined(__x86_64__) && !defined(CRNN_DOUBLE)
@@ -15,4 +17,23 @@ const CpuKernels *cpu_kernels_select(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &cpu_kernels_avx2;
 #endif
     return &cpu_kernels_generic;
+}
+
+size_t cpu_packed_size(int K, int N, int tile_n) {
+    return (size_t)((N + tile_n - 1) / tile_n) * K * tile_n;
+}
+
+void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n, real *Bp) {
+    for (int n0 = 0; n0 < N; n0 += tile_n) {
+        real *panel = Bp + (size_t)(n0 / tile_n) * K * tile_n;
+        int w = N - n0 < tile_n ? N - n0 : tile_n;
+        for (int k = 0; k < K; k++) {
+            real *row = panel + (size_t)k * tile_n;
+            if (!transpose)
+                memcpy(row, B + (size_t)k * ldb + n0, (size_t)w * sizeof *row);
+            else
+                for (int j = 0; j < w; j++) row[j] = B[(size_t)(n0 + j) * ldb + k];
+            for (int j = w; j < tile_n; j++) row[j] = 0;
+        }
+    }
 }

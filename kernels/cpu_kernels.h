@@ -8,10 +8,12 @@
 
 typedef struct CpuKernels {
     const char *isa; /* "avx512", "avx2", "generic" */
+    int tile_n;      /* panel width of packed B */
     /* C[M,N] += A[M,K] B[K,N], row-major: the small products of one recurrence step, which
-     * OpenBLAS would serialise across threads (its single-threaded calls take a global lock). */
-    void (*gemm_acc)(int M, int N, int K, const real *A, int lda, const real *B, int ldb, real *C,
-                     int ldc);
+     * OpenBLAS would serialise across threads (its single-threaded calls take a global lock).
+     * B comes packed (cpu_pack_b): panel p holds columns p*tile_n.. as K rows of tile_n, the
+     * last panel zero-padded, so each panel is one contiguous read. */
+    void (*gemm_acc)(int M, int N, int K, const real *A, int lda, const real *Bp, real *C, int ldc);
     /* One LSTM step for `rows` streams: a [rows, 4H] pre-activations of i, f, g, o, replaced by
      * their activations; c_prev -> c, h [rows, H]. */
     void (*lstm_cell_forward)(real *a, const real *c_prev, real *c, real *h, int rows, int H);
@@ -23,5 +25,10 @@ typedef struct CpuKernels {
 
 /* The best set this processor runs. */
 const CpuKernels *cpu_kernels_select(void);
+
+/* Elements of a packed [K, N] matrix for panels of tile_n columns. */
+size_t cpu_packed_size(int K, int N, int tile_n);
+/* Packs B [K, N] (row stride ldb), or with transpose set packs B^T where B is [N, K], into Bp. */
+void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n, real *Bp);
 
 #endif

@@ -138,12 +138,11 @@ typedef struct CpuImpl {
     Pool *pool;
     const CpuKernels *k;
     int threads;
-    real *scratch; /* W_h transposed, for the recurrent gradient */
+    real *scratch; /* W_h (or its transpose) packed for the kernels */
     size_t scratch_len;
 } CpuImpl;
 
 static CpuImpl *impl_of(Backend *be) { return be->impl; }
-static Pool *pool_of(Backend *be) { return impl_of(be)->pool; }
 
 /* Rows [*r0, *r1) of `rows` for thread tid of n. */
 static void split_rows(int rows, int tid, int n, int *r0, int *r1) {
@@ -229,7 +228,7 @@ typedef struct SeqArgs {
     const CpuKernels *k;
     real *gates, *hs, *dhs, *dc;
     real *cs;
-    const real *W; /* W_h [H, 4H] forward; its transpose [4H, H] backward */
+    const real *W; /* packed: W_h [H, 4H] forward, its transpose [4H, H] backward */
     int S, B, H;
 } SeqArgs;
 
@@ -244,7 +243,7 @@ static void lstm_forward_task(void *ctx, int tid, int n) {
     for (int t = 0; t < q->S; t++) {
         real *a = q->gates + ((size_t)t * B + b0) * 4 * H;
         const real *h_prev = q->hs + ((size_t)t * B + b0) * H;
-        q->k->gemm_acc(rows, 4 * H, H, h_prev, H, q->W, 4 * H, a, 4 * H);
+        q->k->gemm_acc(rows, 4 * H, H, h_prev, H, q->W, a, 4 * H);
         q->k->lstm_cell_forward(a, q->cs + ((size_t)t * B + b0) * H, q->cs + ((size_t)(t + 1) * B + b0) * H,
                           q->hs + ((size_t)(t + 1) * B + b0) * H, rows, H);
     }
@@ -263,7 +262,7 @@ static void lstm_backward_task(void *ctx, int tid, int n) {
         real *dh = q->dhs + ((size_t)t * B + b0) * H;
         if (t < q->S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
             q->k->gemm_acc(rows, H, 4 * H, q->gates + ((size_t)(t + 1) * B + b0) * 4 * H, 4 * H, q->W,
-                           H, dh, H);
+                           dh, H);
         q->k->lstm_cell_backward(q->gates + ((size_t)t * B + b0) * 4 * H, q->cs + ((size_t)t * B + b0) * H,
                            q->cs + ((size_t)(t + 1) * B + b0) * H, dh, dc, rows, H);
     }
@@ -276,26 +275,33 @@ static int seq_threads(int B, int H) {
     return n < 1 ? 1 : n;
 }
 
-static void cpu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
-                             int B, int H) {
-    SeqArgs q = {.k = impl_of(be)->k, .gates = gates, .hs = hs, .cs = cs, .W = W_h, .S = S, .B = B, .H = H};
-    pool_run(pool_of(be), seq_threads(B, H), lstm_forward_task, &q);
-}
-
-static void cpu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
-                              real *dc, int S, int B, int H) {
-    CpuImpl *im = impl_of(be);
-    size_t n = (size_t)4 * H * H;
+/* W_h packed for the kernels (transposed for the backward), in the backend's scratch. */
+static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int transpose) {
+    int K = transpose ? 4 * H : H, N = transpose ? H : 4 * H;
+    size_t n = cpu_packed_size(K, N, im->k->tile_n);
     if (im->scratch_len < n) {
         real *grown = realloc(im->scratch, n * sizeof *grown);
         if (!grown) abort(); /* a few MB at most; the model allocated far more already */
         im->scratch = grown;
         im->scratch_len = n;
     }
-    for (int r = 0; r < H; r++) /* W_h^T [4H, H] */
-        for (int c = 0; c < 4 * H; c++) im->scratch[(size_t)c * H + r] = W_h[(size_t)r * 4 * H + c];
-    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .dc = dc, .cs = (real *)cs, .W = im->scratch,
+    cpu_pack_b(K, N, W_h, 4 * H, transpose, im->k->tile_n, im->scratch);
+    return im->scratch;
+}
+
+static void cpu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
+                             int B, int H) {
+    CpuImpl *im = impl_of(be);
+    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .cs = cs, .W = packed_weights(im, W_h, H, 0),
                  .S = S, .B = B, .H = H};
+    pool_run(im->pool, seq_threads(B, H), lstm_forward_task, &q);
+}
+
+static void cpu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
+                              real *dc, int S, int B, int H) {
+    CpuImpl *im = impl_of(be);
+    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .dc = dc, .cs = (real *)cs,
+                 .W = packed_weights(im, W_h, H, 1), .S = S, .B = B, .H = H};
     pool_run(im->pool, seq_threads(B, H), lstm_backward_task, &q);
 }
 

@@ -27,7 +27,16 @@ _Static_assert(sizeof(real) == sizeof(float), "the training loop is built in flo
 
 static volatile sig_atomic_t stop_signal = 0;
 
-static void on_signal(int sig) { stop_signal = sig; }
+/* The first signal asks for a checkpoint at the next step boundary; a second one of the same
+ * kind (Ctrl-C pressed again) ends the process at once, as without a handler. */
+static void on_signal(int sig) {
+    if (stop_signal == sig) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+}
 
 void train_catch_signals(void) {
     struct sigaction sa;

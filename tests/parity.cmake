@@ -1,7 +1,7 @@
 # Parity with the independent PyTorch reference (tests/torch_reference.py): preprocessing,
-# gradients (float32 and double builds), 10 Adam steps, greedy sampling. Needs /usr/bin/python3
+# gradients (float32 and double builds), 10 Adam steps, greedy sampling, evaluation. Needs /usr/bin/python3
 # with python3-torch, python3-h5py and python3-numpy.
-set(CRNN_PARITY_CHECKS preprocess grads grads64 train sample)
+set(CRNN_PARITY_CHECKS preprocess grads grads64 train sample eval)
 foreach(check ${CRNN_PARITY_CHECKS})
   add_test(NAME parity_${check}
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_parity.py ${check})

@@ -6,6 +6,7 @@
   test_parity.py grads64      crnn-test-grads64 (double): the same at 1e-10
   test_parity.py train        crnn-train -init_from: 10 Adam steps, per-iteration loss within 1e-4
   test_parity.py sample       crnn-sample -sample 0: greedy text identical for 200 characters
+  test_parity.py eval         crnn-eval: split loss (N shrinking included) within 2e-6
   test_parity.py all          every one of the above
 
 Binaries come from $CRNN_BIN (the build folder). Each check makes its own small text in a
@@ -371,12 +372,54 @@ def check_sample():
         raise Failure("\n".join(errors))
 
 
+# --------------------------------------------------------------------------------------------
+# (d) evaluation: crnn-eval's loss = the reference's (FORMATS.md section 2)
+
+EVAL_CASES = [  # (D, H, L, split, B, S, seed); the second shrinks N (50*20 > 603 val tokens)
+    (16, 32, 2, "val", 4, 10, 41),
+    (12, 24, 3, "val", 50, 20, 42),
+    (8, 20, 1, "test", 3, 16, 43),
+]
+EVAL_RE = re.compile(r"(\w+) loss = ([-0-9.eE+naif]+)")
+
+
+def check_eval():
+    ws = Workspace()
+    errors = []
+    try:
+        for D, H, L, split, B, S, seed in EVAL_CASES:
+            tag = "V=%d D=%d H=%d L=%d %s B=%d S=%d" % (ws.V, D, H, L, split, B, S)
+            ck = ws.checkpoint("eval_%d.h5" % seed, D, H, L, seed, bias_scale=0.3)
+            stdout, _ = run([binary("crnn-eval"), "-checkpoint", ck, "-input_h5", ws.h5,
+                             "-input_json", ws.json, "-split", split, "-batch_size", str(B),
+                             "-seq_length", str(S), "-gpu", "-1"])
+            lines = [l for l in stdout.decode("utf-8", "replace").splitlines() if l.strip()]
+            m = EVAL_RE.search(lines[-1]) if lines else None
+            if not m or m.group(1) != split:
+                errors.append("%s: last line is %r, want '%s loss = <x>'"
+                              % (tag, lines[-1] if lines else "", split))
+                continue
+            got = float(m.group(2))
+            _, params, _ = ref.read_checkpoint(ck)
+            want = ref.evaluate(ref.RefLM.from_params(params), ws.splits[split], B, S)
+            d = abs(got - want)
+            print("crnn-eval %s: %.6f, reference %.6f, diff %.1e" % (tag, got, want, d))
+            if not d <= 2e-6:  # crnn prints 6 decimals
+                errors.append("%s: %s loss %.6f, reference %.6f, diff %.2e > 2e-6"
+                              % (tag, split, got, want, d))
+    finally:
+        ws.close()
+    if errors:
+        raise Failure("\n".join(errors))
+
+
 CHECKS = {
     "preprocess": check_preprocess,
     "grads": lambda: check_grads("crnn-test-grads", 1e-5, 1e-5),
     "grads64": lambda: check_grads("crnn-test-grads64", 1e-10, 1e-12),
     "train": check_train,
     "sample": check_sample,
+    "eval": check_eval,
 }
 
 
