@@ -17,13 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CLOSE_ID(id, fn)            \
-    do {                            \
-        if ((id) >= 0) {            \
-            fn(id);                 \
-            (id) = H5I_INVALID_HID; \
-        }                           \
-    } while (0)
+#include "h5util.h"
+
 
 #define PATH_MAX_LEN 96 /* HDF5 object paths inside a checkpoint ("/state/hidden/63/h") */
 #define ADVICE_OTHER "use another checkpoint, e.g. an earlier one"

@@ -11,13 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define CLOSE_ID(id, fn)  \
-    do {                  \
-        if ((id) >= 0) {  \
-            fn(id);       \
-            (id) = H5I_INVALID_HID; \
-        }                 \
-    } while (0)
+#include "h5util.h"
+
 
 /* Says why an HDF5 file could not be opened: missing, unreadable, or not/no longer HDF5. */
 static void describe_open_failure(const char *path, char *why, size_t len) {

@@ -9,3 +9,8 @@ target_link_libraries(crnn-test-grads PRIVATE crnn)
 add_executable(crnn-test-grads64 ${CMAKE_CURRENT_SOURCE_DIR}/grad_dump.c)
 target_link_libraries(crnn-test-grads64 PRIVATE crnn64)
 set_target_properties(crnn-test-grads crnn-test-grads64 PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+
+# The float kernels per instruction set, and the threaded recurrence against one thread.
+add_executable(test_backend ${CMAKE_CURRENT_SOURCE_DIR}/test_backend.c)
+target_link_libraries(test_backend PRIVATE crnn)
+add_test(NAME backend COMMAND test_backend)

@@ -4,6 +4,7 @@
 
 #include "crnn/backend.h"
 #include "crnn/common.h"
+#include "crnn/flags.h"
 
 /* OpenBLAS picks its kernels by the processor's model number and falls back to its oldest
  * (Prescott, SSE3) for models newer than it knows, which makes every matrix product several
@@ -12,6 +13,16 @@
  * runs the program again (execv, the same process), before anything else has started.
  * Returns only when nothing was to be done or the re-run failed. */
 void runtime_choose_blas_kernel(char **argv);
+
+/* The flags every computing program takes for its device (FORMATS.md section 5). */
+#define CRNN_DEVICE_FLAGS                                                                       \
+    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid"}, \
+    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"}
+
+/* The start of a program that computes: picks the OpenBLAS kernel, silences HDF5's own error
+ * printing and parses the flags. Returns 1 to go on; 0 when the program should exit now with
+ * *status: 0 after --help, 2 after a flag error (printed as "<program>: error: ..."). */
+int runtime_start(FlagSet *flags, int argc, char **argv, int *status);
 
 /* OpenBLAS threads for a rank: min(CPUs in its affinity mask, online CPUs / ranks on its node),
  * at least 1; 0 when the user set OPENBLAS_NUM_THREADS (leave OpenBLAS alone). */

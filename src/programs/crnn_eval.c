@@ -17,8 +17,7 @@ static Flag eval_flags[] = {
     {.name = "split", .type = FLAG_STRING, .def = "val", .help = "the split to evaluate", .choices = "train|val|test"},
     {.name = "batch_size", .type = FLAG_INT, .def = "0", .help = "streams (default: the checkpoint's global batch)"},
     {.name = "seq_length", .type = FLAG_INT, .def = "0", .help = "steps per batch (default: the checkpoint's)"},
-    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N", .alias = "gpuid"},
-    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"},
+    CRNN_DEVICE_FLAGS,
     {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print only the loss line"},
 };
 
@@ -28,15 +27,9 @@ int main(int argc, char **argv) {
                      .flags = eval_flags,
                      .count = (int)(sizeof eval_flags / sizeof eval_flags[0]),
                      .positional = "checkpoint"};
-    runtime_choose_blas_kernel(argv);
+    int status;
+    if (!runtime_start(&flags, argc, argv, &status)) return status;
     CrnnError err;
-    crnn_hdf5_quiet();
-    int parsed = flags_parse(&flags, argc, argv, &err);
-    if (parsed == FLAGS_HELP) return 0;
-    if (parsed < 0) {
-        crnn_print_error(flags.program, &err);
-        return 2;
-    }
     int rc = 1;
     Checkpoint ck = {0};
     Vocab vocab = {0};

@@ -17,8 +17,7 @@ static Flag sample_flags[] = {
     {.name = "top_k", .type = FLAG_INT, .def = "0", .help = "draw only among the k most likely characters (0: all)"},
     {.name = "num_samples", .type = FLAG_INT, .def = "1", .help = "independent samples (only 1 for now)"},
     {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the random draws"},
-    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N", .alias = "gpuid"},
-    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"},
+    CRNN_DEVICE_FLAGS,
     {.name = "verbose", .type = FLAG_INT, .def = "0", .help = "1: describe the checkpoint on stderr first"},
 };
 
@@ -28,15 +27,9 @@ int main(int argc, char **argv) {
                      .flags = sample_flags,
                      .count = (int)(sizeof sample_flags / sizeof sample_flags[0]),
                      .positional = "checkpoint"};
-    runtime_choose_blas_kernel(argv);
+    int status;
+    if (!runtime_start(&flags, argc, argv, &status)) return status;
     CrnnError err;
-    crnn_hdf5_quiet();
-    int parsed = flags_parse(&flags, argc, argv, &err);
-    if (parsed == FLAGS_HELP) return 0;
-    if (parsed < 0) {
-        crnn_print_error(flags.program, &err);
-        return 2;
-    }
     int rc = 1;
     Checkpoint ck = {0};
     Backend *be = NULL;

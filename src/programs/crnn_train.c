@@ -39,8 +39,7 @@ static Flag train_flags[] = {
     {.name = "init_from", .type = FLAG_STRING, .def = "", .help = "start from this checkpoint's weights (fresh optimizer)"},
     {.name = "reset_iterations", .type = FLAG_INT, .def = "1", .help = "with -init_from: 1 starts counting at 0, 0 keeps the checkpoint's count"},
     {.name = "resume", .type = FLAG_STRING, .def = "", .help = "continue a run exactly: a checkpoint file, or auto for the newest <checkpoint_name>_*.h5"},
-    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid"},
-    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"},
+    CRNN_DEVICE_FLAGS,
     {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the initialisation"},
     {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print nothing but errors"},
     {.name = "progress", .type = FLAG_STRING, .def = "auto", .help = "progress display (plain lines for now)", .choices = "auto|line|plain"},
@@ -55,15 +54,9 @@ int main(int argc, char **argv) {
                      .flags = train_flags,
                      .count = (int)(sizeof train_flags / sizeof train_flags[0]),
                      .has_config = 1};
-    runtime_choose_blas_kernel(argv);
+    int status;
+    if (!runtime_start(&flags, argc, argv, &status)) return status;
     CrnnError err;
-    crnn_hdf5_quiet();
-    int parsed = flags_parse(&flags, argc, argv, &err);
-    if (parsed == FLAGS_HELP) return 0;
-    if (parsed < 0) {
-        crnn_print_error(flags.program, &err);
-        return 2;
-    }
     Comm *comm = comm_single_create(&err);
     Backend *be = NULL;
     int rc = -1;

@@ -1,0 +1,147 @@
+/* The float CPU backend against plain references: each instruction set's kernels (the packed
+ * product with a partial last panel, the LSTM cell) against double-precision loops, and the
+ * recurrence split across threads against one thread, which must agree bit for bit (each
+ * stream's arithmetic is the same whichever thread runs it). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/cpu_kernels.h"
+#include "crnn/backend.h"
+#include "crnn/rng.h"
+
+extern const CpuKernels cpu_kernels_generic;
+#if defined(__x86_64__)
+extern const CpuKernels cpu_kernels_avx512, cpu_kernels_avx2;
+#endif
+
+static int failures = 0;
+static uint32_t counter = 0;
+
+static float rnd(void) {
+    RngKey k = {.seed = 3, .purpose = 9, .position = counter++};
+    return (float)(2 * rng_uniform(&k) - 1);
+}
+
+static void check_gemm(const CpuKernels *k, int M, int N, int K) {
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N),
+          *C = malloc(sizeof(float) * M * N);
+    float *Bp = calloc(cpu_packed_size(K, N, k->tile_n), sizeof(float));
+    double *ref = malloc(sizeof(double) * M * N);
+    for (int i = 0; i < M * K; i++) A[i] = rnd();
+    for (int i = 0; i < K * N; i++) B[i] = rnd();
+    for (int i = 0; i < M * N; i++) C[i] = rnd(), ref[i] = C[i];
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++)
+            for (int q = 0; q < K; q++) ref[m * N + n] += (double)A[m * K + q] * B[q * N + n];
+    cpu_pack_b(K, N, B, N, 0, k->tile_n, Bp);
+    k->gemm_acc(M, N, K, A, K, Bp, C, N);
+    double err = 0, norm = 0;
+    for (int i = 0; i < M * N; i++) err += (C[i] - ref[i]) * (C[i] - ref[i]), norm += ref[i] * ref[i];
+    if (!(sqrt(err / norm) < 1e-6)) {
+        fprintf(stderr, "FAIL %s gemm_acc %dx%dx%d: relative error %.3g\n", k->isa, M, N, K, sqrt(err / norm));
+        failures++;
+    }
+    /* the transposed packing gives the same product */
+    float *Bt = malloc(sizeof(float) * K * N);
+    for (int q = 0; q < K; q++)
+        for (int n = 0; n < N; n++) Bt[n * K + q] = B[q * N + n];
+    float *Bp2 = calloc(cpu_packed_size(K, N, k->tile_n), sizeof(float));
+    cpu_pack_b(K, N, Bt, K, 1, k->tile_n, Bp2);
+    if (memcmp(Bp, Bp2, sizeof(float) * cpu_packed_size(K, N, k->tile_n)) != 0) {
+        fprintf(stderr, "FAIL cpu_pack_b: the transposed packing differs\n");
+        failures++;
+    }
+    free(A), free(B), free(C), free(Bp), free(Bp2), free(Bt), free(ref);
+}
+
+static void check_cell(const CpuKernels *k) {
+    enum { R = 3, H = 37 }; /* H not a multiple of any vector width */
+    float a[R * 4 * H], cp[R * H], c[R * H], h[R * H];
+    for (int i = 0; i < R * 4 * H; i++) a[i] = 4 * rnd();
+    for (int i = 0; i < R * H; i++) cp[i] = 2 * rnd();
+    float a0[R * 4 * H];
+    memcpy(a0, a, sizeof a);
+    k->lstm_cell_forward(a, cp, c, h, R, H);
+    double worst = 0;
+    for (int b = 0; b < R; b++)
+        for (int j = 0; j < H; j++) {
+            const float *p = a0 + b * 4 * H;
+            double i = 1 / (1 + exp(-(double)p[j])), f = 1 / (1 + exp(-(double)p[H + j]));
+            double g = tanh((double)p[2 * H + j]), o = 1 / (1 + exp(-(double)p[3 * H + j]));
+            double cc = f * cp[b * H + j] + i * g, hh = o * tanh(cc);
+            worst = fmax(worst, fabs(cc - c[b * H + j]));
+            worst = fmax(worst, fabs(hh - h[b * H + j]));
+            worst = fmax(worst, fabs(i - a[b * 4 * H + j]));
+            worst = fmax(worst, fabs(g - a[b * 4 * H + 2 * H + j]));
+        }
+    if (!(worst < 2e-6)) {
+        fprintf(stderr, "FAIL %s lstm_cell_forward: absolute error %.3g\n", k->isa, worst);
+        failures++;
+    }
+}
+
+/* forward + backward of the recurrence with the given backend; outputs concatenated */
+static float *run_recurrence(Backend *be, int S, int B, int H) {
+    counter = 1000; /* the same inputs for every backend */
+    size_t ng = (size_t)S * B * 4 * H, nh = (size_t)(S + 1) * B * H;
+    float *gates = malloc(sizeof(float) * ng), *W = malloc(sizeof(float) * H * 4 * H);
+    float *hs = calloc(nh, sizeof(float)), *cs = calloc(nh, sizeof(float));
+    float *dhs = malloc(sizeof(float) * S * B * H), *dc = malloc(sizeof(float) * B * H);
+    for (size_t i = 0; i < ng; i++) gates[i] = rnd();
+    for (int i = 0; i < H * 4 * H; i++) W[i] = 0.3f * rnd();
+    for (int i = 0; i < B * H; i++) hs[i] = rnd(), cs[i] = rnd();
+    for (int i = 0; i < S * B * H; i++) dhs[i] = rnd();
+    be->lstm_forward(be, gates, W, hs, cs, S, B, H);
+    float *out = malloc(sizeof(float) * (nh + ng));
+    memcpy(out, hs, sizeof(float) * nh);
+    be->lstm_backward(be, gates, W, cs, dhs, dc, S, B, H);
+    memcpy(out + nh, gates, sizeof(float) * ng);
+    free(gates), free(W), free(hs), free(cs), free(dhs), free(dc);
+    return out;
+}
+
+int main(void) {
+    const CpuKernels *sets[3];
+    int n = 0;
+    sets[n++] = &cpu_kernels_generic;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets[n++] = &cpu_kernels_avx2;
+    else printf("skipping the avx2 kernels: this processor lacks AVX2/FMA\n");
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        sets[n++] = &cpu_kernels_avx512;
+    else printf("skipping the avx512 kernels: this processor lacks AVX-512\n");
+#endif
+    printf("the backend uses the %s kernels here\n", cpu_kernels_select()->isa);
+    for (int s = 0; s < n; s++) {
+        check_gemm(sets[s], 7, 70, 33);   /* partial last panel, tile remainder rows */
+        check_gemm(sets[s], 25, 512, 128);
+        check_gemm(sets[s], 1, 64, 5);
+        check_cell(sets[s]);
+    }
+    CrnnError err;
+    Backend *one = backend_cpu_create(1, &err), *three = backend_cpu_create(3, &err);
+    if (!one || !three) {
+        fprintf(stderr, "backend: %s\n", err.msg);
+        return 1;
+    }
+    const int S = 5, B = 19, H = 40; /* 19 streams over 3 threads: uneven shares */
+    float *a = run_recurrence(one, S, B, H), *b = run_recurrence(three, S, B, H);
+    size_t len = (size_t)(S + 1) * B * H + (size_t)S * B * 4 * H;
+    if (memcmp(a, b, sizeof(float) * len) != 0) {
+        fprintf(stderr, "FAIL the recurrence on 3 threads differs from 1 thread\n");
+        failures++;
+    }
+    free(a), free(b);
+    backend_destroy(one);
+    backend_destroy(three);
+    if (failures) {
+        fprintf(stderr, "%d backend checks failed\n", failures);
+        return 1;
+    }
+    printf("all backend checks passed\n");
+    return 0;
+}
