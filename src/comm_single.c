@@ -1,10 +1,20 @@
 /* The single-process Comm: one rank, every collective is the identity. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "crnn/comm.h"
 
 static int single_allreduce_mean(Comm *c, real *buf, size_t n, CrnnError *err) {
     (void)c, (void)buf, (void)n, (void)err;
+    return 0;
+}
+static int single_wait_all(Comm *c, CrnnError *err) {
+    (void)c, (void)err;
+    return 0;
+}
+static int single_gather(Comm *c, const void *send, size_t bytes, void *recv, int root, CrnnError *err) {
+    (void)c, (void)root, (void)err;
+    if (bytes && recv != send) memmove(recv, send, bytes);
     return 0;
 }
 static int single_allreduce_max_int(Comm *c, int64_t *v, CrnnError *err) {
@@ -30,6 +40,9 @@ Comm *comm_single_create(CrnnError *err) {
     c->local_rank = 0;
     c->local_size = 1;
     c->allreduce_mean = single_allreduce_mean;
+    c->allreduce_mean_start = single_allreduce_mean;
+    c->wait_all = single_wait_all;
+    c->gather = single_gather;
     c->allreduce_max_int = single_allreduce_max_int;
     c->broadcast = single_broadcast;
     c->barrier = single_barrier;

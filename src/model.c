@@ -221,7 +221,7 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
     return total / BS;
 }
 
-void model_backward(Model *m) {
+void model_backward(Model *m, GradReadyFn ready, void *ctx) {
     Backend *be = m->be;
     const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
     const int B = m->B, S = m->S, BS = B * S;
@@ -231,6 +231,7 @@ void model_backward(Model *m) {
 
     be->gemm(be, 1, 0, H, V, BS, 1, top->hs + BH, H, dlogits, V, 0, m->dW_dec, V);
     be->col_sum(be, m->db_dec, dlogits, BS, V);
+    if (ready) ready(ctx, m->dW_dec, (size_t)H * V + V); /* W_dec and b_dec are adjacent */
     be->gemm(be, 0, 1, BS, H, V, 1, dlogits, V, m->W_dec, V, 0, top->dhs, H);
 
     for (int l = L - 1; l >= 0; l--) {
@@ -243,11 +244,13 @@ void model_backward(Model *m) {
         be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
         be->col_sum(be, lb->db_x, dA, BS, G * H);
         be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
+        if (ready) ready(ctx, lb->dW_x, (size_t)din * G * H + (size_t)H * G * H + 2 * (size_t)G * H);
         real *din_grad = l == 0 ? m->dx_embed : m->layers[l - 1].dhs;
         be->gemm(be, 0, 1, BS, din, G * H, 1, dA, G * H, lb->W_x, G * H, 0, din_grad, din);
     }
     be->zero(be, m->d_embedding, (size_t)V * D * sizeof(real));
     be->embedding_backward(be, m->d_embedding, m->dx_embed, m->x_dev, BS, D);
+    if (ready) ready(ctx, m->d_embedding, (size_t)V * D);
 }
 
 const real *model_logits(const Model *m) { return m->logits; }

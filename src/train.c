@@ -333,6 +333,30 @@ static void remove_old_checkpoints(const char *checkpoint_name, int64_t keep_las
 
 /* ---- the run --------------------------------------------------------------------------- */
 
+/* -allreduce overlap: each gradient bucket's reduction starts as soon as backward finishes it. */
+typedef struct Buckets {
+    Comm *comm;
+    CrnnError *err;
+    int failed;
+} Buckets;
+
+static void bucket_ready(void *ctx, real *grads, size_t n) {
+    Buckets *b = ctx;
+    if (!b->failed && b->comm->allreduce_mean_start(b->comm, grads, n, b->err)) b->failed = 1;
+}
+
+/* FNV-1a over the parameters' bytes: equal on every rank, or the ranks would train apart. */
+static uint64_t params_checksum(Model *m) {
+    float *host = malloc(m->num_params * sizeof *host);
+    if (!host) return 0;
+    model_get_params(m, host);
+    uint64_t h = 1469598103934665603ull;
+    const unsigned char *p = (const unsigned char *)host;
+    for (size_t k = 0; k < m->num_params * sizeof *host; k++) h = (h ^ p[k]) * 1099511628211ull;
+    free(host);
+    return h;
+}
+
 typedef struct History {
     float *train_loss;
     int64_t n_train, cap_train;
@@ -432,7 +456,8 @@ static ConfigEntry *config_from_flags(FlagSet *flags, int *n) {
     return cfg;
 }
 
-static int write_checkpoint(Run *r, CrnnError *err) {
+/* Rank 0: the checkpoint, with every stream's hidden state ([L, P*B, H], gathered). */
+static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError *err) {
     Model *m = &r->model;
     Checkpoint ck;
     memset(&ck, 0, sizeof ck);
@@ -455,23 +480,20 @@ static int write_checkpoint(Run *r, CrnnError *err) {
     ck.streams = r->train.N;
     ck.batch_index = r->batch_index;
     ck.epoch_index = r->epoch_index;
-    size_t ns = (size_t)m->cfg.L * r->train.N * m->cfg.H;
-    ck.hidden_h = malloc(ns * sizeof(float));
-    ck.hidden_c = malloc(ns * sizeof(float));
+    ck.hidden_h = hidden_h;
+    ck.hidden_c = hidden_c;
     ck.train_loss = r->hist.train_loss;
     ck.num_train_loss = r->hist.n_train;
     ck.val_loss = r->hist.val_loss;
     ck.val_iteration = r->hist.val_iteration;
     ck.num_val = r->hist.n_val;
     int rc = -1;
-    if (!ck.config || !ck.params || !ck.optim_m || !ck.optim_v || !ck.hidden_h || !ck.hidden_c) {
+    if (!ck.config || !ck.params || !ck.optim_m || !ck.optim_v) {
         crnn_fail(err, "out of memory preparing a checkpoint");
     } else {
         model_get_params(m, ck.params);
         r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
         r->be->to_host(r->be, ck.optim_v, r->opt.v, m->num_params * sizeof(float));
-        /* single process: this rank's streams are all of them */
-        model_get_state(m, ck.hidden_h, ck.hidden_c, r->train.B);
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s_%" PRId64 ".h5", r->s.checkpoint_name, r->iteration);
         rc = checkpoint_write(path, &ck, err);
@@ -485,14 +507,11 @@ static int write_checkpoint(Run *r, CrnnError *err) {
     free(ck.params);
     free(ck.optim_m);
     free(ck.optim_v);
-    free(ck.hidden_h);
-    free(ck.hidden_c);
     return rc;
 }
 
-/* Validation (if there is a validation split) then a checkpoint, on rank 0. */
-static int validate_and_checkpoint(Run *r, CrnnError *err) {
-    if (r->comm->rank != 0) return 0;
+/* Rank 0: validation (if there is a validation split), then the checkpoint. */
+static int rank0_validate_and_write(Run *r, float *hidden_h, float *hidden_c, CrnnError *err) {
     if (r->have_val) {
         double vl = 0;
         if (validate(r, &vl, err)) return -1;
@@ -508,7 +527,49 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
             fflush(stdout);
         }
     }
-    return write_checkpoint(r, err);
+    return write_checkpoint(r, hidden_h, hidden_c, err);
+}
+
+/* Every rank: the hidden states go to rank 0, which validates and writes; then every rank learns
+ * whether that worked, so that all go on or all stop. */
+static int validate_and_checkpoint(Run *r, CrnnError *err) {
+    Model *m = &r->model;
+    Comm *c = r->comm;
+    const int L = m->cfg.L, H = m->cfg.H, B = r->train.B, N = r->train.N;
+    const size_t mine = (size_t)B * H, all = (size_t)N * H;
+    float *h = malloc((size_t)L * mine * sizeof *h), *cc = malloc((size_t)L * mine * sizeof *cc);
+    float *all_h = NULL, *all_c = NULL;
+    if (c->rank == 0) {
+        all_h = malloc((size_t)L * all * sizeof *all_h);
+        all_c = malloc((size_t)L * all * sizeof *all_c);
+    }
+    int64_t status = (!h || !cc || (c->rank == 0 && (!all_h || !all_c))) ? 1 : 0;
+    int rc = 0;
+    if (c->allreduce_max_int(c, &status, err)) {
+        rc = -1;
+    } else if (status) {
+        rc = crnn_fail(err, "rank %d: out of memory gathering the hidden states for a checkpoint", c->rank);
+    } else {
+        model_get_state(m, h, cc, B);
+        for (int l = 0; l < L && rc == 0; l++)
+            if (c->gather(c, h + l * mine, mine * sizeof *h, all_h ? all_h + l * all : NULL, 0, err) ||
+                c->gather(c, cc + l * mine, mine * sizeof *cc, all_c ? all_c + l * all : NULL, 0, err))
+                rc = -1;
+        if (rc == 0) {
+            status = c->rank == 0 ? (rank0_validate_and_write(r, all_h, all_c, err) ? 1 : 0) : 0;
+            if (c->broadcast(c, &status, sizeof status, 0, err))
+                rc = -1;
+            else if (status)
+                rc = c->rank == 0 ? -1
+                                  : crnn_fail(err, "rank %d: rank 0 could not validate or write the checkpoint (its message says why)",
+                                              c->rank);
+        }
+    }
+    free(h);
+    free(cc);
+    free(all_h);
+    free(all_c);
+    return rc;
 }
 
 static int load_start(Run *r, const char *resume_path, CrnnError *err) {
@@ -565,7 +626,23 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
     r->epoch_index = ck.epoch_index;
     if (ck.streams == r->train.N) {
         r->batch_index = ck.batch_index;
-        model_set_state(m, ck.hidden_h, ck.hidden_c, r->train.B);
+        /* this rank's streams first .. first+B-1 of every layer's [P*B, H] */
+        const int L = m->cfg.L, H = m->cfg.H, B = r->train.B;
+        float *h = malloc((size_t)L * B * H * sizeof *h), *c = malloc((size_t)L * B * H * sizeof *c);
+        if (!h || !c) {
+            free(h);
+            free(c);
+            crnn_fail(err, "out of memory restoring the hidden states");
+            goto done;
+        }
+        for (int l = 0; l < L; l++) {
+            size_t from = ((size_t)l * ck.streams + r->train.first) * H;
+            memcpy(h + (size_t)l * B * H, ck.hidden_h + from, (size_t)B * H * sizeof *h);
+            memcpy(c + (size_t)l * B * H, ck.hidden_c + from, (size_t)B * H * sizeof *c);
+        }
+        model_set_state(m, h, c, B);
+        free(h);
+        free(c);
     } else {
         /* another global batch: the same fraction of the epoch, fresh hidden states */
         double frac = ck.epoch - (double)ck.epoch_index;
@@ -660,6 +737,15 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         goto out;
     }
     if (load_start(r, resume_path, err)) goto out;
+    if (comm->size > 1) { /* every rank starts from the same parameters */
+        uint64_t sum = params_checksum(&r->model);
+        int64_t hi = (int64_t)sum, lo = (int64_t)~sum;
+        if (comm->allreduce_max_int(comm, &hi, err) || comm->allreduce_max_int(comm, &lo, err)) goto out;
+        if ((uint64_t)hi != sum || (uint64_t)lo != ~sum) {
+            crnn_fail(err, "rank %d: the ranks' parameters differ at the start (checksum %016" PRIx64 "); every rank must read the same files", comm->rank, sum);
+            goto out;
+        }
+    }
 
     /* how far to go: max_epochs of batches from the start of training, capped by max_iters */
     const int64_t count = r->train.count;
@@ -683,6 +769,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
 
     const double chars_per_step = (double)P * B * S;
+    const int overlap = strcmp(flags_str(flags, "allreduce"), "overlap") == 0;
     double step_time_total = 0, window_start = now_seconds();
     int64_t window_steps = 0, steps_done = 0;
     rc = 0;
@@ -691,9 +778,11 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         double t0 = now_seconds();
         dataset_batch(&r->train, r->batch_index, r->x, r->y);
         double loss = model_forward(&r->model, r->x, r->y, B, S);
-        model_backward(&r->model);
+        Buckets buckets = {.comm = comm, .err = err};
+        model_backward(&r->model, overlap ? bucket_ready : NULL, &buckets);
         real loss_mean = (real)loss;
-        if (comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err) ||
+        if (buckets.failed || (overlap ? comm->wait_all(comm, err)
+                                       : comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err)) ||
             comm->allreduce_mean(comm, &loss_mean, 1, err)) {
             rc = -1;
             break;

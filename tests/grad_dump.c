@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     int32_t *x = malloc(sizeof(int32_t) * B * S), *y = malloc(sizeof(int32_t) * B * S);
     dataset_batch(&data, 0, x, y);
     double loss = model_forward(&m, x, y, B, S);
-    model_backward(&m);
+    model_backward(&m, NULL, NULL);
 
     hid_t f = H5Fcreate(argv[6], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return fail("cannot create the output file");

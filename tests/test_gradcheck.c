@@ -151,7 +151,7 @@ static void check_model(Backend *be, int L, int B, int S) {
 
     model_set_state(&m, h0, c0, B);
     double loss = model_forward(&m, x, y, B, S);
-    model_backward(&m);
+    model_backward(&m, NULL, NULL);
     double *analytic = malloc(sizeof(double) * m.num_params);
     memcpy(analytic, m.grads, sizeof(double) * m.num_params);
     double *numeric = malloc(sizeof(double) * m.num_params);

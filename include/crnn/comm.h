@@ -1,5 +1,5 @@
-/* Communication between the ranks that train one model. The single-process implementation is
- * here; MPI and NCCL implement the same table. */
+/* Communication between the ranks that train one model: the single process (comm_single.c)
+ * and MPI (comm_mpi.c) implement this table; NCCL will implement the reductions. */
 #ifndef CRNN_COMM_H
 #define CRNN_COMM_H
 
@@ -14,8 +14,14 @@ struct Comm {
     const char *name;
     int rank, size;             /* in the job */
     int local_rank, local_size; /* on this node */
+    void *mpi_comm;             /* the job's MPI_Comm (for parallel HDF5), or NULL */
     /* buf = mean over ranks of buf (n reals, in backend memory). */
     int (*allreduce_mean)(Comm *c, real *buf, size_t n, CrnnError *err);
+    /* The same, started now and finished by wait_all (one gradient bucket at a time). */
+    int (*allreduce_mean_start)(Comm *c, real *buf, size_t n, CrnnError *err);
+    int (*wait_all)(Comm *c, CrnnError *err);
+    /* Rank r's `bytes` land at recv + r * bytes on root (recv only used there). */
+    int (*gather)(Comm *c, const void *send, size_t bytes, void *recv, int root, CrnnError *err);
     /* v = max over ranks of v. */
     int (*allreduce_max_int)(Comm *c, int64_t *v, CrnnError *err);
     /* bytes from root to every rank. */
@@ -26,5 +32,9 @@ struct Comm {
 };
 
 Comm *comm_single_create(CrnnError *err);
+/* MPI_Init and the world communicator; node-local rank and size from MPI_COMM_TYPE_SHARED. */
+Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err);
+/* MPI when a launcher (mpirun, srun with PMIx) started this process, else the single process. */
+Comm *comm_create(int *argc, char ***argv, CrnnError *err);
 
 #endif

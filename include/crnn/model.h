@@ -95,8 +95,14 @@ void model_reset_state(Model *m);
  * Returns the mean loss per token (nats), or 0 when y is NULL. The final hidden state is
  * carried into the next call. */
 double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S);
-/* Backward of the last forward (which must have had y): grads = d(mean loss)/d(params). */
-void model_backward(Model *m);
+/* Called by model_backward as soon as a range of the gradient buffer is final -- the decoder's,
+ * then each layer's from the top, then the embedding's; together they cover the buffer once --
+ * so that its reduction across ranks can start while the rest of backward runs. */
+typedef void (*GradReadyFn)(void *ctx, real *grads, size_t n);
+
+/* Backward of the last forward (which must have had y): grads = d(mean loss)/d(params).
+ * ready may be NULL. */
+void model_backward(Model *m, GradReadyFn ready, void *ctx);
 /* The logits of the last forward, time-major [S, B, V], in backend memory. */
 const real *model_logits(const Model *m);
 

@@ -1,6 +1,7 @@
 /* crnn-train: flags and wiring; the loop is in src/train.c. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "crnn/comm.h"
 #include "crnn/flags.h"
@@ -57,7 +58,7 @@ int main(int argc, char **argv) {
     int status;
     if (!runtime_start(&flags, argc, argv, &status)) return status;
     CrnnError err;
-    Comm *comm = comm_single_create(&err);
+    Comm *comm = comm_create(&argc, &argv, &err);
     Backend *be = NULL;
     int rc = -1;
     if (comm)
@@ -68,7 +69,11 @@ int main(int argc, char **argv) {
         train_catch_signals();
         rc = train_run(&flags, comm, be, &err);
     }
-    if (rc < 0) crnn_print_error(flags.program, &err);
+    if (rc < 0) {
+        if (comm && comm->size > 1 && strncmp(err.msg, "rank ", 5) != 0)
+            crnn_fail_context(&err, "rank %d of %d", comm->rank, comm->size);
+        crnn_print_error(flags.program, &err);
+    }
     backend_destroy(be);
     if (comm) comm->destroy(comm);
     flags_free(&flags);

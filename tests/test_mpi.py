@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Data-parallel training under mpirun: P ranks x B streams against 1 rank x P*B, exact resume
+at the same P, resume on another P, SIGUSR1 through mpirun, and a rank killed with SIGKILL.
+
+Run as `test_mpi.py <case>`; CRNN_BIN names the build folder."""
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_cli import Case, losses, must, params_of, prog, run  # noqa: E402
+
+MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none"]
+
+
+def mpi(n, args):
+    return [*MPIRUN, "-np", str(n), *[str(a) for a in args]]
+
+
+def close(a, b, rel):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.all(np.abs(a - b) <= rel * np.abs(b))
+
+
+def norm_rel(pa, pb):
+    num = sum(float(np.sum((pa[k].astype(np.float64) - pb[k]) ** 2)) for k in pa)
+    den = sum(float(np.sum(pb[k].astype(np.float64) ** 2)) for k in pb)
+    return (num / den) ** 0.5
+
+
+def case_np2_vs_np1(c):
+    common = ("-max_iters", 50, "-checkpoint_every", 0, "-seq_length", 16, "-print_every", 1)
+    for mode in ("overlap", "flat"):
+        one = must(c.train_args(f"one_{mode}", *common, "-batch_size", 8, "-allreduce", mode))
+        two = must(mpi(2, c.train_args(f"two_{mode}", *common, "-batch_size", 4, "-allreduce", mode)))
+        l1, l2 = losses(one), losses(two)
+        assert len(l1) == len(l2) == 50, (len(l1), len(l2), two)
+        assert close(l2, l1, 1e-5), f"{mode}: per-iteration losses differ:\n{l1}\n{l2}"
+        p1 = params_of(os.path.join(c.dir, f"one_{mode}_50.h5"))
+        p2 = params_of(os.path.join(c.dir, f"two_{mode}_50.h5"))
+        err = norm_rel(p2, p1)
+        assert err < 1e-5, f"{mode}: final parameters differ by {err:.3g} in norm"
+        with h5py.File(os.path.join(c.dir, f"two_{mode}_50.h5")) as f:
+            assert f["state/data"].attrs["streams"] == 8
+            assert f["state/hidden/0/h"].shape == (8, 24)
+        with h5py.File(os.path.join(c.dir, f"one_{mode}_50.h5")) as f1, h5py.File(os.path.join(c.dir, f"two_{mode}_50.h5")) as f2:
+            assert close(f2["state/hidden/1/h"][()], f1["state/hidden/1/h"][()], 1e-4) or \
+                np.max(np.abs(f2["state/hidden/1/h"][()] - f1["state/hidden/1/h"][()])) < 1e-5
+        # only rank 0 prints progress
+        assert len(re.findall(r"^crnn-train: lstm", two, re.M)) == 1, two
+
+
+def case_resume(c):
+    args = ("-seq_length", 16, "-batch_size", 4, "-print_every", 1, "-lr_decay_every", 1)
+    straight = must(mpi(2, c.train_args("a", *args, "-max_iters", 40, "-checkpoint_every", 20)))
+    first = must(mpi(2, c.train_args("b", *args, "-max_iters", 20, "-checkpoint_every", 20)))
+    second = must(mpi(2, c.train_args("b", *args, "-max_iters", 40, "-resume", os.path.join(c.dir, "b_20.h5"))))
+    la, lb = losses(straight), losses(first) + losses(second)
+    assert la == lb, f"np=2 resume is not exact:\n{la}\n{lb}"
+    pa, pb = params_of(os.path.join(c.dir, "a_40.h5")), params_of(os.path.join(c.dir, "b_40.h5"))
+    for k in pa:
+        assert np.array_equal(pa[k], pb[k]), k
+    # the same P*B on another P: 2 x 4 -> 1 x 8 continues up to summation order
+    other = must(c.train_args("b", *args[:2], "-batch_size", 8, *args[4:], "-max_iters", 40,
+                              "-resume", os.path.join(c.dir, "b_20.h5"), "-checkpoint_name", os.path.join(c.dir, "c")))
+    lc = losses(first) + losses(other)
+    assert "hidden states start from zero" not in other, other
+    assert close(lc, la, 1e-5), f"resume on another P:\n{la}\n{lc}"
+    # another P*B: fresh hidden states, and it says so
+    third = must(mpi(2, c.train_args("b", *args[:2], "-batch_size", 3, *args[4:], "-max_iters", 25,
+                                     "-resume", os.path.join(c.dir, "b_20.h5"), "-checkpoint_name", os.path.join(c.dir, "d"))))
+    assert "hidden states start from zero" in third, third
+    assert "i = 21 / 25" in third, third
+
+
+def case_sigusr1(c):
+    cmd = mpi(2, c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1,
+                              "-seq_length", 16, "-batch_size", 4))
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, line = time.time() + 60, ""
+        while "i = 5 /" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        p.send_signal(signal.SIGUSR1)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 75, f"exit {p.returncode}\n{out}\n{err}"
+    m = re.search(r"stopped by a signal at iteration (\d+)", out)
+    assert m, out
+    it = int(m.group(1))
+    assert os.path.exists(os.path.join(c.dir, f"sig_{it}.h5"))
+    out = must(mpi(2, c.train_args("sig", "-resume", "auto", "-max_iters", it + 2, "-seq_length", 16, "-batch_size", 4)))
+    assert f"i = {it + 2} / {it + 2}" in out, out
+
+
+def case_sigkill(c):
+    cmd = mpi(2, c.train_args("kill", "-max_iters", 1000000, "-checkpoint_every", 10, "-print_every", 1,
+                              "-seq_length", 16, "-batch_size", 4))
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, line = time.time() + 60, ""
+        while not line.startswith("wrote") and time.time() < deadline:
+            line = p.stdout.readline()
+        assert line.startswith("wrote"), line
+        # kill rank 1: the crnn-train process that is not rank 0's (its parent is mpirun)
+        pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "crnn-train"], capture_output=True, text=True).stdout.split()
+        assert len(pids) == 2, pids
+        ranks = {}
+        for pid in pids:
+            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            r = [e for e in env if e.startswith(b"OMPI_COMM_WORLD_RANK=")]
+            ranks[int(r[0].split(b"=")[1])] = int(pid)
+        t0 = time.time()
+        os.kill(ranks[1], signal.SIGKILL)
+        out, err = p.communicate(timeout=60)
+        took = time.time() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0
+    assert took < 20, f"the job took {took:.1f} s to end"
+    assert "rank 1" in err, err
+    assert not subprocess.run(["pgrep", "-f", os.path.join(c.dir, "kill")], capture_output=True).stdout, "a rank is left"
+    # the last checkpoint is intact and the run resumes from it
+    out = must(mpi(2, c.train_args("kill", "-resume", "auto", "-max_iters", 12, "-seq_length", 16, "-batch_size", 4)))
+    assert "resuming from" in out, out
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+if __name__ == "__main__":
+    name = sys.argv[1]
+    c = Case()
+    try:
+        CASES[name](c)
+    finally:
+        c.close()
+    print(f"{name}: ok")
