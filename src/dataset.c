@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <mpi.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +35,21 @@ static void describe_open_failure(const char *path, char *why, size_t len) {
     snprintf(why, len, "not a readable HDF5 file (truncated or corrupt?)");
 }
 
-/* The file access properties of a data file: the one place the MPI-IO driver will go. */
-static hid_t data_file_open(const char *path, CrnnError *err) {
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+/* Opens a data file: alone (mpi_comm NULL), or together with every rank of *mpi_comm through
+ * MPI-IO, with collective metadata reads, so that a thousand ranks do not each walk the file. */
+static hid_t data_file_open(const char *path, const void *mpi_comm, CrnnError *err) {
+    hid_t fapl = H5P_DEFAULT;
+    if (mpi_comm) {
+        fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl < 0 || H5Pset_fapl_mpio(fapl, *(const MPI_Comm *)mpi_comm, MPI_INFO_NULL) < 0 ||
+            H5Pset_all_coll_metadata_ops(fapl, 1) < 0) {
+            if (fapl >= 0) H5Pclose(fapl);
+            crnn_fail(err, "cannot set up parallel HDF5 (MPI-IO) to read %s", path);
+            return H5I_INVALID_HID;
+        }
+    }
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl != H5P_DEFAULT) H5Pclose(fapl);
     if (file < 0) {
         char why[256];
         describe_open_failure(path, why, sizeof why);
@@ -108,26 +121,34 @@ static hid_t split_open(hid_t file, const char *path, const char *split, int64_t
 /* Reads tokens [start, start+count) of a split into buf at the file's width: one contiguous
  * hyperslab. With MPI-IO this becomes a collective read (each rank its own slice). */
 static int split_read_slice(hid_t dset, const char *path, const char *split, int64_t start,
-                            int64_t count, int elem_size, void *buf, CrnnError *err) {
+                            int64_t count, int elem_size, int collective, void *buf, CrnnError *err) {
+    hid_t dxpl = H5P_DEFAULT;
+    if (collective) { /* every rank reads its slice in one collective MPI-IO operation */
+        dxpl = H5Pcreate(H5P_DATASET_XFER);
+        if (dxpl >= 0) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    }
     hid_t fspace = H5Dget_space(dset);
-    hsize_t hstart[1] = {(hsize_t)start}, hcount[1] = {(hsize_t)count};
-    hid_t mspace = H5Screate_simple(1, hcount, NULL);
+    hsize_t hstart[1] = {(hsize_t)start}, hcount[1] = {(hsize_t)count}, one[1] = {1};
+    hid_t mspace = H5Screate_simple(1, count ? hcount : one, NULL);
     int rc = -1;
-    if (fspace >= 0 && mspace >= 0 &&
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, hstart, NULL, hcount, NULL) >= 0 &&
+    /* a rank with nothing to read still takes part, selecting nothing */
+    int selected = count ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, hstart, NULL, hcount, NULL)
+                         : (H5Sselect_none(fspace) < 0 ? -1 : H5Sselect_none(mspace));
+    if (fspace >= 0 && mspace >= 0 && selected >= 0 &&
         H5Dread(dset, elem_size == 1 ? H5T_NATIVE_UINT8 : H5T_NATIVE_UINT32, mspace, fspace,
-                H5P_DEFAULT, buf) >= 0)
+                dxpl, buf) >= 0)
         rc = 0;
     else
         crnn_fail(err, "cannot read tokens %" PRId64 "..%" PRId64 " of /%s in the data file %s (truncated or corrupt?); run crnn-preprocess again",
                   start, start + count - 1, split, path);
     CLOSE_ID(mspace, H5Sclose);
     CLOSE_ID(fspace, H5Sclose);
+    if (dxpl != H5P_DEFAULT) H5Pclose(dxpl);
     return rc;
 }
 
 int dataset_split_size(const char *h5_path, const char *split, int64_t *num, CrnnError *err) {
-    hid_t file = data_file_open(h5_path, err);
+    hid_t file = data_file_open(h5_path, NULL, err);
     if (file < 0) return -1;
     int elem_size;
     hid_t dset = split_open(file, h5_path, split, num, &elem_size, err);
@@ -143,6 +164,13 @@ static inline uint32_t token_at(const Batches *b, int64_t i) {
 
 int dataset_load(Batches *b, const char *h5_path, const char *split, int N, int first, int B,
                  int S, int allow_shrink, int vocab_size, int *shrunk, CrnnError *err) {
+    return dataset_load_shard(b, h5_path, split, N, first, B, S, allow_shrink, vocab_size, shrunk,
+                              NULL, err);
+}
+
+int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N, int first,
+                       int B, int S, int allow_shrink, int vocab_size, int *shrunk,
+                       const void *mpi_comm, CrnnError *err) {
     memset(b, 0, sizeof *b);
     if (shrunk) *shrunk = 0;
     if (S < 1) return crnn_fail(err, "-seq_length must be at least 1, got %d", S);
@@ -152,7 +180,7 @@ int dataset_load(Batches *b, const char *h5_path, const char *split, int N, int 
                          first + B - 1, N, split);
     if (vocab_size < 1) return crnn_fail(err, "the vocabulary is empty");
 
-    hid_t file = data_file_open(h5_path, err);
+    hid_t file = data_file_open(h5_path, mpi_comm, err);
     if (file < 0) return -1;
     int64_t num = 0;
     int elem_size = 0;
@@ -195,8 +223,9 @@ int dataset_load(Batches *b, const char *h5_path, const char *split, int N, int 
     /* tokens first*stream_len .. (first+B)*stream_len inclusive: x, and y one further */
     int64_t start = (int64_t)first * b->stream_len, count = (int64_t)B * b->stream_len + 1;
     b->tokens = crnn_malloc((size_t)count * (size_t)elem_size, err);
-    if (!b->tokens) goto done;
-    if (split_read_slice(dset, h5_path, split, start, count, elem_size, b->tokens, err) < 0)
+    /* under MPI-IO every rank takes part in the read, even one whose allocation failed */
+    if (split_read_slice(dset, h5_path, split, start, b->tokens ? count : 0, elem_size,
+                         mpi_comm != NULL, b->tokens, err) < 0 || !b->tokens)
         goto done;
     for (int64_t i = 0; i < count; i++) {
         uint32_t t = token_at(b, i);

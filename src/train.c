@@ -705,8 +705,8 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     /* data: this rank's streams of the global P*B, and on rank 0 the validation view */
     const int P = comm->size, B = r->s.B, S = r->s.S;
     int shrunk = 0;
-    if (dataset_load(&r->train, r->s.input_h5, "train", P * B, comm->rank * B, B, S, 0,
-                     r->vocab.size, &shrunk, err))
+    if (dataset_load_shard(&r->train, r->s.input_h5, "train", P * B, comm->rank * B, B, S, 0,
+                           r->vocab.size, &shrunk, comm->mpi_comm, err))
         goto out;
     int val_B = 0;
     if (comm->rank == 0) {

@@ -3,3 +3,10 @@ foreach(case np2_vs_np1 resume sigusr1 sigkill)
   add_test(NAME mpi_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_mpi.py ${case})
   set_tests_properties(mpi_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 600 RESOURCE_LOCK mpi)
 endforeach()
+
+# np=3 shards read with parallel HDF5 against a serial read
+add_executable(test_dataset_mpi ${CMAKE_CURRENT_SOURCE_DIR}/test_dataset_mpi.c)
+target_link_libraries(test_dataset_mpi PRIVATE crnn_io)
+set_target_properties(test_dataset_mpi PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME mpi_dataset_shards COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_mpi.py dataset_shards)
+set_tests_properties(mpi_dataset_shards PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300 RESOURCE_LOCK mpi)

@@ -135,6 +135,18 @@ def case_sigkill(c):
     assert "resuming from" in out, out
 
 
+def case_dataset_shards(c):
+    # a uint8 file (this case's text) and a uint32 one (a vocabulary over 255 tokens)
+    big_txt, big_h5, big_json = (os.path.join(c.dir, n) for n in ("u.txt", "u.h5", "u.json"))
+    with open(big_txt, "w") as f:
+        f.write("".join(chr(0x4E00 + (i * 7919) % 400) for i in range(30000)))
+    must([prog("crnn-preprocess"), "--input_txt", big_txt, "--output_h5", big_h5, "--output_json", big_json, "--quiet"])
+    with h5py.File(big_h5) as f:
+        assert f["train"].dtype == np.uint32
+    out = must(mpi(3, [prog("test_dataset_mpi"), c.h5, big_h5]))
+    assert "3 ranks: every shard equals the serial read" in out, out
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":

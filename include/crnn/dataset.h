@@ -36,6 +36,13 @@ int dataset_split_size(const char *h5_path, const char *split, int64_t *num, Crn
 int dataset_load(Batches *b, const char *h5_path, const char *split, int N, int first, int B,
                  int S, int allow_shrink, int vocab_size, int *shrunk, CrnnError *err);
 
+/* The same for one rank of many: with mpi_comm (a pointer to the job's MPI_Comm) every rank
+ * of it must call this together, and each reads its slice in one collective parallel-HDF5
+ * (MPI-IO) read; with mpi_comm NULL it is dataset_load. */
+int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N, int first,
+                       int B, int S, int allow_shrink, int vocab_size, int *shrunk,
+                       const void *mpi_comm, CrnnError *err);
+
 /* Batch k (0 <= k < count): x and y are [B, S] row-major (stream-major), 0-based indices. */
 void dataset_batch(const Batches *b, int64_t k, int32_t *x, int32_t *y);
 
