@@ -56,6 +56,14 @@ for H in 128 512; do
   c_ms="$(sed -E 's/.* ([0-9.]+) ms\/iter.*/\1/' <<<"$done_line")"
   c_cps="$(sed -E 's/.* ([0-9.]+) chars\/s.*/\1/' <<<"$done_line")"
   ROWS+=("| 2x$H | crnn | default | $c_ms | $c_cps | $(rss_mb "$TMP/time.log") |")
+  # and data-parallel: mpirun -np 2, 25 streams per rank (the same global batch of 50)
+  mcmd=(mpirun --oversubscribe -np 2 "${cmd[@]}" -batch_size 25)
+  echo "\$ ${mcmd[*]}"
+  env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+      /usr/bin/time -v -o "$TMP/time.log" "${mcmd[@]}" > "$TMP/crnn.log" 2>&1 || { tail -20 "$TMP/crnn.log"; exit 1; }
+  mdone="$(grep -E '^done: ' "$TMP/crnn.log" | tail -1)"
+  echo "  $mdone"
+  ROWS+=("| 2x$H | crnn, mpirun -np 2 x B=25 | 1 per rank | $(sed -E 's/.* ([0-9.]+) ms\/iter.*/\1/' <<<"$mdone") | $(sed -E 's/.* ([0-9.]+) chars\/s.*/\1/' <<<"$mdone") | $(rss_mb "$TMP/time.log") (mpirun's own) |")
   best=""
   # PyTorch links the same OpenBLAS; it runs as a user runs it (default) and, to be fair, also
   # with the OpenBLAS kernel that crnn picks for itself on this processor (README, NOTES.md)
