@@ -63,7 +63,7 @@ for H in 128 512; do
       /usr/bin/time -v -o "$TMP/time.log" "${mcmd[@]}" > "$TMP/crnn.log" 2>&1 || { tail -20 "$TMP/crnn.log"; exit 1; }
   mdone="$(grep -E '^done: ' "$TMP/crnn.log" | tail -1)"
   echo "  $mdone"
-  ROWS+=("| 2x$H | crnn, mpirun -np 2 x B=25 | 1 per rank | $(sed -E 's/.* ([0-9.]+) ms\/iter.*/\1/' <<<"$mdone") | $(sed -E 's/.* ([0-9.]+) chars\/s.*/\1/' <<<"$mdone") | $(rss_mb "$TMP/time.log") (mpirun's own) |")
+  ROWS+=("| 2x$H | crnn, mpirun -np 2 x B=25 | 1 per rank | $(sed -E 's/.* ([0-9.]+) ms\/iter.*/\1/' <<<"$mdone") | $(sed -E 's/.* ([0-9.]+) chars\/s.*/\1/' <<<"$mdone") | n/a (ranks) |")
   best=""
   # PyTorch links the same OpenBLAS; it runs as a user runs it (default) and, to be fair, also
   # with the OpenBLAS kernel that crnn picks for itself on this processor (README, NOTES.md)
