@@ -69,7 +69,8 @@ typedef struct Settings {
     int quiet, reset_iterations;
 } Settings;
 
-/* Flags a resumed run may change; any other flag given on resume must match the checkpoint. */
+/* Flags a resumed run may change silently (FORMATS.md section 4). Any other flag given with a
+ * new value is used and noted, except those below. */
 static const char *const resume_may_change[] = {
     "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last",
     "quiet", "gpu", "gpu_backend", "learning_rate", "batch_size", "input_h5", "input_json",
@@ -101,7 +102,8 @@ static int same_value(const Flag *f, const ConfigEntry *e) {
     return strcmp(a, b) == 0;
 }
 
-/* On resume: flags not given take the checkpoint's values; given ones must be allowed to change. */
+/* On resume: flags not given take the checkpoint's values; given ones may change except the
+ * model's and -seq_length (an error). */
 static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *path, int quiet,
                               CrnnError *err) {
     for (int k = 0; k < ck->num_config; k++) {
