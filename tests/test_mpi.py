@@ -60,7 +60,8 @@ def case_np2_vs_np1(c):
 
 
 def case_resume(c):
-    args = ("-seq_length", 16, "-batch_size", 4, "-print_every", 1, "-lr_decay_every", 1)
+    # 2 x 25 streams, 20 batches an epoch: the 40 iterations cross epoch ends and decays
+    args = ("-seq_length", 16, "-batch_size", 25, "-print_every", 1, "-lr_decay_every", 1)
     straight = must(mpi(2, c.train_args("a", *args, "-max_iters", 40, "-checkpoint_every", 20)))
     first = must(mpi(2, c.train_args("b", *args, "-max_iters", 20, "-checkpoint_every", 20)))
     second = must(mpi(2, c.train_args("b", *args, "-max_iters", 40, "-resume", os.path.join(c.dir, "b_20.h5"))))
@@ -69,14 +70,14 @@ def case_resume(c):
     pa, pb = params_of(os.path.join(c.dir, "a_40.h5")), params_of(os.path.join(c.dir, "b_40.h5"))
     for k in pa:
         assert np.array_equal(pa[k], pb[k]), k
-    # the same P*B on another P: 2 x 4 -> 1 x 8 continues up to summation order
-    other = must(c.train_args("b", *args[:2], "-batch_size", 8, *args[4:], "-max_iters", 40,
+    # the same P*B on another P: 2 x 25 -> 1 x 50 continues up to summation order
+    other = must(c.train_args("b", *args[:2], "-batch_size", 50, *args[4:], "-max_iters", 40,
                               "-resume", os.path.join(c.dir, "b_20.h5"), "-checkpoint_name", os.path.join(c.dir, "c")))
     lc = losses(first) + losses(other)
     assert "hidden states start from zero" not in other, other
     assert close(lc, la, 1e-5), f"resume on another P:\n{la}\n{lc}"
     # another P*B: fresh hidden states, and it says so
-    third = must(mpi(2, c.train_args("b", *args[:2], "-batch_size", 3, *args[4:], "-max_iters", 25,
+    third = must(mpi(2, c.train_args("b", *args[:2], "-batch_size", 20, *args[4:], "-max_iters", 25,
                                      "-resume", os.path.join(c.dir, "b_20.h5"), "-checkpoint_name", os.path.join(c.dir, "d"))))
     assert "hidden states start from zero" in third, third
     assert "i = 21 / 25" in third, third
