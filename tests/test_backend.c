@@ -1,7 +1,8 @@
 /* The float CPU backend against plain references: each instruction set's kernels (the packed
  * product with a partial last panel, the LSTM cell) against double-precision loops, and the
- * recurrence split across threads against one thread, which must agree bit for bit (each
- * stream's arithmetic is the same whichever thread runs it). */
+ * recurrence split across threads against one thread, which
+ * must agree bit for bit (each output element's arithmetic is the same whichever thread runs
+ * it). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,8 @@ int main(void) {
         check_gemm(sets[s], 7, 70, 33);   /* partial last panel, tile remainder rows */
         check_gemm(sets[s], 25, 512, 128);
         check_gemm(sets[s], 1, 64, 5);
+        check_gemm(sets[s], 23, 192, 150); /* K blocks with a partial last one; 4..6-row tails */
+        check_gemm(sets[s], 2, 64, 64);
         check_cell(sets[s]);
     }
     CrnnError err;
@@ -128,14 +131,30 @@ int main(void) {
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;
     }
-    const int S = 5, B = 19, H = 40; /* 19 streams over 3 threads: uneven shares */
-    float *a = run_recurrence(one, S, B, H), *b = run_recurrence(three, S, B, H);
-    size_t len = (size_t)(S + 1) * B * H + (size_t)S * B * 4 * H;
-    if (memcmp(a, b, sizeof(float) * len) != 0) {
-        fprintf(stderr, "FAIL the recurrence on 3 threads differs from 1 thread\n");
-        failures++;
+    Backend *two = backend_cpu_create(2, &err);
+    if (!two) {
+        fprintf(stderr, "backend: %s\n", err.msg);
+        return 1;
     }
-    free(a), free(b);
+    /* 19 streams over 2 and 3 threads (uneven shares), at a small and a larger H, each against
+     * one thread */
+    const int S = 5, B = 19, Hs[2] = {40, 256};
+    for (int h = 0; h < 2; h++) {
+        const int H = Hs[h];
+        size_t len = (size_t)(S + 1) * B * H + (size_t)S * B * 4 * H;
+        float *a = run_recurrence(one, S, B, H);
+        struct { Backend *be; const char *what; } runs[] = {{three, "3 threads"}, {two, "2 threads"}};
+        for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+            float *b = run_recurrence(runs[r].be, S, B, H);
+            if (memcmp(a, b, sizeof(float) * len) != 0) {
+                fprintf(stderr, "FAIL H=%d: the recurrence on %s differs from 1 thread\n", H, runs[r].what);
+                failures++;
+            }
+            free(b);
+        }
+        free(a);
+    }
+    backend_destroy(two);
     backend_destroy(one);
     backend_destroy(three);
     if (failures) {
