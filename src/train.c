@@ -19,6 +19,7 @@
 #include "crnn/checkpoint.h"
 #include "crnn/dataset.h"
 #include "crnn/evaluate.h"
+#include "crnn/metrics.h"
 #include "crnn/model.h"
 #include "crnn/optim.h"
 #include "crnn/vocab.h"
@@ -329,7 +330,15 @@ static void remove_old_checkpoints(const char *checkpoint_name, int64_t keep_las
     Found *found;
     int count;
     list_checkpoints(checkpoint_name, &found, &count);
-    for (int k = (int)keep_last; k < count; k++) unlink(found[k].path);
+    for (int k = (int)keep_last; k < count; k++) {
+        unlink(found[k].path);
+        /* and its sidecar JSON: "<name>_<i>.h5" -> "<name>_<i>.json" */
+        size_t n = strlen(found[k].path);
+        if (n > 3 && n + 3 < PATH_MAX) {
+            strcpy(found[k].path + n - 3, ".json");
+            unlink(found[k].path);
+        }
+    }
     free(found);
 }
 
@@ -412,6 +421,11 @@ typedef struct Run {
     uint64_t seed;
     int32_t *x, *y;         /* [max(B, val N), S] host */
     char last_checkpoint[PATH_MAX];
+    Metrics metrics;           /* rank 0 */
+    float *step_times;         /* seconds per step of this process's run, for the sidecar JSON */
+    int64_t n_steps, cap_steps;
+    int64_t last_val_iteration; /* for the advice: training loss since the last validation */
+    int equal_validations;      /* validations in a row with validation ~ training loss */
 } Run;
 
 static double run_epoch(const Run *r) {
@@ -502,6 +516,11 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
         if (rc == 0) {
             snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
             if (!r->s.quiet) printf("wrote %s\n", path);
+            char json[PATH_MAX + 8];
+            snprintf(json, sizeof json, "%s_%" PRId64 ".json", r->s.checkpoint_name, r->iteration);
+            rc = metrics_write_sidecar(json, r->flags, r->iteration, r->hist.train_loss, r->hist.n_train,
+                                       r->hist.val_loss, r->hist.val_iteration, r->hist.n_val,
+                                       r->step_times, r->n_steps, err);
             remove_old_checkpoints(r->s.checkpoint_name, r->s.keep_last);
         }
     }
@@ -510,6 +529,28 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
     free(ck.optim_m);
     free(ck.optim_v);
     return rc;
+}
+
+/* After a validation: the training loss since the last one against the validation loss. Well
+ * above: overfitting; about equal twice in a row: the model could be bigger (char-rnn's advice). */
+static void advise_on_validation(Run *r, double val_loss) {
+    int64_t from = r->last_val_iteration, n = 0;
+    double sum = 0;
+    for (int64_t k = from; k < r->hist.n_train; k++) /* train_loss[k] is iteration k+1 */
+        if (isfinite(r->hist.train_loss[k])) sum += r->hist.train_loss[k], n++;
+    if (n == 0) return;
+    double train = sum / (double)n;
+    if (val_loss > 1.1 * train) {
+        r->equal_validations = 0;
+        printf("advice: the validation loss (%.3f) is well above the training loss (%.3f): the model is overfitting the training text; use more -dropout or a smaller -rnn_size, or train on more text\n",
+               val_loss, train);
+    } else if (fabs(val_loss - train) < 0.02 * train) {
+        if (++r->equal_validations == 2)
+            printf("advice: the validation loss (%.3f) stays equal to the training loss (%.3f): the model is underfitting; a larger -rnn_size or -num_layers would likely learn more\n",
+                   val_loss, train);
+    } else {
+        r->equal_validations = 0;
+    }
 }
 
 /* Rank 0: validation (if there is a validation split), then the checkpoint. */
@@ -523,11 +564,14 @@ static int rank0_validate_and_write(Run *r, float *hidden_h, float *hidden_c, Cr
                              r->last_checkpoint[0] ? "the last good checkpoint is " : "", r->last_checkpoint,
                              r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
         history_add_val(&r->hist, (float)vl, r->iteration);
+        metrics_val(&r->metrics, r->iteration, run_epoch(r), vl);
         if (!r->s.quiet) {
             printf("Epoch %.2f / %g, i = %" PRId64 ", val loss = %f\n",
                    (double)r->iteration / (double)r->train.count + 1, r->s.max_epochs, r->iteration, vl);
+            advise_on_validation(r, vl);
             fflush(stdout);
         }
+        r->last_val_iteration = r->iteration;
     }
     return write_checkpoint(r, hidden_h, hidden_c, err);
 }
@@ -739,6 +783,9 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         goto out;
     }
     if (load_start(r, resume_path, err)) goto out;
+    r->last_val_iteration = r->iteration;
+    if (comm->rank == 0 && metrics_open(&r->metrics, r->s.checkpoint_name, resume_path[0] ? r->iteration : -1, err))
+        goto out;
     if (comm->size > 1) { /* every rank starts from the same parameters */
         uint64_t sum = params_checksum(&r->model);
         int64_t hi = (int64_t)sum, lo = (int64_t)~sum;
@@ -762,6 +809,14 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
                " batches of %d; %" PRId64 " iterations\n",
                r->model.cfg.model_type, r->model.cfg.L, r->model.cfg.H, r->model.num_params,
                r->train.num, r->train.N, count, S, total);
+        /* char-rnn's rule of thumb: parameters and training characters of the same order */
+        double ratio = (double)r->model.num_params / (double)r->train.num;
+        if (ratio > 10)
+            printf("advice: %zu parameters for %" PRId64 " training characters: the model is far larger than the text and will memorise it; use a smaller -rnn_size or -num_layers, or more text\n",
+                   r->model.num_params, r->train.num);
+        else if (ratio < 0.1)
+            printf("advice: %zu parameters for %" PRId64 " training characters: the model is far smaller than the text; a larger -rnn_size or -num_layers would likely learn more\n",
+                   r->model.num_params, r->train.num);
         fflush(stdout);
     }
     if (r->iteration >= total) {
@@ -773,15 +828,24 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     const double chars_per_step = (double)P * B * S;
     const int overlap = strcmp(flags_str(flags, "allreduce"), "overlap") == 0;
     double step_time_total = 0, window_start = now_seconds();
+    double window_time[3] = {0, 0, 0}; /* compute, communication, I/O over the print window */
+    double *rank_times = comm->rank == 0 ? calloc((size_t)P * 3, sizeof *rank_times) : NULL;
+    if (comm->rank == 0 && !rank_times) {
+        crnn_fail(err, "out of memory");
+        rc = -1;
+        goto out;
+    }
     int64_t window_steps = 0, steps_done = 0;
     rc = 0;
     while (r->iteration < total) {
         if (r->batch_index == 0) model_reset_state(&r->model); /* each epoch starts from zero */
         double t0 = now_seconds();
         dataset_batch(&r->train, r->batch_index, r->x, r->y);
+        double t_io = now_seconds();
         double loss = model_forward(&r->model, r->x, r->y, B, S);
         Buckets buckets = {.comm = comm, .err = err};
         model_backward(&r->model, overlap ? bucket_ready : NULL, &buckets);
+        double t_backward = now_seconds();
         real loss_mean = (real)loss;
         if (buckets.failed || (overlap ? comm->wait_all(comm, err)
                                        : comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err)) ||
@@ -789,7 +853,9 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             rc = -1;
             break;
         }
+        double t_comm = now_seconds();
         r->iteration++;
+        const int at_print = r->s.print_every > 0 && r->iteration % r->s.print_every == 0;
         if (!isfinite(loss_mean)) {
             crnn_fail(err, "the training loss is %s at iteration %" PRId64 "; %s%s%stry a lower -learning_rate (now %g) or a -grad_clip (now %g)",
                       nonfinite_name(loss_mean), r->iteration, r->last_checkpoint[0] ? "the last good checkpoint is " : "",
@@ -797,13 +863,24 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             rc = -1;
             break;
         }
+        /* the gradient's norm before clipping, for the metrics */
+        double grad_norm = at_print ? sqrt(be->sumsq(be, r->model.grads, r->model.num_params)) : 0;
         optim_clip(be, r->model.grads, r->model.num_params, r->s.grad_clip);
         optim_step(&r->opt, r->model.params, r->model.grads);
         double t1 = now_seconds();
         step_time_total += t1 - t0;
+        window_time[0] += (t_backward - t_io) + (t1 - t_comm); /* compute */
+        window_time[1] += t_comm - t_backward;                 /* communication */
+        window_time[2] += t_io - t0;                            /* I/O */
         steps_done++;
         window_steps++;
         history_add_train(&r->hist, (float)loss_mean);
+        if (r->n_steps == r->cap_steps) {
+            int64_t cap = r->cap_steps ? 2 * r->cap_steps : 1024;
+            float *grown = realloc(r->step_times, (size_t)cap * sizeof *grown);
+            if (grown) r->step_times = grown, r->cap_steps = cap;
+        }
+        if (r->n_steps < r->cap_steps) r->step_times[r->n_steps++] = (float)(t1 - t0);
 
         r->batch_index++;
         if (r->batch_index == count) { /* the end of an epoch */
@@ -815,13 +892,25 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             if (r->s.learning_rate_decay != 1 && e >= r->s.learning_rate_decay_after)
                 r->opt.learning_rate *= r->s.learning_rate_decay;
         }
-        if (!quiet && r->s.print_every > 0 && r->iteration % r->s.print_every == 0) {
+        if (at_print) {
             double elapsed = now_seconds() - window_start;
-            printf("Epoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %f, %.0f chars/s\n",
-                   (double)r->iteration / (double)count + 1, r->s.max_epochs, r->iteration, total,
-                   (double)loss_mean, elapsed > 0 ? window_steps * chars_per_step / elapsed : 0.0);
-            fflush(stdout);
+            double cps = elapsed > 0 ? window_steps * chars_per_step / elapsed : 0.0;
+            /* every rank's time split, per step over the window, to rank 0 */
+            for (int k = 0; k < 3; k++) window_time[k] /= (double)window_steps;
+            if (comm->gather(comm, window_time, sizeof window_time, rank_times, 0, err)) {
+                rc = -1;
+                break;
+            }
+            metrics_train(&r->metrics, r->iteration, run_epoch(r), (double)loss_mean, r->opt.learning_rate,
+                          grad_norm, cps, rank_times, P);
+            if (!quiet) {
+                printf("Epoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %f, %.0f chars/s\n",
+                       (double)r->iteration / (double)count + 1, r->s.max_epochs, r->iteration, total,
+                       (double)loss_mean, cps);
+                fflush(stdout);
+            }
             window_steps = 0;
+            window_time[0] = window_time[1] = window_time[2] = 0;
             window_start = now_seconds();
         }
         int at_checkpoint = (r->s.checkpoint_every > 0 && r->iteration % r->s.checkpoint_every == 0) ||
@@ -841,6 +930,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
                 break;
             }
             window_steps = 0;
+            window_time[0] = window_time[1] = window_time[2] = 0;
             window_start = now_seconds();
         }
         if (stop && r->iteration < total) {
@@ -854,8 +944,11 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     if (rc == 0 && !quiet && steps_done > 0)
         printf("done: %" PRId64 " iterations, %.3f ms/iter, %.0f chars/s\n", steps_done,
                1e3 * step_time_total / steps_done, steps_done * chars_per_step / step_time_total);
+    free(rank_times);
 out:
     if (rc != 0 && rc != CRNN_EXIT_STOPPED) rc = -1;
+    metrics_close(&r->metrics);
+    free(r->step_times);
     free(r->x);
     free(r->y);
     optim_destroy(&r->opt);

@@ -278,6 +278,86 @@ def case_init_from(c):
         assert f["config"].attrs["max_iters"] == 4
 
 
+def read_jsonl(path):
+    import json
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def case_metrics(c):
+    import json
+    must(c.train_args("m", "-max_iters", 30, "-print_every", 5, "-checkpoint_every", 10, "-keep_last", 2))
+    recs = read_jsonl(os.path.join(c.dir, "m_metrics.jsonl"))
+    train = [r for r in recs if r["type"] == "train"]
+    val = [r for r in recs if r["type"] == "val"]
+    assert [r["iteration"] for r in train] == [5, 10, 15, 20, 25, 30], train
+    assert [r["iteration"] for r in val] == [10, 20, 30], val
+    for r in train:
+        for k in ("epoch", "loss", "learning_rate", "grad_norm", "chars_per_s"):
+            assert isinstance(r[k], float) and r[k] > 0, (k, r)
+        assert set(r["time"]) == {"compute", "comm", "io"} and len(r["time"]["compute"]) == 1, r
+    with h5py.File(os.path.join(c.dir, "m_30.h5")) as f:
+        np.testing.assert_allclose([r["val_loss"] for r in val], f["history/val_loss"][()], rtol=1e-6)
+        np.testing.assert_allclose(train[-1]["loss"], f["history/train_loss"][29], rtol=1e-6)
+    # torch-rnn's sidecar JSON beside each kept checkpoint; -keep_last 2 removed the oldest pair
+    assert not os.path.exists(os.path.join(c.dir, "m_10.h5")) and not os.path.exists(os.path.join(c.dir, "m_10.json"))
+    side = json.load(open(os.path.join(c.dir, "m_30.json")))
+    assert set(side) >= {"opt", "i", "train_loss_history", "val_loss_history", "val_loss_history_it",
+                         "forward_backward_times"}, side.keys()
+    assert side["i"] == 30 and len(side["train_loss_history"]) == 30 and side["val_loss_history_it"] == [10, 20, 30]
+    assert side["opt"]["rnn_size"] == 24 and side["opt"]["checkpoint_name"].endswith("/m")
+    # a resume drops the records after the resumed iteration, then appends
+    must(c.train_args("m", "-resume", os.path.join(c.dir, "m_20.h5"), "-max_iters", 25, "-print_every", 5))
+    its = [(r["type"], r["iteration"]) for r in read_jsonl(os.path.join(c.dir, "m_metrics.jsonl"))]
+    assert its == [("train", 5), ("train", 10), ("val", 10), ("train", 15), ("train", 20), ("val", 20),
+                   ("train", 25), ("val", 25)], its
+    # a fresh run of the same name starts the file again
+    must(c.train_args("m", "-max_iters", 5, "-print_every", 5, "-checkpoint_every", 0))
+    assert [r["iteration"] for r in read_jsonl(os.path.join(c.dir, "m_metrics.jsonl"))] == [5, 5]
+
+
+def case_advice(c):
+    # far too large: memorises random text; validation loss climbs above training loss
+    rnd = os.path.join(c.dir, "rnd.txt")
+    rng = random.Random(5)
+    open(rnd, "w").write("".join(rng.choice("abcdefghij") for _ in range(3000)))
+    h5, js = os.path.join(c.dir, "rnd.h5"), os.path.join(c.dir, "rnd.json")
+    must([prog("crnn-preprocess"), "--input_txt", rnd, "--output_h5", h5, "--output_json", js, "--quiet"])
+    args = c.train_args("big", "-input_h5", h5, "-input_json", js, "-rnn_size", 128, "-num_layers", 1,
+                        "-max_iters", 450, "-checkpoint_every", 150, "-print_every", 0, "-learning_rate", 0.01)
+    out = must(args)
+    assert re.search(r"advice: \d+ parameters for 2400 training characters: the model is far larger", out), out
+    assert re.search(r"advice: the validation loss .* is well above the training loss .*overfitting", out), out
+    assert "advice" not in must([*args, "-quiet", 1])
+    # far too small, and validation equal to training loss: underfitting
+    out = must(c.train_args("small", "-rnn_size", 4, "-num_layers", 1, "-wordvec_size", 4, "-max_iters", 60,
+                            "-checkpoint_every", 20, "-print_every", 0))
+    assert re.search(r"advice: \d+ parameters for 16000 training characters: the model is far smaller", out), out
+    assert re.search(r"advice: the validation loss .* stays equal to the training loss .*underfitting", out), out
+    # of the same order: no advice at the start
+    out = must(c.train_args("fit", "-rnn_size", 24, "-max_iters", 1, "-checkpoint_every", 0))
+    assert "advice" not in out, out
+
+
+def case_presets(c):
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+    expect = {"corpus-1MB": (128, 2), "corpus-2MB": (200, 2), "corpus-3MB": (250, 2),
+              "corpus-6MB": (400, 2), "corpus-large": (512, 3)}
+    assert sorted(os.path.splitext(f)[0] for f in os.listdir(here)) == sorted(expect)
+    for name, (H, L) in expect.items():
+        # the preset's model; the command line's other flags still apply
+        args = [prog("crnn-train"), "-config", os.path.join(here, name + ".conf"), "-input_h5", c.h5,
+                "-input_json", c.json, "-gpu", -1, "-batch_size", 2, "-seq_length", 8, "-max_iters", 1,
+                "-checkpoint_every", 0, "-checkpoint_name", os.path.join(c.dir, name)]
+        out = must(args)
+        assert f"lstm {L} x {H}," in out, out
+        with h5py.File(os.path.join(c.dir, name + "_1.h5")) as f:
+            assert (f.attrs["rnn_size"], f.attrs["num_layers"]) == (H, L)
+        # and the command line wins over the preset
+        out = must([*args, "-rnn_size", 16])
+        assert f"lstm {L} x 16," in out, out
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":

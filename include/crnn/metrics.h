@@ -1,0 +1,37 @@
+/* What crnn-train records for people and plotting tools (FORMATS.md section 4), on rank 0:
+ * <checkpoint_name>_metrics.jsonl, one JSON object a line (a "train" record per print, a "val"
+ * record per validation), and torch-rnn's sidecar <checkpoint_name>_<i>.json beside each
+ * checkpoint, which its users' plotting scripts read. */
+#ifndef CRNN_METRICS_H
+#define CRNN_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "crnn/common.h"
+#include "crnn/flags.h"
+
+typedef struct Metrics {
+    FILE *fp;
+    char path[4096];
+} Metrics;
+
+/* A fresh run (resumed_iteration < 0) truncates the file; a resumed one drops the records after
+ * resumed_iteration and appends. */
+int metrics_open(Metrics *m, const char *checkpoint_name, int64_t resumed_iteration, CrnnError *err);
+void metrics_close(Metrics *m);
+
+/* times: seconds per step over the print window, [ranks][3] = compute, communication, I/O. */
+void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, double learning_rate,
+                   double grad_norm, double chars_per_s, const double *times, int ranks);
+void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss);
+
+/* torch-rnn's <checkpoint_name>_<i>.json: opt (the run's flags), i, train_loss_history,
+ * val_loss_history, val_loss_history_it, forward_backward_times (seconds, the steps of this
+ * process's run). Written atomically. */
+int metrics_write_sidecar(const char *path, FlagSet *flags, int64_t iteration,
+                          const float *train_loss, int64_t n_train, const float *val_loss,
+                          const int64_t *val_iteration, int64_t n_val, const float *step_times,
+                          int64_t n_steps, CrnnError *err);
+
+#endif

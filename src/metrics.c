@@ -1,0 +1,140 @@
+/* The metrics file and torch-rnn's sidecar JSON (see metrics.h). */
+#include "crnn/metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* JSON has no NaN or infinity: such a value is written as null. */
+static void put_number(FILE *fp, double v) {
+    if (isfinite(v))
+        fprintf(fp, "%.9g", v);
+    else
+        fputs("null", fp);
+}
+
+/* Keeps the lines whose "iteration" is at most `last`. */
+static int truncate_after(const char *path, int64_t last, CrnnError *err) {
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : crnn_fail(err, "cannot read the metrics file %s: %s", path, strerror(errno));
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return crnn_fail(err, "cannot write %s: %s; check the checkpoint folder", tmp, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        json_t *rec = json_loads(line, 0, NULL);
+        json_t *it = rec ? json_object_get(rec, "iteration") : NULL;
+        int keep = it && json_is_integer(it) && json_integer_value(it) <= last;
+        json_decref(rec);
+        if (keep) fwrite(line, 1, (size_t)n, out);
+    }
+    free(line);
+    fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return crnn_fail(err, "cannot rewrite the metrics file %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int metrics_open(Metrics *m, const char *checkpoint_name, int64_t resumed_iteration, CrnnError *err) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->path, sizeof m->path, "%s_metrics.jsonl", checkpoint_name);
+    if (resumed_iteration >= 0 && truncate_after(m->path, resumed_iteration, err)) return -1;
+    m->fp = fopen(m->path, resumed_iteration >= 0 ? "a" : "w");
+    if (!m->fp)
+        return crnn_fail(err, "cannot write the metrics file %s: %s; choose another -checkpoint_name",
+                         m->path, strerror(errno));
+    return 0;
+}
+
+void metrics_close(Metrics *m) {
+    if (m->fp) fclose(m->fp);
+    m->fp = NULL;
+}
+
+void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, double learning_rate,
+                   double grad_norm, double chars_per_s, const double *times, int ranks) {
+    if (!m->fp) return;
+    FILE *fp = m->fp;
+    fprintf(fp, "{\"type\": \"train\", \"iteration\": %" PRId64 ", \"epoch\": ", iteration);
+    put_number(fp, epoch);
+    fputs(", \"loss\": ", fp);
+    put_number(fp, loss);
+    fputs(", \"learning_rate\": ", fp);
+    put_number(fp, learning_rate);
+    fputs(", \"grad_norm\": ", fp);
+    put_number(fp, grad_norm);
+    fputs(", \"chars_per_s\": ", fp);
+    put_number(fp, chars_per_s);
+    static const char *const parts[3] = {"compute", "comm", "io"};
+    fputs(", \"time\": {", fp);
+    for (int p = 0; p < 3; p++) {
+        fprintf(fp, "%s\"%s\": [", p ? ", " : "", parts[p]);
+        for (int r = 0; r < ranks; r++) {
+            if (r) fputs(", ", fp);
+            put_number(fp, times[r * 3 + p]);
+        }
+        fputc(']', fp);
+    }
+    fputs("}}\n", fp);
+    fflush(fp);
+}
+
+void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss) {
+    if (!m->fp) return;
+    fprintf(m->fp, "{\"type\": \"val\", \"iteration\": %" PRId64 ", \"epoch\": ", iteration);
+    put_number(m->fp, epoch);
+    fputs(", \"val_loss\": ", m->fp);
+    put_number(m->fp, val_loss);
+    fputs("}\n", m->fp);
+    fflush(m->fp);
+}
+
+static json_t *float_array(const float *v, int64_t n) {
+    json_t *a = json_array();
+    for (int64_t k = 0; k < n; k++) json_array_append_new(a, isfinite(v[k]) ? json_real(v[k]) : json_null());
+    return a;
+}
+
+int metrics_write_sidecar(const char *path, FlagSet *flags, int64_t iteration,
+                          const float *train_loss, int64_t n_train, const float *val_loss,
+                          const int64_t *val_iteration, int64_t n_val, const float *step_times,
+                          int64_t n_steps, CrnnError *err) {
+    json_t *opt = json_object();
+    for (int k = 0; k < flags->count; k++) {
+        const Flag *f = &flags->flags[k];
+        json_t *v = f->type == FLAG_STRING ? json_string(f->s ? f->s : "")
+                    : f->type == FLAG_REAL ? json_real(f->d)
+                                           : json_integer(f->i);
+        json_object_set_new(opt, f->name, v);
+    }
+    json_t *its = json_array();
+    for (int64_t k = 0; k < n_val; k++) json_array_append_new(its, json_integer(val_iteration[k]));
+    json_t *root = json_object();
+    json_object_set_new(root, "opt", opt);
+    json_object_set_new(root, "i", json_integer(iteration));
+    json_object_set_new(root, "train_loss_history", float_array(train_loss, n_train));
+    json_object_set_new(root, "val_loss_history", float_array(val_loss, n_val));
+    json_object_set_new(root, "val_loss_history_it", its);
+    json_object_set_new(root, "forward_backward_times", float_array(step_times, n_steps));
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int rc = json_dump_file(root, tmp, JSON_COMPACT);
+    json_decref(root);
+    if (rc != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return crnn_fail(err, "cannot write %s; check the space and permissions of the checkpoint folder", path);
+    }
+    return 0;
+}
