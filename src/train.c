@@ -49,6 +49,23 @@ void train_catch_signals(void) {
     sigaction(SIGINT, &sa, NULL);
 }
 
+/* The live progress line (-progress line, or auto on a terminal): redrawn in place with \r;
+ * anything else printed first clears it. */
+static int live_line_shown = 0;
+
+static void end_live_line(void) {
+    if (live_line_shown) fputs("\r\033[K", stdout);
+    live_line_shown = 0;
+}
+
+static void format_duration(double seconds, char *out, size_t cap) {
+    long s = seconds > 0 && seconds < 1e9 ? (long)(seconds + 0.5) : 0;
+    if (s >= 3600)
+        snprintf(out, cap, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(out, cap, "%ld:%02ld", s / 60, s % 60);
+}
+
 /* "nan" or "inf" for a non-finite value, as a user reads it (printf may write "-nan"). */
 static const char *nonfinite_name(double v) { return isnan(v) ? "nan" : "inf"; }
 
@@ -515,7 +532,10 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
         rc = checkpoint_write(path, &ck, err);
         if (rc == 0) {
             snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
-            if (!r->s.quiet) printf("wrote %s\n", path);
+            if (!r->s.quiet) {
+                end_live_line();
+                printf("wrote %s\n", path);
+            }
             char json[PATH_MAX + 8];
             snprintf(json, sizeof json, "%s_%" PRId64 ".json", r->s.checkpoint_name, r->iteration);
             rc = metrics_write_sidecar(json, r->flags, r->iteration, r->hist.train_loss, r->hist.n_train,
@@ -540,6 +560,7 @@ static void advise_on_validation(Run *r, double val_loss) {
         if (isfinite(r->hist.train_loss[k])) sum += r->hist.train_loss[k], n++;
     if (n == 0) return;
     double train = sum / (double)n;
+    end_live_line();
     if (val_loss > 1.1 * train) {
         r->equal_validations = 0;
         printf("advice: the validation loss (%.3f) is well above the training loss (%.3f): the model is overfitting the training text; use more -dropout or a smaller -rnn_size, or train on more text\n",
@@ -566,6 +587,7 @@ static int rank0_validate_and_write(Run *r, float *hidden_h, float *hidden_c, Cr
         history_add_val(&r->hist, (float)vl, r->iteration);
         metrics_val(&r->metrics, r->iteration, run_epoch(r), vl);
         if (!r->s.quiet) {
+            end_live_line();
             printf("Epoch %.2f / %g, i = %" PRId64 ", val loss = %f\n",
                    (double)r->iteration / (double)r->train.count + 1, r->s.max_epochs, r->iteration, vl);
             advise_on_validation(r, vl);
@@ -827,7 +849,12 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
 
     const double chars_per_step = (double)P * B * S;
     const int overlap = strcmp(flags_str(flags, "allreduce"), "overlap") == 0;
-    double step_time_total = 0, window_start = now_seconds();
+    double step_time_total = 0, window_start = now_seconds(), run_start = window_start;
+    /* -progress: the live line on a terminal (never under an MPI launcher: there a rank's stdout
+     * is a pseudo-terminal even when mpirun's output goes to a file), plain lines otherwise */
+    const char *progress = flags_str(flags, "progress");
+    const int live = strcmp(progress, "line") == 0 ||
+                     (strcmp(progress, "auto") == 0 && isatty(STDOUT_FILENO) && strcmp(comm->name, "mpi") != 0);
     double window_time[3] = {0, 0, 0}; /* compute, communication, I/O over the print window */
     double *rank_times = comm->rank == 0 ? calloc((size_t)P * 3, sizeof *rank_times) : NULL;
     if (comm->rank == 0 && !rank_times) {
@@ -903,7 +930,17 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             }
             metrics_train(&r->metrics, r->iteration, run_epoch(r), (double)loss_mean, r->opt.learning_rate,
                           grad_norm, cps, rank_times, P);
-            if (!quiet) {
+            if (!quiet && live) {
+                char val[32] = "-", elapsed_text[32], eta[32];
+                if (r->hist.n_val > 0) snprintf(val, sizeof val, "%.4f", (double)r->hist.val_loss[r->hist.n_val - 1]);
+                format_duration(now_seconds() - run_start, elapsed_text, sizeof elapsed_text);
+                format_duration((double)(total - r->iteration) * step_time_total / (double)steps_done, eta, sizeof eta);
+                printf("\r\033[KEpoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %.4f, val %s, %.0f chars/s, %s elapsed, ETA %s",
+                       (double)r->iteration / (double)count + 1, r->s.max_epochs, r->iteration, total,
+                       (double)loss_mean, val, cps, elapsed_text, eta);
+                live_line_shown = 1;
+                fflush(stdout);
+            } else if (!quiet) {
                 printf("Epoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %f, %.0f chars/s\n",
                        (double)r->iteration / (double)count + 1, r->s.max_epochs, r->iteration, total,
                        (double)loss_mean, cps);
@@ -934,6 +971,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             window_start = now_seconds();
         }
         if (stop && r->iteration < total) {
+            end_live_line();
             if (!quiet)
                 printf("stopped by a signal at iteration %" PRId64 "; %s holds the run: continue it with -resume auto (or -resume %s)\n",
                        r->iteration, r->last_checkpoint, r->last_checkpoint);
@@ -941,6 +979,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             break;
         }
     }
+    end_live_line();
     if (rc == 0 && !quiet && steps_done > 0)
         printf("done: %" PRId64 " iterations, %.3f ms/iter, %.0f chars/s\n", steps_done,
                1e3 * step_time_total / steps_done, steps_done * chars_per_step / step_time_total);

@@ -358,6 +358,56 @@ def case_presets(c):
         assert f"lstm {L} x 16," in out, out
 
 
+def run_in_pty(args, timeout=120):
+    """Runs args with stdout on a pseudo-terminal; returns (exit status, everything printed)."""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(a) for a in args], stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    chunks, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    p.wait(timeout=60)
+    return p.returncode, b"".join(chunks).decode("utf-8", "replace")
+
+
+def run_raw(args):
+    """stdout as printed (text mode would turn carriage returns into newlines)."""
+    p = subprocess.run([str(a) for a in args], capture_output=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.decode("utf-8", "replace")
+
+
+def case_progress(c):
+    args = c.train_args("p", "-max_iters", 30, "-checkpoint_every", 10, "-print_every", 1)
+    # on a terminal: one live line redrawn in place, with the last validation loss and an ETA
+    rc, out = run_in_pty(args)
+    assert rc == 0, out
+    assert out.count("\r\x1b[K") >= 30, out[:500]
+    assert re.search(r"i = 25 / 30, loss = \d+\.\d{4}, val \d+\.\d{4}, \d+ chars/s, \d+:\d\d elapsed, ETA \d+:\d\d", out), out
+    assert not re.search(r"loss = \d+\.\d{6}, \d+ chars/s\r?\n", out), "plain progress lines on a terminal"
+    assert re.search(r"\r\x1b\[KEpoch [^\r\n]*val loss = \d", out), "the live line was not cleared before a validation line"
+    assert "done: 30 iterations" in out
+    # in a pipe: plain lines, no carriage returns
+    out = run_raw(args)
+    assert "\r" not in out and len(losses(out)) == 30, out
+    # -progress forces either
+    rc, out = run_in_pty([*args, "-progress", "plain"])
+    assert rc == 0 and "\x1b[K" not in out and len(losses(out.replace("\r\n", "\n"))) == 30, out
+    out = run_raw([*args, "-progress", "line"])
+    assert "\r\x1b[K" in out and "ETA" in out, out
+    # -quiet silences both
+    rc, out = run_in_pty([*args, "-quiet", 1])
+    assert rc == 0 and out.strip() == "", repr(out)
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ static Flag train_flags[] = {
     CRNN_DEVICE_FLAGS,
     {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the initialisation"},
     {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print nothing but errors"},
-    {.name = "progress", .type = FLAG_STRING, .def = "auto", .help = "progress display (plain lines for now)", .choices = "auto|line|plain"},
+    {.name = "progress", .type = FLAG_STRING, .def = "auto", .help = "line: one live line redrawn in place; plain: a line per -print_every; auto: line on a terminal, not under mpirun", .choices = "auto|line|plain"},
     {.name = "allreduce", .type = FLAG_STRING, .def = "overlap", .help = "gradient reduction across ranks", .choices = "overlap|flat"},
     {.name = "speed_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag: step times are always measured"},
     {.name = "memory_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag (CUDA only)"},
