@@ -4,7 +4,7 @@
 # and for the tests and benchmarks Debian's python3-torch, python3-h5py and python3-numpy.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-          libopenblas-dev libjansson-dev python3-torch python3-h5py python3-numpy fortunes time)
+          libopenblas-dev libjansson-dev python3-torch python3-h5py python3-numpy fortunes time gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,64 @@
+/* crnn-plot: a crnn-train metrics file drawn as train and validation loss against iteration,
+ * and chars/s, to a PNG (through gnuplot) or an SVG. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crnn/flags.h"
+#include "crnn/plot.h"
+
+static Flag plot_flags[] = {
+    {.name = "metrics", .type = FLAG_STRING, .def = "", .help = "the metrics file (<checkpoint_name>_metrics.jsonl); may also be given as the first argument"},
+    {.name = "o", .type = FLAG_STRING, .def = "", .help = "the picture to write, OUT.png (drawn by gnuplot) or OUT.svg; when not given, the metrics file's name with .png"},
+};
+
+int main(int argc, char **argv) {
+    FlagSet flags = {.program = "crnn-plot",
+                     .summary = "Draws training and validation loss against iterations, and chars/s, from a crnn-train metrics file.",
+                     .flags = plot_flags,
+                     .count = (int)(sizeof plot_flags / sizeof plot_flags[0]),
+                     .positional = "metrics"};
+    CrnnError err;
+    int parsed = flags_parse(&flags, argc, argv, &err);
+    if (parsed == FLAGS_HELP) {
+        flags_free(&flags);
+        return 0;
+    }
+    if (parsed < 0) {
+        crnn_print_error(flags.program, &err);
+        flags_free(&flags);
+        return 2;
+    }
+    int rc = 1;
+    PlotData data = {0};
+    char *out = NULL;
+    const char *metrics = flags_str(&flags, "metrics");
+    if (!*metrics) {
+        crnn_fail(&err, "give the metrics file to plot: crnn-plot cv/checkpoint_metrics.jsonl [-o OUT.png|OUT.svg]");
+        goto done;
+    }
+    out = *flags_str(&flags, "o") ? strdup(flags_str(&flags, "o")) : plot_default_output(metrics, &err);
+    if (!out) {
+        if (*flags_str(&flags, "o")) crnn_fail(&err, "out of memory");
+        goto done;
+    }
+    PlotFormat format;
+    if (plot_format_from_name(out, &format, &err)) goto done;
+    if (plot_read_metrics(&data, metrics, &err)) goto done;
+    if (data.partial_last_line)
+        fprintf(stderr, "crnn-plot: note: the last line of %s is unfinished (a run still writing it?) and was left out\n",
+                metrics);
+    if (data.skipped)
+        fprintf(stderr, "crnn-plot: note: %zu NaN, infinite or null values in %s were left out\n",
+                data.skipped, metrics);
+    const char *slash = strrchr(metrics, '/');
+    if (plot_write(&data, slash ? slash + 1 : metrics, out, &err)) goto done;
+    printf("wrote %s\n", out);
+    rc = 0;
+done:
+    if (rc) crnn_print_error(flags.program, &err);
+    plot_data_free(&data);
+    free(out);
+    flags_free(&flags);
+    return rc;
+}
