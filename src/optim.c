@@ -1,6 +1,7 @@
 /* Adam over flat buffers, and gradient clipping. */
 #include "crnn/optim.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,12 @@ void optim_step(Optimizer *o, real *params, const real *grads) {
                 o->eps, o->step);
 }
 
-void optim_clip(Backend *be, real *grads, size_t n, double clip) {
-    if (clip > 0) be->clamp(be, grads, n, (real)clip);
+void optim_clip(Backend *be, real *grads, size_t n, double clip, int by_norm) {
+    if (clip <= 0) return;
+    if (!by_norm) {
+        be->clamp(be, grads, n, (real)clip);
+        return;
+    }
+    double norm = sqrt(be->sumsq(be, grads, n));
+    if (norm > clip) be->scale(be, grads, n, (real)(clip / norm));
 }

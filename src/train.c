@@ -22,6 +22,7 @@
 #include "crnn/metrics.h"
 #include "crnn/model.h"
 #include "crnn/optim.h"
+#include "crnn/preprocess.h"
 #include "crnn/vocab.h"
 
 _Static_assert(sizeof(real) == sizeof(float), "the training loop is built in float32");
@@ -85,7 +86,19 @@ typedef struct Settings {
     int64_t max_iters, lr_decay_every, learning_rate_decay_after, print_every, checkpoint_every,
         keep_last, seed;
     int quiet, reset_iterations;
+    int charrnn_names; /* -checkpoint_dir / -savefile: char-rnn's checkpoint names */
+    char prefix[PATH_MAX]; /* see checkpoint_prefix; checkpoint_name points here */
+    int clip_norm;         /* -grad_clip_mode norm */
 } Settings;
+
+/* The prefix of every file a run writes: -checkpoint_name, or char-rnn's
+ * <checkpoint_dir>/lm_<savefile> when either of those is given. */
+static void checkpoint_prefix(FlagSet *flags, char *out, size_t cap) {
+    if (flags_given(flags, "checkpoint_dir") || flags_given(flags, "savefile"))
+        snprintf(out, cap, "%s/lm_%s", flags_str(flags, "checkpoint_dir"), flags_str(flags, "savefile"));
+    else
+        snprintf(out, cap, "%s", flags_str(flags, "checkpoint_name"));
+}
 
 /* Flags a resumed run may change silently (FORMATS.md section 4). Any other flag given with a
  * new value is used and noted, except those below. */
@@ -176,7 +189,8 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     memset(s, 0, sizeof *s);
     s->input_h5 = flags_str(flags, "input_h5");
     s->input_json = flags_str(flags, "input_json");
-    s->checkpoint_name = flags_str(flags, "checkpoint_name");
+    checkpoint_prefix(flags, s->prefix, sizeof s->prefix);
+    s->checkpoint_name = s->prefix;
     s->init_from = flags_str(flags, "init_from");
     s->resume = flags_str(flags, "resume");
     s->optimizer = flags_str(flags, "optimizer");
@@ -208,8 +222,7 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     if (!(s->learning_rate > 0)) return crnn_fail(err, "-learning_rate must be above 0, got %g", s->learning_rate);
     s->grad_clip = flags_real(flags, "grad_clip");
     if (s->grad_clip < 0) return crnn_fail(err, "-grad_clip must be 0 (off) or more, got %g", s->grad_clip);
-    if (strcmp(flags_str(flags, "grad_clip_mode"), "clamp") != 0)
-        return crnn_fail(err, "-grad_clip_mode norm is not supported yet; use -grad_clip_mode clamp");
+    s->clip_norm = strcmp(flags_str(flags, "grad_clip_mode"), "norm") == 0;
     s->lr_decay_every = flags_int(flags, "lr_decay_every");
     if (s->lr_decay_every < 1) return crnn_fail(err, "-lr_decay_every must be at least 1, got %" PRId64, s->lr_decay_every);
     s->lr_decay_factor = flags_real(flags, "lr_decay_factor");
@@ -231,10 +244,11 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     if (*s->init_from && *s->resume)
         return crnn_fail(err, "-init_from and -resume exclude each other: -resume continues a run, -init_from starts one from trained weights");
     if (!*s->checkpoint_name) return crnn_fail(err, "-checkpoint_name must not be empty");
-    if (flags_given(flags, "data_dir"))
-        return crnn_fail(err, "-data_dir is not supported yet; run crnn-preprocess and give -input_h5 and -input_json");
-    if (flags_given(flags, "checkpoint_dir") || flags_given(flags, "savefile"))
-        return crnn_fail(err, "-checkpoint_dir and -savefile are not supported yet; use -checkpoint_name DIR/NAME");
+    s->charrnn_names = flags_given(flags, "checkpoint_dir") || flags_given(flags, "savefile");
+    if (s->charrnn_names && flags_given(flags, "checkpoint_name"))
+        return crnn_fail(err, "-checkpoint_name and char-rnn's -checkpoint_dir/-savefile name the checkpoints in two ways; give one of them");
+    if (s->charrnn_names && (!*flags_str(flags, "checkpoint_dir") || !*flags_str(flags, "savefile")))
+        return crnn_fail(err, "-checkpoint_dir and -savefile must not be empty");
     return 0;
 }
 
@@ -271,29 +285,40 @@ static int prepare_checkpoint_folder(const char *checkpoint_name, CrnnError *err
     return 0;
 }
 
-/* The iteration number of "<prefix>_<digits>.h5", or -1. */
-static int64_t checkpoint_iteration_of(const char *file, const char *base) {
-    size_t n = strlen(base);
-    if (strncmp(file, base, n) != 0 || file[n] != '_') return -1;
-    const char *p = file + n + 1;
-    if (!*p) return -1;
+/* Whether `file` is a checkpoint of prefix `base`, and its order (newest highest): the
+ * iteration of torch-rnn's "<base>_<i>.h5", or the epoch of char-rnn's
+ * "<base>_epoch<e>_<val>.h5". */
+static int checkpoint_order_of(const char *file, const char *base, double *order) {
+    size_t n = strlen(base), len = strlen(file);
+    if (strncmp(file, base, n) != 0 || file[n] != '_' || len < n + 4 || strcmp(file + len - 3, ".h5") != 0)
+        return 0;
+    const char *p = file + n + 1, *end = file + len - 3;
+    if (strncmp(p, "epoch", 5) == 0) { /* char-rnn: epoch<e>_<val> */
+        char *q;
+        double e = strtod(p + 5, &q);
+        if (q == p + 5 || *q != '_' || q + 1 >= end) return 0;
+        *order = e;
+        return 1;
+    }
     int64_t v = 0;
-    for (; *p >= '0' && *p <= '9'; p++) v = v * 10 + (*p - '0');
-    if (p == file + n + 1 || strcmp(p, ".h5") != 0) return -1;
-    return v;
+    const char *q = p;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) v = v * 10 + (*q - '0');
+    if (q == p || q != end) return 0;
+    *order = (double)v;
+    return 1;
 }
 
 typedef struct Found {
-    int64_t iteration;
+    double order;
     char path[PATH_MAX];
 } Found;
 
 static int cmp_found_desc(const void *a, const void *b) {
-    int64_t x = ((const Found *)a)->iteration, y = ((const Found *)b)->iteration;
+    double x = ((const Found *)a)->order, y = ((const Found *)b)->order;
     return x < y ? 1 : (x > y ? -1 : 0);
 }
 
-/* Every "<checkpoint_name>_<i>.h5", newest first. *out is malloc'd. */
+/* Every checkpoint of the prefix, newest first. *out is malloc'd. */
 static int list_checkpoints(const char *checkpoint_name, Found **out, int *count) {
     char copy1[PATH_MAX], copy2[PATH_MAX];
     snprintf(copy1, sizeof copy1, "%s", checkpoint_name);
@@ -306,15 +331,15 @@ static int list_checkpoints(const char *checkpoint_name, Found **out, int *count
     int cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        int64_t it = checkpoint_iteration_of(e->d_name, base);
-        if (it < 0) continue;
+        double order;
+        if (!checkpoint_order_of(e->d_name, base, &order)) continue;
         if (*count == cap) {
             cap = cap ? 2 * cap : 16;
             Found *grown = realloc(*out, (size_t)cap * sizeof **out);
             if (!grown) break;
             *out = grown;
         }
-        (*out)[*count].iteration = it;
+        (*out)[*count].order = order;
         snprintf((*out)[*count].path, PATH_MAX, "%s/%s", dir, e->d_name);
         (*count)++;
     }
@@ -349,14 +374,48 @@ static void remove_old_checkpoints(const char *checkpoint_name, int64_t keep_las
     list_checkpoints(checkpoint_name, &found, &count);
     for (int k = (int)keep_last; k < count; k++) {
         unlink(found[k].path);
-        /* and its sidecar JSON: "<name>_<i>.h5" -> "<name>_<i>.json" */
+        /* and its sidecar JSON: "<name>_<i>.h5" -> "<name>_<i>.json" (torch-rnn's names) */
         size_t n = strlen(found[k].path);
-        if (n > 3 && n + 3 < PATH_MAX) {
+        if (!strstr(found[k].path, "_epoch") && n > 3 && n + 3 < PATH_MAX) {
             strcpy(found[k].path + n - 3, ".json");
             unlink(found[k].path);
         }
     }
     free(found);
+}
+
+static int prepare_data_dir(FlagSet *flags, Comm *comm, int quiet, CrnnError *err) {
+    if (flags_given(flags, "input_h5") || flags_given(flags, "input_json"))
+        return crnn_fail(err, "give either -data_dir (char-rnn) or -input_h5 and -input_json (torch-rnn), not both");
+    const char *dir = flags_str(flags, "data_dir");
+    char txt[PATH_MAX + 16], h5[PATH_MAX + 16], json[PATH_MAX + 16];
+    snprintf(txt, sizeof txt, "%s/input.txt", dir);
+    snprintf(h5, sizeof h5, "%s/input.h5", dir);
+    snprintf(json, sizeof json, "%s/input.json", dir);
+    int64_t status = 0;
+    if (comm->rank == 0) {
+        int needs = preprocess_needs_update(txt, h5, json, err);
+        if (needs < 0) {
+            crnn_fail_context(err, "-data_dir %s needs the text as input.txt", dir);
+            status = 1;
+        } else if (needs) {
+            PreprocessOptions opt;
+            preprocess_default_options(&opt);
+            opt.input_txt = txt;
+            opt.output_h5 = h5;
+            opt.output_json = json;
+            opt.val_frac = 0.05; /* char-rnn's fractions */
+            opt.test_frac = 0;
+            if (!quiet) printf("preprocessing %s into %s and %s (utf-8, 5%% validation, no test split)\n", txt, h5, json);
+            fflush(stdout);
+            if (preprocess_run(&opt, NULL, err)) status = 1;
+        }
+    }
+    if (comm->broadcast(comm, &status, sizeof status, 0, err)) return -1;
+    if (status)
+        return comm->rank == 0 ? -1 : crnn_fail(err, "rank %d: rank 0 could not preprocess %s (its message says why)", comm->rank, txt);
+    if (flags_set_text(flags, "input_h5", h5, err) || flags_set_text(flags, "input_json", json, err)) return -1;
+    return 0;
 }
 
 /* ---- the run --------------------------------------------------------------------------- */
@@ -437,7 +496,7 @@ typedef struct Run {
     int64_t batch_index;    /* batches of the current epoch done */
     uint64_t seed;
     int32_t *x, *y;         /* [max(B, val N), S] host */
-    char last_checkpoint[PATH_MAX];
+    char last_checkpoint[PATH_MAX + 64];
     Metrics metrics;           /* rank 0 */
     float *step_times;         /* seconds per step of this process's run, for the sidecar JSON */
     int64_t n_steps, cap_steps;
@@ -489,6 +548,37 @@ static ConfigEntry *config_from_flags(FlagSet *flags, int *n) {
     return cfg;
 }
 
+/* <prefix>_best.h5: a hard link to (or, where links fail, a copy of) the checkpoint just
+ * written when its validation loss is the lowest so far, replaced atomically. */
+static int update_best(Run *r, const char *path, CrnnError *err) {
+    const History *h = &r->hist;
+    if (h->n_val == 0 || h->val_iteration[h->n_val - 1] != r->iteration) return 0;
+    for (int64_t k = 0; k + 1 < h->n_val; k++)
+        if (h->val_loss[k] <= h->val_loss[h->n_val - 1]) return 0;
+    char best[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    snprintf(best, sizeof best, "%s_best.h5", r->s.checkpoint_name);
+    snprintf(tmp, sizeof tmp, "%s_best.h5.tmp", r->s.checkpoint_name);
+    unlink(tmp);
+    if (link(path, tmp) != 0) { /* no hard links here: copy */
+        FILE *in = fopen(path, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
+        char buf[1 << 16];
+        size_t n;
+        int ok = in && out;
+        while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+        if (in) fclose(in);
+        if (out && fclose(out) != 0) ok = 0;
+        if (!ok) {
+            unlink(tmp);
+            return crnn_fail(err, "cannot write %s: %s; check the space in the checkpoint folder", tmp, strerror(errno));
+        }
+    }
+    if (rename(tmp, best) != 0) {
+        unlink(tmp);
+        return crnn_fail(err, "cannot write %s: %s", best, strerror(errno));
+    }
+    return 0;
+}
+
 /* Rank 0: the checkpoint, with every stream's hidden state ([L, P*B, H], gathered). */
 static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError *err) {
     Model *m = &r->model;
@@ -527,8 +617,14 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
         model_get_params(m, ck.params);
         r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
         r->be->to_host(r->be, ck.optim_v, r->opt.v, m->num_params * sizeof(float));
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s_%" PRId64 ".h5", r->s.checkpoint_name, r->iteration);
+        char path[PATH_MAX + 64];
+        if (r->s.charrnn_names) { /* char-rnn's lm_<savefile>_epoch<e>_<val>.h5 */
+            double val = r->hist.n_val > 0 && r->hist.val_iteration[r->hist.n_val - 1] == r->iteration
+                             ? (double)r->hist.val_loss[r->hist.n_val - 1] : NAN;
+            snprintf(path, sizeof path, "%s_epoch%.2f_%.4f.h5", r->s.checkpoint_name, run_epoch(r), val);
+        } else {
+            snprintf(path, sizeof path, "%s_%" PRId64 ".h5", r->s.checkpoint_name, r->iteration);
+        }
         rc = checkpoint_write(path, &ck, err);
         if (rc == 0) {
             snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
@@ -541,6 +637,7 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
             rc = metrics_write_sidecar(json, r->flags, r->iteration, r->hist.train_loss, r->hist.n_train,
                                        r->hist.val_loss, r->hist.val_iteration, r->hist.n_val,
                                        r->step_times, r->n_steps, err);
+            if (rc == 0) rc = update_best(r, path, err);
             remove_old_checkpoints(r->s.checkpoint_name, r->s.keep_last);
         }
     }
@@ -706,7 +803,10 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
         for (int l = 0; l < L; l++) {
             size_t from = ((size_t)l * ck.streams + r->train.first) * H;
             memcpy(h + (size_t)l * B * H, ck.hidden_h + from, (size_t)B * H * sizeof *h);
-            memcpy(c + (size_t)l * B * H, ck.hidden_c + from, (size_t)B * H * sizeof *c);
+            if (ck.hidden_c) /* lstm only */
+                memcpy(c + (size_t)l * B * H, ck.hidden_c + from, (size_t)B * H * sizeof *c);
+            else
+                memset(c + (size_t)l * B * H, 0, (size_t)B * H * sizeof *c);
         }
         model_set_state(m, h, c, B);
         free(h);
@@ -741,13 +841,19 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     int rc = -1;
     char resume_path[PATH_MAX] = "";
 
+    /* char-rnn's -data_dir: DIR/input.txt preprocessed into DIR/input.h5 and DIR/input.json on
+     * first use or when the text is newer (rank 0; the others wait for it) */
+    if (flags_given(flags, "data_dir") && prepare_data_dir(flags, comm, quiet, err)) return -1;
+
     /* -resume: find the file, and take the run's flags from it */
     const char *resume = flags_str(flags, "resume");
     if (*resume) {
         if (strcmp(resume, "auto") == 0) {
-            find_resume_checkpoint(flags_str(flags, "checkpoint_name"), resume_path, sizeof resume_path, quiet);
+            char prefix[PATH_MAX];
+            checkpoint_prefix(flags, prefix, sizeof prefix);
+            find_resume_checkpoint(prefix, resume_path, sizeof resume_path, quiet);
             if (!resume_path[0] && !quiet)
-                printf("no checkpoint named %s_*.h5 to resume: starting a fresh run\n", flags_str(flags, "checkpoint_name"));
+                printf("no checkpoint named %s_*.h5 to resume: starting a fresh run\n", prefix);
         } else {
             snprintf(resume_path, sizeof resume_path, "%s", resume);
         }
@@ -892,7 +998,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         }
         /* the gradient's norm before clipping, for the metrics */
         double grad_norm = at_print ? sqrt(be->sumsq(be, r->model.grads, r->model.num_params)) : 0;
-        optim_clip(be, r->model.grads, r->model.num_params, r->s.grad_clip);
+        optim_clip(be, r->model.grads, r->model.num_params, r->s.grad_clip, r->s.clip_norm);
         optim_step(&r->opt, r->model.params, r->model.grads);
         double t1 = now_seconds();
         step_time_total += t1 - t0;

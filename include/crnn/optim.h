@@ -24,7 +24,9 @@ int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double l
 void optim_destroy(Optimizer *o);
 /* One update of params from grads. */
 void optim_step(Optimizer *o, real *params, const real *grads);
-/* Elementwise clamp of the gradient to [-clip, clip]; clip <= 0 leaves it alone. */
-void optim_clip(Backend *be, real *grads, size_t n, double clip);
+/* Gradient clipping; clip <= 0 leaves the gradient alone. by_norm 0: each element clamped to
+ * [-clip, clip] (torch-rnn, char-rnn); 1: the whole gradient scaled down to norm clip when its
+ * norm is larger. */
+void optim_clip(Backend *be, real *grads, size_t n, double clip, int by_norm);
 
 #endif

@@ -1,0 +1,66 @@
+/* Clipping and Adam over flat buffers against direct formulas. */
+#include <math.h>
+#include <stdio.h>
+
+#include "crnn/backend.h"
+#include "crnn/optim.h"
+
+static int failures = 0;
+
+static void expect(int ok, const char *what) {
+    if (!ok) {
+        fprintf(stderr, "FAIL %s\n", what);
+        failures++;
+    }
+}
+
+int main(void) {
+    CrnnError err;
+    Backend *be = backend_cpu_create(1, &err);
+    if (!be) return 1;
+    enum { N = 7 };
+    real g[N] = {3, -4, 0.5f, 12, -0.25f, 0, 2}, h[N];
+    double norm = 0;
+    for (int k = 0; k < N; k++) norm += (double)g[k] * g[k];
+    norm = sqrt(norm);
+    /* by norm: scaled to norm 2, direction kept */
+    for (int k = 0; k < N; k++) h[k] = g[k];
+    optim_clip(be, h, N, 2.0, 1);
+    double after = 0;
+    for (int k = 0; k < N; k++) after += (double)h[k] * h[k];
+    expect(fabs(sqrt(after) - 2.0) < 1e-5, "norm clipping gives norm 2");
+    for (int k = 0; k < N; k++) expect(fabs(h[k] - g[k] * 2.0 / norm) < 1e-6, "norm clipping keeps the direction");
+    /* by norm, already small enough: untouched */
+    for (int k = 0; k < N; k++) h[k] = g[k];
+    optim_clip(be, h, N, 100.0, 1);
+    for (int k = 0; k < N; k++) expect(h[k] == g[k], "norm clipping below the limit changes nothing");
+    /* clamp: each element */
+    for (int k = 0; k < N; k++) h[k] = g[k];
+    optim_clip(be, h, N, 1.0, 0);
+    for (int k = 0; k < N; k++) expect(h[k] == (g[k] > 1 ? 1 : (g[k] < -1 ? -1 : g[k])), "clamp");
+    /* clip 0: off */
+    for (int k = 0; k < N; k++) h[k] = g[k];
+    optim_clip(be, h, N, 0, 1);
+    optim_clip(be, h, N, 0, 0);
+    for (int k = 0; k < N; k++) expect(h[k] == g[k], "clip 0 is off");
+    /* Adam, two steps, against torch/optim's formula */
+    Optimizer o;
+    if (optim_create(&o, be, "adam", N, 0.01, &err)) return 1;
+    real x[N] = {0}, xr[N] = {0};
+    double m[N] = {0}, v[N] = {0};
+    for (int t = 1; t <= 2; t++) {
+        optim_step(&o, x, g);
+        for (int k = 0; k < N; k++) {
+            m[k] = 0.9 * m[k] + 0.1 * g[k];
+            v[k] = 0.999 * v[k] + 0.001 * (double)g[k] * g[k];
+            double step = 0.01 * sqrt(1 - pow(0.999, t)) / (1 - pow(0.9, t));
+            xr[k] -= (real)(step * m[k] / (sqrt(v[k]) + 1e-8));
+        }
+    }
+    for (int k = 0; k < N; k++) expect(fabs(x[k] - xr[k]) < 1e-6, "adam");
+    optim_destroy(&o);
+    backend_destroy(be);
+    if (failures) return 1;
+    printf("optimizer checks passed\n");
+    return 0;
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""char-rnn's workflow in crnn-train: -data_dir, -checkpoint_dir/-savefile names, <prefix>_best.h5,
+-resume auto with those names, and -grad_clip_mode norm. Run as `test_workflow.py <case>`."""
+import glob
+import os
+import re
+import shutil
+import sys
+import time
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_cli import Case, losses, make_text, must, params_of, prog, run  # noqa: E402
+
+
+def case_data_dir(c):
+    d = os.path.join(c.dir, "shakes")
+    os.mkdir(d)
+    make_text(os.path.join(d, "input.txt"), 12000, seed=3)
+    base = [prog("crnn-train"), "-data_dir", d, "-gpu", -1, "-batch_size", 4, "-seq_length", 16,
+            "-rnn_size", 16, "-checkpoint_every", 0, "-checkpoint_name", os.path.join(c.dir, "cv", "dd")]
+    out = must([*base, "-max_iters", 3])
+    assert "preprocessing" in out, out
+    with h5py.File(os.path.join(d, "input.h5")) as f:
+        n = sum(len(f[k]) for k in ("train", "val", "test"))
+        assert len(f["val"]) == int(0.05 * n) and len(f["test"]) == 0, (len(f["val"]), n)
+    first = os.stat(os.path.join(d, "input.h5")).st_mtime_ns
+    out = must([*base, "-max_iters", 3])
+    assert "preprocessing" not in out and os.stat(os.path.join(d, "input.h5")).st_mtime_ns == first, out
+    # a newer input.txt is preprocessed again
+    time.sleep(0.05)
+    make_text(os.path.join(d, "input.txt"), 13000, seed=4)
+    out = must([*base, "-max_iters", 3])
+    assert "preprocessing" in out, out
+    # errors: no input.txt; both ways of naming the data
+    rc, out, err = run([*base[:2], os.path.join(c.dir, "nothing"), *base[3:]])
+    assert rc != 0 and "input.txt" in err and "error:" in err, err
+    rc, out, err = run([*base, "-input_h5", c.h5])
+    assert rc != 0 and "-data_dir" in err, err
+
+
+def case_charrnn_names(c):
+    cv = os.path.join(c.dir, "cv")
+    args = c.train_args("unused", "-max_iters", 40, "-checkpoint_every", 10, "-print_every", 0,
+                        "-learning_rate", 0.01)
+    args = [a for a in args if a not in ("-checkpoint_name", os.path.join(c.dir, "unused"))]
+    out = must([*args, "-checkpoint_dir", cv, "-savefile", "lstm"])
+    files = sorted(os.path.basename(f) for f in glob.glob(os.path.join(cv, "lm_lstm_epoch*.h5")))
+    assert len(files) == 4, files
+    vals = [float(v) for v in re.findall(r"val loss = (\S+)", out)]
+    for f in files:
+        m = re.fullmatch(r"lm_lstm_epoch(\d+\.\d\d)_(\d+\.\d{4})\.h5", f)
+        assert m, f
+        assert any(abs(float(m.group(2)) - v) < 6e-5 for v in vals), (f, vals)
+    # the best checkpoint is the one with the lowest validation loss
+    best = os.path.join(cv, "lm_lstm_best.h5")
+    assert os.path.exists(best)
+    lowest = min(files, key=lambda f: float(f.split("_")[-1][:-3]))
+    pb, pl = params_of(best), params_of(os.path.join(cv, lowest))
+    assert all(np.array_equal(pb[k], pl[k]) for k in pb), lowest
+    assert os.path.exists(os.path.join(cv, "lm_lstm_metrics.jsonl"))
+    # -resume auto finds char-rnn's names (the newest epoch)
+    out = must([*args[:-4], "-max_iters", 43, "-checkpoint_every", 10, "-print_every", 1,
+                "-checkpoint_dir", cv, "-savefile", "lstm", "-resume", "auto"])
+    assert "i = 41 / 43" in out and "resuming from" in out and "epoch" in out, out
+    # both naming schemes at once is an error
+    rc, out, err = run([*args, "-checkpoint_dir", cv, "-checkpoint_name", os.path.join(c.dir, "x")])
+    assert rc != 0 and "-checkpoint_name" in err, err
+
+
+def case_best_torchrnn_names(c):
+    out = must(c.train_args("t", "-max_iters", 40, "-checkpoint_every", 10, "-print_every", 0,
+                            "-keep_last", 1, "-learning_rate", 0.01))
+    vals = [float(v) for v in re.findall(r"val loss = (\S+)", out)]
+    best_it = 10 * (1 + int(np.argmin(vals)))
+    with h5py.File(os.path.join(c.dir, "t_best.h5")) as f:
+        assert f.attrs["iteration"] == best_it, (f.attrs["iteration"], vals)
+    # -keep_last 1 kept only the newest numbered checkpoint, and the best survives it
+    assert sorted(os.path.basename(f) for f in glob.glob(os.path.join(c.dir, "t_*.h5"))) == ["t_40.h5", "t_best.h5"]
+
+
+def case_clip_norm(c):
+    # a tiny norm limit against none: the runs differ, and grad_norm is reported before clipping
+    a = must(c.train_args("a", "-max_iters", 10, "-checkpoint_every", 0, "-grad_clip", 0))
+    b = must(c.train_args("b", "-max_iters", 10, "-checkpoint_every", 0, "-grad_clip", 1e-3,
+                          "-grad_clip_mode", "norm"))
+    assert losses(a)[0] == losses(b)[0] and losses(a)[-1] != losses(b)[-1], (losses(a), losses(b))
+    rc, out, err = run(c.train_args("x", "-grad_clip_mode", "sideways"))
+    assert rc != 0 and "-grad_clip_mode" in err
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+if __name__ == "__main__":
+    name = sys.argv[1]
+    c = Case()
+    try:
+        CASES[name](c)
+    finally:
+        c.close()
+    print(f"{name}: ok")
