@@ -91,6 +91,20 @@ def case_clip_norm(c):
     assert rc != 0 and "-grad_clip_mode" in err
 
 
+def case_inspect(c):
+    must(c.train_args("i", "-max_iters", 20, "-checkpoint_every", 10, "-print_every", 0))
+    out = must([prog("crnn-inspect"), os.path.join(c.dir, "i_20.h5")])
+    assert "model: lstm, 2 layers of 24, wordvec 8" in out, out
+    assert "iteration: 20, epoch" in out and "optimizer: adam, step 20" in out, out
+    assert re.search(r"train loss: 20 iterations; first \d", out), out
+    assert len(re.findall(r"^val loss = \d+\.\d+ at iteration (10|20)$", out, re.M)) == 2, out
+    assert re.search(r"^  rnn_size = 24$", out, re.M) and re.search(r"^  input_json = .*t\.json$", out, re.M), out
+    out = must([prog("crnn-inspect"), "-checkpoint", os.path.join(c.dir, "i_20.h5"), "-history", 1])
+    assert len(re.findall(r"^train loss = ", out, re.M)) == 20
+    rc, out, err = run([prog("crnn-inspect"), os.path.join(c.dir, "none.h5")])
+    assert rc != 0 and "none.h5" in err, err
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
