@@ -10,7 +10,7 @@
 
 /* Chooses the next token from logits [V] (host). */
 static int choose(const SampleOptions *o, const float *logits, int V, double *prob, int *order,
-                  int64_t step) {
+                  int64_t step, int stream) {
     int best = 0;
     for (int v = 1; v < V; v++)
         if (logits[v] > logits[best]) best = v;
@@ -30,7 +30,7 @@ static int choose(const SampleOptions *o, const float *logits, int V, double *pr
         }
         for (int k = o->top_k; k < V; k++) z -= prob[order[k]], prob[order[k]] = 0;
     }
-    RngKey key = {.seed = o->seed, .purpose = RNG_SAMPLE, .iteration = (uint64_t)step};
+    RngKey key = {.seed = o->seed, .purpose = RNG_SAMPLE, .iteration = (uint64_t)step, .stream = (uint32_t)stream};
     double u = rng_uniform(&key) * z, acc = 0;
     int last = best;
     for (int v = 0; v < V; v++) {
@@ -42,67 +42,112 @@ static int choose(const SampleOptions *o, const float *logits, int V, double *pr
     return last; /* rounding at the top end */
 }
 
-static int emit(const Vocab *v, int token, FILE *out) {
+/* Sample 0 goes straight to the output, each character as it is made; the others are kept
+ * and printed after it. */
+typedef struct Outputs {
+    FILE *out;
+    int n;
+    char **buf;
+    size_t *len, *cap;
+    int failed;
+} Outputs;
+
+static void put(Outputs *w, int stream, const char *bytes, size_t n) {
+    if (stream == 0) {
+        if (fwrite(bytes, 1, n, w->out) != n || fflush(w->out) != 0) w->failed = 1;
+        return;
+    }
+    if (w->len[stream] + n > w->cap[stream]) {
+        size_t cap = 2 * (w->len[stream] + n) + 64;
+        char *grown = realloc(w->buf[stream], cap);
+        if (!grown) {
+            w->failed = 1;
+            return;
+        }
+        w->buf[stream] = grown;
+        w->cap[stream] = cap;
+    }
+    memcpy(w->buf[stream] + w->len[stream], bytes, n);
+    w->len[stream] += n;
+}
+
+static void put_token(Outputs *w, const Vocab *v, int stream, int token) {
     char bytes[4];
     int n = vocab_token_bytes(v, token, bytes);
-    if (fwrite(bytes, 1, (size_t)n, out) != (size_t)n || fflush(out) != 0) return -1;
-    return 0;
+    put(w, stream, bytes, (size_t)n);
 }
 
 int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, CrnnError *err) {
-    const int V = v->size;
+    const int V = v->size, N = o->num_samples < 1 ? 1 : o->num_samples;
     if (m->cfg.V != V) return crnn_fail(err, "the model has %d outputs for a vocabulary of %d", m->cfg.V, V);
+    if (N > m->max_B) return crnn_fail(err, "%d samples need a model made for %d streams", N, N);
     int32_t *start = NULL;
     size_t n_start = 0;
     if (vocab_encode(v, o->start_text, strlen(o->start_text), &start, &n_start, err)) return -1;
-    float *logits = malloc((size_t)V * sizeof *logits);
+    const int chunk_max = m->max_S;
+    float *logits = malloc((size_t)N * V * sizeof *logits);
     double *prob = malloc((size_t)V * sizeof *prob);
     int *order = malloc((size_t)V * sizeof *order);
+    int32_t *x = malloc((size_t)N * chunk_max * sizeof *x);
+    Outputs w = {.out = out, .n = N, .buf = calloc((size_t)N, sizeof(char *)),
+                 .len = calloc((size_t)N, sizeof(size_t)), .cap = calloc((size_t)N, sizeof(size_t))};
     int rc = -1;
-    if (!logits || !prob || !order) {
+    if (!logits || !prob || !order || !x || !w.buf || !w.len || !w.cap) {
         crnn_fail(err, "out of memory");
         goto done;
     }
     model_reset_state(m);
     int64_t step = 0, produced = 0;
-    int32_t token;
     if (n_start == 0) {
-        if (o->length <= 0) {
-            rc = 0;
-            goto done;
+        if (o->length > 0) {
+            for (int n = 0; n < N; n++) { /* the first character, uniformly */
+                RngKey key = {.seed = o->seed, .purpose = RNG_SAMPLE, .iteration = 0, .stream = (1u << 31) + (uint32_t)n};
+                int32_t token = (int32_t)(rng_uniform(&key) * V);
+                x[n] = token < V ? token : V - 1;
+                put_token(&w, v, n, x[n]);
+            }
+            produced = 1;
+            step = 1;
+            model_forward(m, x, NULL, N, 1);
         }
-        RngKey key = {.seed = o->seed, .purpose = RNG_SAMPLE, .iteration = 0, .stream = 1u << 31};
-        token = (int32_t)(rng_uniform(&key) * V);
-        if (token >= V) token = V - 1;
-        if (emit(v, token, out)) goto write_error;
-        produced = 1;
-        step = 1;
-        model_forward(m, &token, NULL, 1, 1);
     } else {
-        if (fwrite(o->start_text, 1, strlen(o->start_text), out) != strlen(o->start_text) ||
-            fflush(out) != 0)
-            goto write_error;
-        /* the start text in chunks of at most max_S steps */
+        for (int n = 0; n < N; n++) put(&w, n, o->start_text, strlen(o->start_text));
+        /* the start text in chunks of at most max_S steps, the same for every stream */
         for (size_t pos = 0; pos < n_start;) {
-            int chunk = (int)(n_start - pos < (size_t)m->max_S ? n_start - pos : (size_t)m->max_S);
-            model_forward(m, start + pos, NULL, 1, chunk);
+            int chunk = (int)(n_start - pos < (size_t)chunk_max ? n_start - pos : (size_t)chunk_max);
+            for (int n = 0; n < N; n++) memcpy(x + (size_t)n * chunk, start + pos, (size_t)chunk * sizeof *x);
+            model_forward(m, x, NULL, N, chunk);
             pos += (size_t)chunk;
         }
     }
-    while (produced < o->length) {
-        /* the last step's logits: row S-1 of [S, 1, V] */
-        const real *last = model_logits(m) + (size_t)(m->S - 1) * V;
-        m->be->to_host(m->be, logits, last, (size_t)V * sizeof *logits);
-        token = choose(o, logits, V, prob, order, step++);
-        if (emit(v, token, out)) goto write_error;
+    while (produced < o->length && !w.failed) {
+        /* the last step's logits: rows (S-1)*N .. of [S, N, V] */
+        const real *last = model_logits(m) + (size_t)(m->S - 1) * N * V;
+        m->be->to_host(m->be, logits, last, (size_t)N * V * sizeof *logits);
+        for (int n = 0; n < N; n++) {
+            x[n] = choose(o, logits + (size_t)n * V, V, prob, order, step, n);
+            put_token(&w, v, n, x[n]);
+        }
+        step++;
         produced++;
-        if (produced < o->length) model_forward(m, &token, NULL, 1, 1);
+        if (produced < o->length) model_forward(m, x, NULL, N, 1);
+    }
+    /* one sample ends with a newline; several, each with a blank line */
+    for (int n = 0; n < N; n++) {
+        if (n > 0 && w.len[n]) put(&w, 0, w.buf[n], w.len[n]);
+        put(&w, 0, N > 1 ? "\n\n" : "\n", N > 1 ? 2 : 1);
+    }
+    if (w.failed || ferror(out)) {
+        crnn_fail(err, "cannot write the sample to the output (closed pipe or full disk?)");
+        goto done;
     }
     rc = 0;
-    goto done;
-write_error:
-    crnn_fail(err, "cannot write the sample to the output (closed pipe or full disk?)");
 done:
+    for (int n = 0; w.buf && n < N; n++) free(w.buf[n]);
+    free(w.buf);
+    free(w.len);
+    free(w.cap);
+    free(x);
     free(start);
     free(logits);
     free(prob);

@@ -105,6 +105,24 @@ def case_inspect(c):
     assert rc != 0 and "none.h5" in err, err
 
 
+def case_num_samples(c):
+    must(c.train_args("s", "-max_iters", 30, "-checkpoint_every", 0, "-print_every", 0))
+    ck = os.path.join(c.dir, "s_30.h5")
+    one = must([prog("crnn-sample"), ck, "-length", 60, "-seed", 9, "-gpu", -1])
+    three = must([prog("crnn-sample"), ck, "-length", 60, "-seed", 9, "-num_samples", 3, "-gpu", -1])
+    parts = three.split("\n\n")
+    assert len(parts) == 4 and parts[3] == "", repr(three)
+    # the first of several is the single sample of the same seed; the others differ from it
+    assert parts[0] + "\n" == one, (parts[0], one)
+    assert all(len(p) == 60 for p in parts[:3]) and len(set(parts[:3])) == 3, parts
+    # greedy: all equal, with a start text counted apart from -length
+    g = must([prog("crnn-sample"), ck, "-sample", 0, "-start_text", "The ", "-length", 40, "-num_samples", 2, "-gpu", -1])
+    a, b, rest = g.split("\n\n")
+    assert a == b and a.startswith("The ") and len(a) == 44 and rest == "", repr(g)
+    rc, out, err = run([prog("crnn-sample"), ck, "-num_samples", 0, "-gpu", -1])
+    assert rc != 0 and "-num_samples" in err
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":

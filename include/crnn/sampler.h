@@ -15,12 +15,15 @@ typedef struct SampleOptions {
     int sample;             /* 1: draw from the distribution; 0: argmax */
     double temperature;     /* > 0: logits are divided by it */
     int top_k;              /* > 0: draw among the k most likely only */
+    int num_samples;        /* samples drawn together, one stream each (>= 1) */
     uint64_t seed;
 } SampleOptions;
 
-/* The model must have been created with max_B >= 1 and max_S >= 1. Writes the start text then
- * `length` characters to out, flushing after each. An empty start text: the first character is
- * drawn uniformly from the vocabulary and counts toward length. */
+/* The model must have been created with max_B >= num_samples. Writes the start text then
+ * `length` characters to out, flushing after each, and a newline. An empty start text: the
+ * first character is drawn uniformly from the vocabulary and counts toward length. With several
+ * samples, one pass over the weights per step serves all of them: the first is written as it is
+ * made, the others after it, each followed by a blank line. */
 int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, CrnnError *err);
 
 #endif

@@ -15,7 +15,7 @@ static Flag sample_flags[] = {
     {.name = "sample", .type = FLAG_INT, .def = "1", .help = "1: draw from the distribution; 0: always the most likely character"},
     {.name = "temperature", .type = FLAG_REAL, .def = "1", .help = "above 0: lower is more conservative, higher more surprising"},
     {.name = "top_k", .type = FLAG_INT, .def = "0", .help = "draw only among the k most likely characters (0: all)"},
-    {.name = "num_samples", .type = FLAG_INT, .def = "1", .help = "independent samples (only 1 for now)"},
+    {.name = "num_samples", .type = FLAG_INT, .def = "1", .help = "independent samples drawn together (one pass over the weights per step), printed one after another"},
     {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the random draws"},
     CRNN_DEVICE_FLAGS,
     {.name = "verbose", .type = FLAG_INT, .def = "0", .help = "1: describe the checkpoint on stderr first"},
@@ -39,6 +39,7 @@ int main(int argc, char **argv) {
                        .sample = (int)flags_int(&flags, "sample"),
                        .temperature = flags_real(&flags, "temperature"),
                        .top_k = (int)flags_int(&flags, "top_k"),
+                       .num_samples = (int)flags_int(&flags, "num_samples"),
                        .seed = (uint64_t)flags_int(&flags, "seed")};
     const char *path = flags_str(&flags, "checkpoint");
     if (!*path) {
@@ -62,8 +63,8 @@ int main(int argc, char **argv) {
         crnn_fail(&err, "-top_k must be 0 (off) or more, got %d", o.top_k);
         goto fail;
     }
-    if (flags_int(&flags, "num_samples") != 1) {
-        crnn_fail(&err, "-num_samples other than 1 is not supported yet; run crnn-sample once per sample with different -seed values");
+    if (flags_int(&flags, "num_samples") < 1 || flags_int(&flags, "num_samples") > 100000) {
+        crnn_fail(&err, "-num_samples must be at least 1, got %lld", (long long)flags_int(&flags, "num_samples"));
         goto fail;
     }
     if (flags_int(&flags, "seed") < 0) {
@@ -78,10 +79,9 @@ int main(int argc, char **argv) {
     be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
                          1, 0, &err);
     if (!be) goto fail;
-    if (model_create(&model, &ck.model, be, 1, 64, &err)) goto fail;
+    if (model_create(&model, &ck.model, be, o.num_samples, 64, &err)) goto fail;
     model_set_params(&model, ck.params);
     if (sampler_run(&model, &ck.vocab, &o, stdout, &err)) goto fail;
-    printf("\n");
     rc = 0;
 fail:
     if (rc) crnn_print_error(flags.program, &err);
