@@ -21,6 +21,19 @@ typedef struct CpuKernels {
      * on h; dc the gradient on c from the next step, replaced by the gradient on c_prev. */
     void (*lstm_cell_backward)(real *gates, const real *c_prev, const real *c, const real *dh,
                                real *dc, int rows, int H);
+    /* One GRU step (FORMATS.md section 3) for `rows` streams: a [rows, 3H] the input parts
+     * x W_x + b_x of blocks r, z, n, replaced by the activations r, z, n; ah [rows, 3H] the
+     * recurrent parts h_prev W_h + b_h (kept: backward needs the n block); h_prev -> h. */
+    void (*gru_cell_forward)(real *a, const real *ah, const real *h_prev, real *h, int rows, int H);
+    /* Its backward: gates (activations r, z, n) replaced by the gradients of the input parts,
+     * ah by the gradients of the recurrent parts (the n block: dn_pre * r); dh the gradient on
+     * h; dh_prev (may be NULL) receives += the direct part z * dh. */
+    void (*gru_cell_backward)(real *gates, real *ah, const real *h_prev, const real *dh,
+                              real *dh_prev, int rows, int H);
+    /* One tanh RNN step: a [rows, H] pre-activations replaced by h = tanh(a), also stored in h. */
+    void (*rnn_cell_forward)(real *a, real *h, int rows, int H);
+    /* Its backward: gates (h) replaced by the pre-activation gradients dh * (1 - h^2). */
+    void (*rnn_cell_backward)(real *gates, const real *dh, int rows, int H);
 } CpuKernels;
 
 /* The best set this processor runs. */

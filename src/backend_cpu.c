@@ -228,7 +228,9 @@ typedef struct SeqArgs {
     const CpuKernels *k;
     real *gates, *hs, *dhs, *dc;
     real *cs;
-    const real *W; /* packed: W_h [H, 4H] forward, its transpose [4H, H] backward */
+    real *gates_h;   /* gru: the recurrent parts, then their gradients */
+    const real *b_h; /* gru */
+    const real *W; /* packed: W_h [H, GH] forward, its transpose [GH, H] backward */
     int S, B, H;
 } SeqArgs;
 
@@ -268,6 +270,71 @@ static void lstm_backward_task(void *ctx, int tid, int n) {
     }
 }
 
+static void gru_forward_task(void *ctx, int tid, int n) {
+    const SeqArgs *q = ctx;
+    const int B = q->B, H = q->H;
+    int b0, b1;
+    split_rows(B, tid, n, &b0, &b1);
+    const int rows = b1 - b0;
+    if (rows <= 0) return;
+    for (int t = 0; t < q->S; t++) {
+        const size_t row = (size_t)t * B + b0;
+        real *ah = q->gates_h + row * 3 * H;
+        for (int b = 0; b < rows; b++) memcpy(ah + (size_t)b * 3 * H, q->b_h, (size_t)3 * H * sizeof *ah);
+        const real *h_prev = q->hs + row * H;
+        q->k->gemm_acc(rows, 3 * H, H, h_prev, H, q->W, ah, 3 * H);
+        q->k->gru_cell_forward(q->gates + row * 3 * H, ah, h_prev, q->hs + ((size_t)(t + 1) * B + b0) * H,
+                               rows, H);
+    }
+}
+
+static void gru_backward_task(void *ctx, int tid, int n) {
+    const SeqArgs *q = ctx;
+    const int B = q->B, H = q->H;
+    int b0, b1;
+    split_rows(B, tid, n, &b0, &b1);
+    const int rows = b1 - b0;
+    if (rows <= 0) return;
+    for (int t = q->S - 1; t >= 0; t--) {
+        const size_t row = (size_t)t * B + b0;
+        real *dh = q->dhs + row * H;
+        if (t < q->S - 1) /* the recurrent gradient from step t+1: dA_h,{t+1} W_h^T */
+            q->k->gemm_acc(rows, H, 3 * H, q->gates_h + (row + B) * 3 * H, 3 * H, q->W, dh, H);
+        q->k->gru_cell_backward(q->gates + row * 3 * H, q->gates_h + row * 3 * H, q->hs + row * H, dh,
+                                t > 0 ? dh - (size_t)B * H : NULL, rows, H);
+    }
+}
+
+static void rnn_forward_task(void *ctx, int tid, int n) {
+    const SeqArgs *q = ctx;
+    const int B = q->B, H = q->H;
+    int b0, b1;
+    split_rows(B, tid, n, &b0, &b1);
+    const int rows = b1 - b0;
+    if (rows <= 0) return;
+    for (int t = 0; t < q->S; t++) {
+        const size_t row = (size_t)t * B + b0;
+        real *a = q->gates + row * H;
+        q->k->gemm_acc(rows, H, H, q->hs + row * H, H, q->W, a, H);
+        q->k->rnn_cell_forward(a, q->hs + (row + B) * H, rows, H);
+    }
+}
+
+static void rnn_backward_task(void *ctx, int tid, int n) {
+    const SeqArgs *q = ctx;
+    const int B = q->B, H = q->H;
+    int b0, b1;
+    split_rows(B, tid, n, &b0, &b1);
+    const int rows = b1 - b0;
+    if (rows <= 0) return;
+    for (int t = q->S - 1; t >= 0; t--) {
+        const size_t row = (size_t)t * B + b0;
+        real *dh = q->dhs + row * H;
+        if (t < q->S - 1) q->k->gemm_acc(rows, H, H, q->gates + (row + B) * H, H, q->W, dh, H);
+        q->k->rnn_cell_backward(q->gates + row * H, dh, rows, H);
+    }
+}
+
 /* Threads for a recurrence: at least 4 streams each, and enough work per step to pay for them. */
 static int seq_threads(int B, int H) {
     int n = B / 4;
@@ -275,9 +342,9 @@ static int seq_threads(int B, int H) {
     return n < 1 ? 1 : n;
 }
 
-/* W_h packed for the kernels (transposed for the backward), in the backend's scratch. */
-static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int transpose) {
-    int K = transpose ? 4 * H : H, N = transpose ? H : 4 * H;
+/* W_h [H, G*H] packed for the kernels (transposed for the backward), in the backend's scratch. */
+static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, int transpose) {
+    int K = transpose ? G * H : H, N = transpose ? H : G * H;
     size_t n = cpu_packed_size(K, N, im->k->tile_n);
     if (im->scratch_len < n) {
         real *grown = realloc(im->scratch, n * sizeof *grown);
@@ -285,14 +352,14 @@ static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int trans
         im->scratch = grown;
         im->scratch_len = n;
     }
-    cpu_pack_b(K, N, W_h, 4 * H, transpose, im->k->tile_n, im->scratch);
+    cpu_pack_b(K, N, W_h, G * H, transpose, im->k->tile_n, im->scratch);
     return im->scratch;
 }
 
 static void cpu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
                              int B, int H) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .cs = cs, .W = packed_weights(im, W_h, H, 0),
+    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .cs = cs, .W = packed_weights(im, W_h, H, 4, 0),
                  .S = S, .B = B, .H = H};
     pool_run(im->pool, seq_threads(B, H), lstm_forward_task, &q);
 }
@@ -301,8 +368,38 @@ static void cpu_lstm_backward(Backend *be, real *gates, const real *W_h, const r
                               real *dc, int S, int B, int H) {
     CpuImpl *im = impl_of(be);
     SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .dc = dc, .cs = (real *)cs,
-                 .W = packed_weights(im, W_h, H, 1), .S = S, .B = B, .H = H};
+                 .W = packed_weights(im, W_h, H, 4, 1), .S = S, .B = B, .H = H};
     pool_run(im->pool, seq_threads(B, H), lstm_backward_task, &q);
+}
+
+static void cpu_gru_forward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *b_h,
+                            real *hs, int S, int B, int H) {
+    CpuImpl *im = impl_of(be);
+    SeqArgs q = {.k = im->k, .gates = gates, .gates_h = gates_h, .b_h = b_h, .hs = hs,
+                 .W = packed_weights(im, W_h, H, 3, 0), .S = S, .B = B, .H = H};
+    pool_run(im->pool, seq_threads(B, H), gru_forward_task, &q);
+}
+
+static void cpu_gru_backward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *hs,
+                             real *dhs, int S, int B, int H) {
+    CpuImpl *im = impl_of(be);
+    SeqArgs q = {.k = im->k, .gates = gates, .gates_h = gates_h, .hs = (real *)hs, .dhs = dhs,
+                 .W = packed_weights(im, W_h, H, 3, 1), .S = S, .B = B, .H = H};
+    pool_run(im->pool, seq_threads(B, H), gru_backward_task, &q);
+}
+
+static void cpu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H) {
+    CpuImpl *im = impl_of(be);
+    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .W = packed_weights(im, W_h, H, 1, 0),
+                 .S = S, .B = B, .H = H};
+    pool_run(im->pool, seq_threads(B, H), rnn_forward_task, &q);
+}
+
+static void cpu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H) {
+    CpuImpl *im = impl_of(be);
+    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .W = packed_weights(im, W_h, H, 1, 1),
+                 .S = S, .B = B, .H = H};
+    pool_run(im->pool, seq_threads(B, H), rnn_backward_task, &q);
 }
 
 static double cpu_softmax_xent(Backend *be, const real *logits, const int32_t *y, real *dlogits,
@@ -399,6 +496,10 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->embedding_backward = cpu_embedding_backward;
     be->lstm_forward = cpu_lstm_forward;
     be->lstm_backward = cpu_lstm_backward;
+    be->gru_forward = cpu_gru_forward;
+    be->gru_backward = cpu_gru_backward;
+    be->rnn_forward = cpu_rnn_forward;
+    be->rnn_backward = cpu_rnn_backward;
     be->softmax_xent = cpu_softmax_xent;
     be->clamp = cpu_clamp;
     be->sumsq = cpu_sumsq;

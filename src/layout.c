@@ -13,12 +13,8 @@ int model_gates(const char *model_type) {
 }
 
 int model_config_check(const ModelConfig *cfg, CrnnError *err) {
-    if (strcmp(cfg->model_type, "lstm") != 0) {
-        if (model_gates(cfg->model_type))
-            return crnn_fail(err, "-model_type %s is not supported yet; use -model_type lstm",
-                             cfg->model_type);
+    if (!model_gates(cfg->model_type))
         return crnn_fail(err, "-model_type must be lstm, gru or rnn, got '%s'", cfg->model_type);
-    }
     if (cfg->V < 1) return crnn_fail(err, "the vocabulary is empty");
     if (cfg->D < 1)
         return crnn_fail(err, "-wordvec_size must be at least 1, got %d (one-hot input, -wordvec_size 0, is not supported yet)",

@@ -1,9 +1,11 @@
-/* The language model over flat buffers: embedding -> L LSTM layers -> decoder.
+/* The language model over flat buffers: embedding -> L recurrent layers (lstm, gru or rnn,
+ * G = 4, 3 or 1 gate blocks) -> decoder.
  * Shapes (time-major, row t*B + b is step t of stream b):
- *   x_embed [S, B, D]; per layer hs, cs [(S+1), B, H] (slot 0 = initial state),
- *   gates [S, B, 4H]; logits [S, B, V].
+ *   x_embed [S, B, D]; per layer hs [(S+1), B, H] (slot 0 = initial state), cs likewise (lstm),
+ *   gates [S, B, G*H], gates_h [S, B, 3H] (gru); logits [S, B, V].
  * Forward: one GEMM for the input projection of all S steps, then the backend's recurrence (per
- * step one [B,H]x[H,4H] GEMM and one fused pointwise pass). Backward: the backend's recurrence
+ * step one [B,H]x[H,G*H] GEMM and one fused pointwise pass). lstm and rnn fold b_h into the
+ * input projection; gru cannot (r multiplies h W_hn + b_hn), so its recurrence adds b_h. Backward: the backend's recurrence
  * (per step one fused pointwise pass and one GEMM for the recurrent gradient), then the weight
  * gradients as one GEMM each over all S steps. */
 #include "crnn/model.h"
@@ -52,7 +54,8 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
         lb->b_x = m->params + m->tensors[k].offset, lb->db_x = m->grads + m->tensors[k++].offset;
         lb->b_h = m->params + m->tensors[k].offset, lb->db_h = m->grads + m->tensors[k++].offset;
         lb->hs = alloc_reals(m, (BS + max_B) * H, &failed);
-        lb->cs = alloc_reals(m, (BS + max_B) * H, &failed);
+        if (G == 4) lb->cs = alloc_reals(m, (BS + max_B) * H, &failed);
+        if (G == 3) lb->gates_h = alloc_reals(m, BS * G * H, &failed);
         lb->gates = alloc_reals(m, BS * G * H, &failed);
         lb->dhs = alloc_reals(m, BS * H, &failed);
         lb->state_h = alloc_reals(m, (size_t)max_B * H, &failed);
@@ -85,6 +88,7 @@ void model_destroy(Model *m) {
         LayerBuffers *lb = &m->layers[l];
         be->free(be, lb->hs);
         be->free(be, lb->cs);
+        be->free(be, lb->gates_h);
         be->free(be, lb->gates);
         be->free(be, lb->dhs);
         be->free(be, lb->state_h);
@@ -201,12 +205,18 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
         LayerBuffers *lb = &m->layers[l];
         const size_t BH = (size_t)B * H;
         be->copy(be, lb->hs, lb->state_h, BH * sizeof(real));
-        be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
-        be->rows_set_bias(be, lb->gates, lb->b_x, lb->b_h, BS, G * H);
+        be->rows_set_bias(be, lb->gates, lb->b_x, G == 3 ? NULL : lb->b_h, BS, G * H);
         be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
-        be->lstm_forward(be, lb->gates, lb->W_h, lb->hs, lb->cs, S, B, H);
+        if (G == 4) {
+            be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
+            be->lstm_forward(be, lb->gates, lb->W_h, lb->hs, lb->cs, S, B, H);
+            be->copy(be, lb->state_c, lb->cs + S * BH, BH * sizeof(real));
+        } else if (G == 3) {
+            be->gru_forward(be, lb->gates, lb->gates_h, lb->W_h, lb->b_h, lb->hs, S, B, H);
+        } else {
+            be->rnn_forward(be, lb->gates, lb->W_h, lb->hs, S, B, H);
+        }
         be->copy(be, lb->state_h, lb->hs + S * BH, BH * sizeof(real));
-        be->copy(be, lb->state_c, lb->cs + S * BH, BH * sizeof(real));
         in = lb->hs + BH;
         din = H;
     }
@@ -238,12 +248,22 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
         LayerBuffers *lb = &m->layers[l];
         const real *in = l == 0 ? m->x_embed : m->layers[l - 1].hs + BH;
         const int din = l == 0 ? D : H;
-        be->lstm_backward(be, lb->gates, lb->W_h, lb->cs, lb->dhs, m->dc, S, B, H);
-        const real *dA = lb->gates; /* [S*B, G*H] pre-activation gradients */
-        be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA, G * H, 0, lb->dW_h, G * H);
+        if (G == 4)
+            be->lstm_backward(be, lb->gates, lb->W_h, lb->cs, lb->dhs, m->dc, S, B, H);
+        else if (G == 3)
+            be->gru_backward(be, lb->gates, lb->gates_h, lb->W_h, lb->hs, lb->dhs, S, B, H);
+        else
+            be->rnn_backward(be, lb->gates, lb->W_h, lb->dhs, S, B, H);
+        const real *dA = lb->gates; /* [S*B, G*H] gradients of the input pre-activations */
+        /* and of the recurrent products h W_h + b_h: the same but for gru's n block */
+        const real *dA_h = G == 3 ? lb->gates_h : dA;
+        be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA_h, G * H, 0, lb->dW_h, G * H);
         be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
         be->col_sum(be, lb->db_x, dA, BS, G * H);
-        be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
+        if (G == 3)
+            be->col_sum(be, lb->db_h, dA_h, BS, G * H);
+        else
+            be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
         if (ready) ready(ctx, lb->dW_x, (size_t)din * G * H + (size_t)H * G * H + 2 * (size_t)G * H);
         real *din_grad = l == 0 ? m->dx_embed : m->layers[l - 1].dhs;
         be->gemm(be, 0, 1, BS, din, G * H, 1, dA, G * H, lb->W_x, G * H, 0, din_grad, din);

@@ -604,7 +604,7 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
     ck.batch_index = r->batch_index;
     ck.epoch_index = r->epoch_index;
     ck.hidden_h = hidden_h;
-    ck.hidden_c = hidden_c;
+    ck.hidden_c = r->model.G == 4 ? hidden_c : NULL; /* FORMATS.md: /c for the LSTM only */
     ck.train_loss = r->hist.train_loss;
     ck.num_train_loss = r->hist.n_train;
     ck.val_loss = r->hist.val_loss;

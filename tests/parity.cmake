@@ -1,7 +1,9 @@
 # Parity with the independent PyTorch reference (tests/torch_reference.py): preprocessing,
-# gradients (float32 and double builds), 10 Adam steps, greedy sampling, evaluation. Needs /usr/bin/python3
-# with python3-torch, python3-h5py and python3-numpy.
-set(CRNN_PARITY_CHECKS preprocess grads grads64 train sample eval)
+# gradients (float32 and double builds), 10 Adam steps, greedy sampling, evaluation; parity_gru
+# and parity_rnn run the gradients, training and sampling checks for -model_type gru and rnn
+# against nn.GRU and nn.RNN. Needs /usr/bin/python3 with python3-torch, python3-h5py and
+# python3-numpy.
+set(CRNN_PARITY_CHECKS preprocess grads grads64 train sample eval gru rnn)
 foreach(check ${CRNN_PARITY_CHECKS})
   add_test(NAME parity_${check}
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_parity.py ${check})

@@ -1,6 +1,6 @@
 /* The float CPU backend against plain references: each instruction set's kernels (the packed
- * product with a partial last panel, the LSTM cell) against double-precision loops, and the
- * recurrence split across threads against one thread, which
+ * product with a partial last panel, the LSTM, GRU and RNN cells) against double-precision
+ * loops, and the recurrences split across threads against one thread, which
  * must agree bit for bit (each output element's arithmetic is the same whichever thread runs
  * it). */
 #include <math.h>
@@ -83,6 +83,100 @@ static void check_cell(const CpuKernels *k) {
     }
 }
 
+static double sigm(double x) { return 1 / (1 + exp(-x)); }
+
+/* the GRU and RNN cells, forward and backward, against double-precision formulas */
+static void check_gru_rnn_cells(const CpuKernels *k) {
+    enum { R = 3, H = 37 };
+    float a[R * 3 * H], ah[R * 3 * H], hp[R * H], h[R * H], dh[R * H], dp[R * H];
+    float a0[R * 3 * H], ah0[R * 3 * H], dp0[R * H];
+    for (int i = 0; i < R * 3 * H; i++) a[i] = 3 * rnd(), ah[i] = 2 * rnd();
+    for (int i = 0; i < R * H; i++) hp[i] = rnd(), dh[i] = rnd(), dp[i] = rnd();
+    memcpy(a0, a, sizeof a);
+    memcpy(ah0, ah, sizeof ah);
+    memcpy(dp0, dp, sizeof dp);
+    k->gru_cell_forward(a, ah, hp, h, R, H);
+    double worst_f = 0, worst_b = 0;
+    double ref_g[R * 3 * H], ref_gh[R * 3 * H], ref_dp[R * H];
+    for (int b = 0; b < R; b++)
+        for (int j = 0; j < H; j++) {
+            const float *x = a0 + b * 3 * H, *y = ah0 + b * 3 * H;
+            double r = sigm((double)x[j] + y[j]), z = sigm((double)x[H + j] + y[H + j]);
+            double n = tanh((double)x[2 * H + j] + r * y[2 * H + j]);
+            double hh = (1 - z) * n + z * hp[b * H + j];
+            worst_f = fmax(worst_f, fabs(hh - h[b * H + j]));
+            worst_f = fmax(worst_f, fabs(r - a[b * 3 * H + j]));
+            worst_f = fmax(worst_f, fabs(z - a[b * 3 * H + H + j]));
+            worst_f = fmax(worst_f, fabs(n - a[b * 3 * H + 2 * H + j]));
+            /* backward from the float activations, as the kernel sees them */
+            double rf = a[b * 3 * H + j], zf = a[b * 3 * H + H + j], nf = a[b * 3 * H + 2 * H + j];
+            double d = dh[b * H + j];
+            double dn = d * (1 - zf) * (1 - nf * nf), dz = d * (hp[b * H + j] - nf) * zf * (1 - zf);
+            double dr = dn * y[2 * H + j] * rf * (1 - rf);
+            ref_g[b * 3 * H + j] = dr, ref_g[b * 3 * H + H + j] = dz, ref_g[b * 3 * H + 2 * H + j] = dn;
+            ref_gh[b * 3 * H + j] = dr, ref_gh[b * 3 * H + H + j] = dz;
+            ref_gh[b * 3 * H + 2 * H + j] = dn * rf;
+            ref_dp[b * H + j] = dp0[b * H + j] + d * zf;
+        }
+    k->gru_cell_backward(a, ah, hp, dh, dp, R, H);
+    for (int i = 0; i < R * 3 * H; i++)
+        worst_b = fmax(worst_b, fmax(fabs(ref_g[i] - a[i]), fabs(ref_gh[i] - ah[i])));
+    for (int i = 0; i < R * H; i++) worst_b = fmax(worst_b, fabs(ref_dp[i] - dp[i]));
+    if (!(worst_f < 2e-6) || !(worst_b < 1e-6)) {
+        fprintf(stderr, "FAIL %s gru cell: absolute error forward %.3g, backward %.3g\n", k->isa,
+                worst_f, worst_b);
+        failures++;
+    }
+    /* rnn */
+    float ra[R * H], ra0[R * H], rh[R * H];
+    for (int i = 0; i < R * H; i++) ra[i] = 4 * rnd();
+    memcpy(ra0, ra, sizeof ra);
+    k->rnn_cell_forward(ra, rh, R, H);
+    worst_f = worst_b = 0;
+    double ref_r[R * H];
+    for (int i = 0; i < R * H; i++) {
+        double t = tanh((double)ra0[i]);
+        worst_f = fmax(worst_f, fmax(fabs(t - ra[i]), fabs(t - rh[i])));
+        ref_r[i] = dh[i] * (1 - (double)ra[i] * ra[i]);
+    }
+    k->rnn_cell_backward(ra, dh, R, H);
+    for (int i = 0; i < R * H; i++) worst_b = fmax(worst_b, fabs(ref_r[i] - ra[i]));
+    if (!(worst_f < 2e-6) || !(worst_b < 1e-6)) {
+        fprintf(stderr, "FAIL %s rnn cell: absolute error forward %.3g, backward %.3g\n", k->isa,
+                worst_f, worst_b);
+        failures++;
+    }
+}
+
+/* forward + backward of the GRU (G = 3) or RNN (G = 1) recurrence; hs, gates and gates_h
+ * after backward concatenated */
+static float *run_gru_rnn(Backend *be, int G, int S, int B, int H, size_t *len) {
+    counter = 2000;
+    size_t ng = (size_t)S * B * G * H, nh = (size_t)(S + 1) * B * H;
+    float *gates = malloc(sizeof(float) * ng), *gates_h = calloc(ng, sizeof(float));
+    float *W = malloc(sizeof(float) * H * G * H), *b_h = malloc(sizeof(float) * G * H);
+    float *hs = calloc(nh, sizeof(float)), *dhs = malloc(sizeof(float) * S * B * H);
+    for (size_t i = 0; i < ng; i++) gates[i] = rnd();
+    for (int i = 0; i < H * G * H; i++) W[i] = 0.3f * rnd();
+    for (int i = 0; i < G * H; i++) b_h[i] = 0.5f * rnd();
+    for (int i = 0; i < B * H; i++) hs[i] = rnd();
+    for (int i = 0; i < S * B * H; i++) dhs[i] = rnd();
+    if (G == 3) {
+        be->gru_forward(be, gates, gates_h, W, b_h, hs, S, B, H);
+        be->gru_backward(be, gates, gates_h, W, hs, dhs, S, B, H);
+    } else {
+        be->rnn_forward(be, gates, W, hs, S, B, H);
+        be->rnn_backward(be, gates, W, dhs, S, B, H);
+    }
+    *len = nh + 2 * ng;
+    float *out = malloc(sizeof(float) * *len);
+    memcpy(out, hs, sizeof(float) * nh);
+    memcpy(out + nh, gates, sizeof(float) * ng);
+    memcpy(out + nh + ng, gates_h, sizeof(float) * ng);
+    free(gates), free(gates_h), free(W), free(b_h), free(hs), free(dhs);
+    return out;
+}
+
 /* forward + backward of the recurrence with the given backend; outputs concatenated */
 static float *run_recurrence(Backend *be, int S, int B, int H) {
     counter = 1000; /* the same inputs for every backend */
@@ -124,6 +218,7 @@ int main(void) {
         check_gemm(sets[s], 23, 192, 150); /* K blocks with a partial last one; 4..6-row tails */
         check_gemm(sets[s], 2, 64, 64);
         check_cell(sets[s]);
+        check_gru_rnn_cells(sets[s]);
     }
     CrnnError err;
     Backend *one = backend_cpu_create(1, &err), *three = backend_cpu_create(3, &err);
@@ -153,6 +248,21 @@ int main(void) {
             free(b);
         }
         free(a);
+        for (int G = 3; G >= 1; G -= 2) {
+            size_t n1, n2;
+            float *x = run_gru_rnn(one, G, S, B, H, &n1);
+            struct { Backend *be; const char *what; } more[] = {{three, "3 threads"}, {two, "2 threads"}};
+            for (size_t r = 0; r < sizeof more / sizeof more[0]; r++) {
+                float *y = run_gru_rnn(more[r].be, G, S, B, H, &n2);
+                if (n1 != n2 || memcmp(x, y, sizeof(float) * n1) != 0) {
+                    fprintf(stderr, "FAIL H=%d: the %s recurrence on %s differs from 1 thread\n", H,
+                            G == 3 ? "gru" : "rnn", more[r].what);
+                    failures++;
+                }
+                free(y);
+            }
+            free(x);
+        }
     }
     backend_destroy(two);
     backend_destroy(one);

@@ -162,6 +162,40 @@ def case_resume_exact(c):
     assert rc != 0 and "rnn_size" in err and "b_40.h5" in err, err
 
 
+def case_cells(c):
+    # -model_type gru and rnn (and the -model alias): train, sample, resume bit for bit, and a
+    # checkpoint holding model_type and the cell's shapes (G = 3, 1) and no cell state
+    for cell, G in (("gru", 3), ("rnn", 1)):
+        flag = "-model_type" if cell == "gru" else "-model"
+        common = (flag, cell, "-lr_decay_every", 1, "-batch_size", 20, "-seq_length", 64, "-print_every", 1)
+        out_a = must(c.train_args(cell + "a", *common, "-max_iters", 30, "-checkpoint_every", 13))
+        la = losses(out_a)
+        assert len(la) == 30 and np.mean(la[-5:]) < np.mean(la[:5]) - 0.2, f"{cell}: the loss did not fall: {la}"
+        out_b = must(c.train_args(cell + "a", "-resume", os.path.join(c.dir, cell + "a_13.h5"), "-max_iters", 30,
+                                  "-batch_size", 20, "-seq_length", 64, "-print_every", 1,
+                                  "-checkpoint_name", os.path.join(c.dir, cell + "b")))
+        assert losses(out_b) == la[13:], f"{cell}: losses differ after resume:\n{la[13:]}\n{losses(out_b)}"
+        pa = params_of(os.path.join(c.dir, cell + "a_30.h5"))
+        pb = params_of(os.path.join(c.dir, cell + "b_30.h5"))
+        for k in pa:
+            assert np.array_equal(pa[k], pb[k]), f"{cell}: {k} differs after resume"
+        ck = os.path.join(c.dir, cell + "a_30.h5")
+        with h5py.File(ck, "r") as f:
+            mt = f.attrs["model_type"]
+            assert (mt.decode() if isinstance(mt, bytes) else mt) == cell, mt
+            assert f["params/rnn/0/W_h"].shape == (24, G * 24), f["params/rnn/0/W_h"].shape
+            assert "h" in f["state/hidden/0"] and "c" not in f["state/hidden/0"], list(f["state/hidden/0"])
+        a = must([prog("crnn-sample"), ck, "-sample", 0, "-start_text", "The ", "-length", 60, "-gpu", "-1"])
+        assert a.startswith("The ") and len(a) == 4 + 60 + 1, repr(a)
+        assert set(a[:-1]) <= set(open(c.txt).read())
+        s1 = must([prog("crnn-sample"), ck, "-length", 100, "-seed", 3, "-gpu", "-1"])
+        assert len(s1) == 101
+        # the model type may not change on resume
+        rc, out, err = run(c.train_args(cell + "a", "-resume", ck, "-model_type", "lstm", "-max_iters", 31,
+                                        "-batch_size", 20, "-seq_length", 64))
+        assert rc != 0 and "model_type" in err, err
+
+
 def case_signal(c):
     args = c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1)
     p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -205,7 +239,7 @@ def case_bad_input(c):
     expect_error(c.train_args("x", "-learning_rate", "abc"), "-learning_rate", "abc")
     expect_error(c.train_args("x", "-no_such_flag", 1), "no_such_flag", "--help")
     expect_error([prog("crnn-train"), "-input_h5"], "-input_h5", "value")
-    expect_error(c.train_args("x", "-model_type", "gru"), "gru", "lstm")
+    expect_error(c.train_args("x", "-model_type", "transformer"), "transformer", "lstm", "gru", "rnn")
     expect_error(c.train_args("x", "-dropout", 0.5), "-dropout")
     expect_error(c.train_args("x", "-batchnorm", 1), "batchnorm")
     expect_error([prog("crnn-train"), "-input_json", c.json], "-input_h5")

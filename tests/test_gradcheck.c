@@ -1,6 +1,7 @@
 /* Finite-difference gradient checks in double precision: each backend operation the model
- * differentiates (the LSTM recurrence, softmax cross-entropy, embedding) and the whole model, every
- * parameter, with a carried non-zero initial state. Built against crnn64 (real = double). */
+ * differentiates (the LSTM, GRU and RNN recurrences, softmax cross-entropy, embedding) and the
+ * whole model for each cell, every parameter, with a carried non-zero initial state. Built
+ * against crnn64 (real = double). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,49 +31,98 @@ static void expect_close(const char *what, int index, double analytic, double nu
     }
 }
 
-/* The LSTM recurrence over S steps: loss = sum over t of wh[t] . h_t, as a function of the
- * input pre-activations; its backward gives d loss / d pre-activations for every step. */
-enum { SEQ_S = 4, SEQ_B = 3, SEQ_H = 5 };
+/* Each recurrence over S steps: loss = sum over t of wh[t] . h_t, as a function of the input
+ * pre-activations, W_h and (gru) b_h; backward gives d loss / d pre-activations for every step,
+ * and d loss / d W_h = sum_t h_{t-1}^T dA_h,t, d loss / d b_h = sum_t dA_h,t from the recurrent
+ * parts' gradients (dA itself for lstm and rnn). */
+enum { SEQ_S = 4, SEQ_B = 3, SEQ_H = 5, SEQ_G = 4 };
 
-static double seq_loss(Backend *be, const double *gates_in, const double *W_h, const double *h0,
-                       const double *c0, const double *wh) {
+static double seq_loss(Backend *be, int G, const double *gates_in, const double *W_h,
+                       const double *b_h, const double *h0, const double *c0, const double *wh) {
     const int S = SEQ_S, B = SEQ_B, H = SEQ_H;
-    double gates[SEQ_S * SEQ_B * 4 * SEQ_H], hs[(SEQ_S + 1) * SEQ_B * SEQ_H], cs[(SEQ_S + 1) * SEQ_B * SEQ_H];
-    memcpy(gates, gates_in, sizeof gates);
+    double gates[SEQ_S * SEQ_B * SEQ_G * SEQ_H], gates_h[SEQ_S * SEQ_B * SEQ_G * SEQ_H],
+        hs[(SEQ_S + 1) * SEQ_B * SEQ_H], cs[(SEQ_S + 1) * SEQ_B * SEQ_H];
+    memcpy(gates, gates_in, sizeof(double) * S * B * G * H);
     memcpy(hs, h0, sizeof(double) * B * H);
     memcpy(cs, c0, sizeof(double) * B * H);
-    be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
+    if (G == 4)
+        be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
+    else if (G == 3)
+        be->gru_forward(be, gates, gates_h, W_h, b_h, hs, S, B, H);
+    else
+        be->rnn_forward(be, gates, W_h, hs, S, B, H);
     double s = 0;
     for (int k = 0; k < S * B * H; k++) s += wh[k] * hs[B * H + k];
     return s;
 }
 
-static void check_lstm_seq(Backend *be) {
-    const int S = SEQ_S, B = SEQ_B, H = SEQ_H, n = S * B * 4 * H;
-    double gates_in[SEQ_S * SEQ_B * 4 * SEQ_H], W_h[SEQ_H * 4 * SEQ_H], h0[SEQ_B * SEQ_H],
-        c0[SEQ_B * SEQ_H], wh[SEQ_S * SEQ_B * SEQ_H];
+static void check_seq(Backend *be, int G) {
+    const char *cell = G == 4 ? "lstm" : G == 3 ? "gru" : "rnn";
+    const int S = SEQ_S, B = SEQ_B, H = SEQ_H, n = S * B * G * H, GH = G * H;
+    double gates_in[SEQ_S * SEQ_B * SEQ_G * SEQ_H], W_h[SEQ_H * SEQ_G * SEQ_H], b_h[SEQ_G * SEQ_H],
+        h0[SEQ_B * SEQ_H], c0[SEQ_B * SEQ_H], wh[SEQ_S * SEQ_B * SEQ_H];
     for (int k = 0; k < n; k++) gates_in[k] = 1.5 * rnd();
-    for (int k = 0; k < H * 4 * H; k++) W_h[k] = 0.5 * rnd();
+    for (int k = 0; k < H * GH; k++) W_h[k] = 0.5 * rnd();
+    for (int k = 0; k < GH; k++) b_h[k] = 0.5 * rnd();
     for (int k = 0; k < B * H; k++) h0[k] = 0.5 * rnd(), c0[k] = rnd();
     for (int k = 0; k < S * B * H; k++) wh[k] = rnd();
     /* analytic */
-    double gates[SEQ_S * SEQ_B * 4 * SEQ_H], hs[(SEQ_S + 1) * SEQ_B * SEQ_H], cs[(SEQ_S + 1) * SEQ_B * SEQ_H],
-        dhs[SEQ_S * SEQ_B * SEQ_H], dc[SEQ_B * SEQ_H];
-    memcpy(gates, gates_in, sizeof gates);
+    double gates[SEQ_S * SEQ_B * SEQ_G * SEQ_H], gates_h[SEQ_S * SEQ_B * SEQ_G * SEQ_H],
+        hs[(SEQ_S + 1) * SEQ_B * SEQ_H], cs[(SEQ_S + 1) * SEQ_B * SEQ_H], dhs[SEQ_S * SEQ_B * SEQ_H],
+        dc[SEQ_B * SEQ_H];
+    memcpy(gates, gates_in, sizeof(double) * n);
     memcpy(hs, h0, sizeof h0);
     memcpy(cs, c0, sizeof c0);
-    be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
     memcpy(dhs, wh, sizeof dhs);
-    be->lstm_backward(be, gates, W_h, cs, dhs, dc, S, B, H);
+    if (G == 4) {
+        be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
+        be->lstm_backward(be, gates, W_h, cs, dhs, dc, S, B, H);
+    } else if (G == 3) {
+        be->gru_forward(be, gates, gates_h, W_h, b_h, hs, S, B, H);
+        be->gru_backward(be, gates, gates_h, W_h, hs, dhs, S, B, H);
+    } else {
+        be->rnn_forward(be, gates, W_h, hs, S, B, H);
+        be->rnn_backward(be, gates, W_h, dhs, S, B, H);
+    }
+    const double *dA_h = G == 3 ? gates_h : gates;
+    double dW[SEQ_H * SEQ_G * SEQ_H] = {0}, db[SEQ_G * SEQ_H] = {0};
+    for (int r = 0; r < S * B; r++)
+        for (int j = 0; j < GH; j++) {
+            db[j] += dA_h[r * GH + j];
+            for (int i = 0; i < H; i++) dW[i * GH + j] += hs[r * H + i] * dA_h[r * GH + j];
+        }
     const double eps = 1e-6;
+    char what[96];
+    snprintf(what, sizeof what, "%s recurrence d/d(pre-activation)", cell);
     for (int k = 0; k < n; k++) {
         double s = gates_in[k];
         gates_in[k] = s + eps;
-        double lp = seq_loss(be, gates_in, W_h, h0, c0, wh);
+        double lp = seq_loss(be, G, gates_in, W_h, b_h, h0, c0, wh);
         gates_in[k] = s - eps;
-        double lm = seq_loss(be, gates_in, W_h, h0, c0, wh);
+        double lm = seq_loss(be, G, gates_in, W_h, b_h, h0, c0, wh);
         gates_in[k] = s;
-        expect_close("lstm recurrence d/d(pre-activation)", k, gates[k], (lp - lm) / (2 * eps), 1e-6);
+        expect_close(what, k, gates[k], (lp - lm) / (2 * eps), 1e-6);
+    }
+    snprintf(what, sizeof what, "%s recurrence d/dW_h", cell);
+    for (int k = 0; k < H * GH; k++) {
+        double s = W_h[k];
+        W_h[k] = s + eps;
+        double lp = seq_loss(be, G, gates_in, W_h, b_h, h0, c0, wh);
+        W_h[k] = s - eps;
+        double lm = seq_loss(be, G, gates_in, W_h, b_h, h0, c0, wh);
+        W_h[k] = s;
+        expect_close(what, k, dW[k], (lp - lm) / (2 * eps), 1e-6);
+    }
+    if (G != 3) return; /* lstm and rnn take b_h folded into the pre-activations */
+    snprintf(what, sizeof what, "%s recurrence d/db_h", cell);
+    for (int k = 0; k < GH; k++) {
+        double s = b_h[k];
+        b_h[k] = s + eps;
+        double lp = seq_loss(be, G, gates_in, W_h, b_h, h0, c0, wh);
+        b_h[k] = s - eps;
+        double lm = seq_loss(be, G, gates_in, W_h, b_h, h0, c0, wh);
+        b_h[k] = s;
+        expect_close(what, k, db[k], (lp - lm) / (2 * eps), 1e-6);
     }
 }
 
@@ -127,8 +177,9 @@ static void check_embedding(Backend *be) {
     }
 }
 
-static void check_model(Backend *be, int L, int B, int S) {
-    ModelConfig cfg = {.model_type = "lstm", .V = 7, .D = 5, .H = 6, .L = L};
+static void check_model(Backend *be, const char *type, int L, int B, int S) {
+    ModelConfig cfg = {.V = 7, .D = 5, .H = 6, .L = L};
+    snprintf(cfg.model_type, sizeof cfg.model_type, "%s", type);
     Model m;
     CrnnError err;
     if (model_create(&m, &cfg, be, B, S, &err)) {
@@ -163,7 +214,7 @@ static void check_model(Backend *be, int L, int B, int S) {
     char what[96];
     for (int t = 0; t < m.num_tensors; t++) {
         const ParamTensor *p = &m.tensors[t];
-        snprintf(what, sizeof what, "model L=%d B=%d S=%d %s", L, B, S, p->name);
+        snprintf(what, sizeof what, "%s model L=%d B=%d S=%d %s", type, L, B, S, p->name);
         for (size_t k = 0; k < p->size; k++) {
             double *w = &m.params[p->offset + k], s = *w;
             *w = s + eps;
@@ -209,12 +260,17 @@ int main(void) {
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;
     }
-    check_lstm_seq(be);
+    check_seq(be, 4);
+    check_seq(be, 3);
+    check_seq(be, 1);
     check_softmax(be);
     check_embedding(be);
-    check_model(be, 1, 2, 3);
-    check_model(be, 2, 3, 4);
-    check_model(be, 3, 1, 5);
+    const char *types[3] = {"lstm", "gru", "rnn"};
+    for (int c = 0; c < 3; c++) {
+        check_model(be, types[c], 1, 2, 3);
+        check_model(be, types[c], 2, 3, 4);
+        check_model(be, types[c], 3, 1, 5);
+    }
     backend_destroy(be);
     if (failures) {
         fprintf(stderr, "%d gradient checks failed\n", failures);

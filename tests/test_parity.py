@@ -7,6 +7,9 @@
   test_parity.py train        crnn-train -init_from: 10 Adam steps, per-iteration loss within 1e-4
   test_parity.py sample       crnn-sample -sample 0: greedy text identical for 200 characters
   test_parity.py eval         crnn-eval: split loss (N shrinking included) within 2e-6
+  test_parity.py gru          grads, grads64, train and sample with -model_type gru (nn.GRU);
+                              each alone as grads_gru, grads64_gru, train_gru, sample_gru
+  test_parity.py rnn          the same with -model_type rnn (nn.RNN, tanh): grads_rnn, ...
   test_parity.py all          every one of the above
 
 Binaries come from $CRNN_BIN (the build folder). Each check makes its own small text in a
@@ -106,6 +109,7 @@ class Workspace:
         return os.path.join(self.dir, name)
 
     def checkpoint(self, name, D, H, L, seed, **kw):
+        """Random weights (ref.init_params; cell= picks lstm, gru or rnn) as a checkpoint."""
         params = ref.init_params(self.V, D, H, L, seed=seed, **kw)
         path = self.path(name)
         ref.write_checkpoint(path, params, self.idx_to_token, L)
@@ -180,13 +184,13 @@ GRAD_CASES = [  # (D, H, L, B, S, seed)
 ]
 
 
-def check_grads(prog, tol, loss_tol):
+def check_grads(prog, tol, loss_tol, cell="lstm"):
     ws = Workspace()
     errors = []
     try:
         for D, H, L, B, S, seed in GRAD_CASES:
-            tag = "V=%d D=%d H=%d L=%d B=%d S=%d" % (ws.V, D, H, L, B, S)
-            ck = ws.checkpoint("grads_%d.h5" % seed, D, H, L, seed, bias_scale=0.5)
+            tag = "%s V=%d D=%d H=%d L=%d B=%d S=%d" % (cell, ws.V, D, H, L, B, S)
+            ck = ws.checkpoint("grads_%d.h5" % seed, D, H, L, seed, bias_scale=0.5, cell=cell)
             out = ws.path("grads_%d_out.h5" % seed)
             run([binary(prog), ck, ws.h5, ws.json, str(B), str(S), out])
             _, params, _ = ref.read_checkpoint(ck)
@@ -237,18 +241,19 @@ ITERS = 10
 LOSS_RE = re.compile(r"i = (\d+) / \d+, loss = ([-0-9.eE+naif]+)")
 
 
-def check_train():
+def check_train(cell="lstm"):
     ws = Workspace()
     errors = []
     try:
         for D, H, L, B, S, seed, extra in TRAIN_CASES:
-            tag = "V=%d D=%d H=%d L=%d B=%d S=%d%s" % (
-                ws.V, D, H, L, B, S, "".join(" -%s %s" % kv for kv in extra.items()))
-            ck = ws.checkpoint("train_%d.h5" % seed, D, H, L, seed, bias_scale=0.1)
+            tag = "%s V=%d D=%d H=%d L=%d B=%d S=%d%s" % (
+                cell, ws.V, D, H, L, B, S, "".join(" -%s %s" % kv for kv in extra.items()))
+            ck = ws.checkpoint("train_%d.h5" % seed, D, H, L, seed, bias_scale=0.1, cell=cell)
             cvdir = ws.path("cv_%d" % seed)
             os.makedirs(cvdir, exist_ok=True)
             args = [binary("crnn-train"), "-input_h5", ws.h5, "-input_json", ws.json,
                     "-init_from", ck, "-batch_size", str(B), "-seq_length", str(S),
+                    "-model_type", cell,
                     "-rnn_size", str(H), "-num_layers", str(L), "-wordvec_size", str(D),
                     "-max_iters", str(ITERS), "-print_every", "1", "-checkpoint_every", "0",
                     "-checkpoint_name", os.path.join(cvdir, "ck"), "-gpu", "-1"]
@@ -315,32 +320,32 @@ LENGTH = 200
 TIE = 1e-4  # a reference top-2 margin below this would make float32 rounding decide
 
 
-def trained_params(ws, D, H, L, seed, steps=150):
+def trained_params(ws, D, H, L, seed, steps=150, cell="lstm"):
     """Weights trained briefly on the text (lr 1e-2), so greedy output is varied text rather
     than one repeated character; rounded to float32 as a checkpoint stores them."""
     torch.manual_seed(seed)
-    p = ref.init_params(ws.V, D, H, L, seed=seed, bias_scale=0.1)
+    p = ref.init_params(ws.V, D, H, L, seed=seed, bias_scale=0.1, cell=cell)
     model = ref.RefLM.from_params(p, torch.float32)
     ref.train(model, ws.splits["train"], 8, 32, steps, lr=1e-2)
     return {k: v.astype(np.float32) for k, v in model.crnn_params().items()}
 
 
-def check_sample():
+def check_sample(cell="lstm"):
     ws = Workspace()
     errors = []
     try:
         for D, H, L, start, seed in SAMPLE_CASES:
             # pick weights whose greedy path has no near-tie, so any difference is a bug
             for s in range(seed * 100, seed * 100 + 20):
-                params = trained_params(ws, D, H, L, s)
+                params = trained_params(ws, D, H, L, s, cell=cell)
                 p64 = {k: v.astype(np.float64) for k, v in params.items()}
                 model = ref.RefLM.from_params(p64)
                 ids, margins = ref.greedy_sample(model, [ws.token_to_idx[c] for c in start],
                                                  LENGTH)
                 if min(margins) >= TIE:
                     break
-            tag = "V=%d D=%d H=%d L=%d start %r (weights seed %d, min top-2 margin %.1e)" % (
-                ws.V, D, H, L, start, s, min(margins))
+            tag = "%s V=%d D=%d H=%d L=%d start %r (weights seed %d, min top-2 margin %.1e)" % (
+                cell, ws.V, D, H, L, start, s, min(margins))
             ck = ws.path("sample_%d.h5" % seed)
             ref.write_checkpoint(ck, params, ws.idx_to_token, L)
             want = start + "".join(ws.idx_to_token[i] for i in ids)
@@ -421,12 +426,20 @@ CHECKS = {
     "sample": check_sample,
     "eval": check_eval,
 }
+GROUPS = {}
+for _cell in ("gru", "rnn"):
+    CHECKS["grads_" + _cell] = lambda c=_cell: check_grads("crnn-test-grads", 1e-5, 1e-5, c)
+    CHECKS["grads64_" + _cell] = lambda c=_cell: check_grads("crnn-test-grads64", 1e-10, 1e-12, c)
+    CHECKS["train_" + _cell] = lambda c=_cell: check_train(c)
+    CHECKS["sample_" + _cell] = lambda c=_cell: check_sample(c)
+    GROUPS[_cell] = [k + "_" + _cell for k in ("grads", "grads64", "train", "sample")]
 
 
 def main(argv):
     names = argv[1:] or ["all"]
     if names == ["all"]:
         names = list(CHECKS)
+    names = [m for n in names for m in GROUPS.get(n, [n])]
     bad = [n for n in names if n not in CHECKS]
     if bad:
         print(__doc__)

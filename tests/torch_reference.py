@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""An independent PyTorch reference for crnn's LSTM language model, written from the contract
+"""An independent PyTorch reference for crnn's language model, written from the contract
 (FORMATS.md sections 2-4), not from crnn's C sources.
 
-  embedding [V, D] -> L x nn.LSTM (gates i, f, g, o; bias_ih = b_x, bias_hh = b_h)
+  embedding [V, D] -> L x nn.LSTM (gates i, f, g, o), nn.GRU (r, z, n) or
+  nn.RNN(nonlinearity='tanh'); bias_ih = b_x, bias_hh = b_h
   -> decoder logits = h W + b, W [H, V];  loss = mean cross-entropy (nats) over B*S positions.
 
-crnn stores W_x [Din, 4H] = weight_ih.T and W_h [H, 4H] = weight_hh.T.
+crnn stores W_x [Din, G*H] = weight_ih.T and W_h [H, G*H] = weight_hh.T (G = 4, 3, 1). The cell
+is the checkpoint's model_type; in memory it follows from W_h's shape.
 
 Helpers: read/write crnn checkpoints with h5py, read torch-rnn's .h5/.json data, torch-rnn's
 DataLoader batching, stateful training with elementwise clamping and torch/optim's Adam,
@@ -36,37 +38,50 @@ def param_names(L):
     return names
 
 
-def param_shapes(V, D, H, L):
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def cell_of(params):
+    """The cell of a parameter dict, from W_h's shape [H, G*H]."""
+    H, GH = np.shape(params["params/rnn/0/W_h"])
+    return {G: c for c, G in GATES.items()}[GH // H]
+
+
+def param_shapes(V, D, H, L, cell="lstm"):
+    G = GATES[cell]
     shapes = {"params/embedding": (V, D)}
     for l in range(L):
         din = D if l == 0 else H
-        shapes["params/rnn/%d/W_x" % l] = (din, 4 * H)
-        shapes["params/rnn/%d/W_h" % l] = (H, 4 * H)
-        shapes["params/rnn/%d/b_x" % l] = (4 * H,)
-        shapes["params/rnn/%d/b_h" % l] = (4 * H,)
+        shapes["params/rnn/%d/W_x" % l] = (din, G * H)
+        shapes["params/rnn/%d/W_h" % l] = (H, G * H)
+        shapes["params/rnn/%d/b_x" % l] = (G * H,)
+        shapes["params/rnn/%d/b_h" % l] = (G * H,)
     shapes["params/decoder/W"] = (H, V)
     shapes["params/decoder/b"] = (V,)
     return shapes
 
 
-def init_params(V, D, H, L, seed=0, bias_scale=0.0, scale=1.0):
+def init_params(V, D, H, L, seed=0, bias_scale=0.0, scale=1.0, cell="lstm"):
     """torch-rnn's initialisation (FORMATS.md section 3): embedding N(0,1); W_x, W_h
-    N(0, std 1/sqrt(Din+H)); biases 0 except b_x's forget block = 1; decoder U(+-1/sqrt(H)).
+    N(0, std 1/sqrt(Din+H)); biases 0 except the LSTM's b_x forget block = 1; decoder
+    U(+-1/sqrt(H)).
     bias_scale > 0 adds N(0, bias_scale) noise to every bias (tests want nonzero biases);
     scale multiplies the recurrent weights. Returns {name: float32 array}."""
     rng = np.random.default_rng(seed)
+    G = GATES[cell]
     p = {"params/embedding": rng.standard_normal((V, D))}
     for l in range(L):
         din = D if l == 0 else H
         std = 1.0 / math.sqrt(din + H)
-        p["params/rnn/%d/W_x" % l] = scale * std * rng.standard_normal((din, 4 * H))
-        p["params/rnn/%d/W_h" % l] = scale * std * rng.standard_normal((H, 4 * H))
-        b_x = np.zeros(4 * H)
-        b_x[H:2 * H] = 1.0
-        b_h = np.zeros(4 * H)
+        p["params/rnn/%d/W_x" % l] = scale * std * rng.standard_normal((din, G * H))
+        p["params/rnn/%d/W_h" % l] = scale * std * rng.standard_normal((H, G * H))
+        b_x = np.zeros(G * H)
+        if cell == "lstm":
+            b_x[H:2 * H] = 1.0
+        b_h = np.zeros(G * H)
         if bias_scale > 0:
-            b_x += bias_scale * rng.standard_normal(4 * H)
-            b_h += bias_scale * rng.standard_normal(4 * H)
+            b_x += bias_scale * rng.standard_normal(G * H)
+            b_h += bias_scale * rng.standard_normal(G * H)
         p["params/rnn/%d/b_x" % l] = b_x
         p["params/rnn/%d/b_h" % l] = b_h
     bound = 1.0 / math.sqrt(H)
@@ -83,13 +98,15 @@ def write_checkpoint(path, params, idx_to_token, num_layers, dropout=0.0, iterat
                      epoch=0.0, encoding="utf-8"):
     """Writes the minimal crnn checkpoint that -init_from and crnn-sample accept.
     params: {name: array or tensor} in crnn's orientation (any float type; stored float32).
-    idx_to_token: list of V token strings, row i = JSON idx_to_token[str(i+1)]."""
+    idx_to_token: list of V token strings, row i = JSON idx_to_token[str(i+1)]. model_type
+    (lstm, gru or rnn) follows from W_h's shape."""
     params = {k: (v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v))
               for k, v in params.items()}
     V, D = params["params/embedding"].shape
     H = params["params/rnn/0/W_h"].shape[0]
     L = num_layers
-    shapes = param_shapes(V, D, H, L)
+    cell = cell_of(params)
+    shapes = param_shapes(V, D, H, L, cell)
     if set(params) != set(shapes):
         raise ValueError("parameter names %s do not match the layout %s"
                          % (sorted(params), sorted(shapes)))
@@ -101,7 +118,7 @@ def write_checkpoint(path, params, idx_to_token, num_layers, dropout=0.0, iterat
     with h5py.File(path, "w") as f:
         f.attrs["format"] = "crnn-checkpoint"
         f.attrs["format_version"] = np.int64(1)
-        f.attrs["model_type"] = "lstm"
+        f.attrs["model_type"] = cell
         f.attrs["vocab_size"] = np.int64(V)
         f.attrs["wordvec_size"] = np.int64(D)
         f.attrs["rnn_size"] = np.int64(H)
@@ -207,13 +224,19 @@ def batches(tokens, N, S, allow_shrink=False):
 
 
 class RefLM(torch.nn.Module):
-    """embedding -> nn.LSTM(L layers) -> linear decoder, batch-first."""
+    """embedding -> nn.LSTM, nn.GRU or nn.RNN (tanh) of L layers -> linear decoder,
+    batch-first."""
 
-    def __init__(self, V, D, H, L, dtype=torch.float64):
+    def __init__(self, V, D, H, L, dtype=torch.float64, cell="lstm"):
         super().__init__()
-        self.V, self.D, self.H, self.L = V, D, H, L
+        self.V, self.D, self.H, self.L, self.cell = V, D, H, L, cell
         self.emb = torch.nn.Embedding(V, D, dtype=dtype)
-        self.lstm = torch.nn.LSTM(D, H, L, batch_first=True, dtype=dtype)
+        if cell == "lstm":
+            self.rnn = torch.nn.LSTM(D, H, L, batch_first=True, dtype=dtype)
+        elif cell == "gru":
+            self.rnn = torch.nn.GRU(D, H, L, batch_first=True, dtype=dtype)
+        else:
+            self.rnn = torch.nn.RNN(D, H, L, nonlinearity="tanh", batch_first=True, dtype=dtype)
         self.dec = torch.nn.Linear(H, V, dtype=dtype)
 
     @classmethod
@@ -221,7 +244,7 @@ class RefLM(torch.nn.Module):
         V, D = params["params/embedding"].shape
         H = params["params/rnn/0/W_h"].shape[0]
         L = sum(1 for k in params if k.endswith("/W_x"))
-        m = cls(V, D, H, L, dtype)
+        m = cls(V, D, H, L, dtype, cell_of(params))
         m.load_crnn_params(params)
         return m
 
@@ -229,10 +252,10 @@ class RefLM(torch.nn.Module):
         """(crnn name, torch parameter, transposed?) for every tensor."""
         s = [("params/embedding", self.emb.weight, False)]
         for l in range(self.L):
-            s += [("params/rnn/%d/W_x" % l, getattr(self.lstm, "weight_ih_l%d" % l), True),
-                  ("params/rnn/%d/W_h" % l, getattr(self.lstm, "weight_hh_l%d" % l), True),
-                  ("params/rnn/%d/b_x" % l, getattr(self.lstm, "bias_ih_l%d" % l), False),
-                  ("params/rnn/%d/b_h" % l, getattr(self.lstm, "bias_hh_l%d" % l), False)]
+            s += [("params/rnn/%d/W_x" % l, getattr(self.rnn, "weight_ih_l%d" % l), True),
+                  ("params/rnn/%d/W_h" % l, getattr(self.rnn, "weight_hh_l%d" % l), True),
+                  ("params/rnn/%d/b_x" % l, getattr(self.rnn, "bias_ih_l%d" % l), False),
+                  ("params/rnn/%d/b_h" % l, getattr(self.rnn, "bias_hh_l%d" % l), False)]
         s += [("params/decoder/W", self.dec.weight, True),
               ("params/decoder/b", self.dec.bias, False)]
         return s
@@ -253,14 +276,21 @@ class RefLM(torch.nn.Module):
                 for name, p, tr in self._slots()}
 
     def forward(self, x, state=None):
-        """x: [B, S] long 0-based. Returns logits [B, S, V] and the final (h, c)."""
-        out, state = self.lstm(self.emb(x), state)
+        """x: [B, S] long 0-based. Returns logits [B, S, V] and the final state ((h, c) for
+        the LSTM, h otherwise)."""
+        out, state = self.rnn(self.emb(x), state)
         return self.dec(out), state
 
 
+def detach_state(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
 def lstm_by_equations(params, x, L):
-    """The FORMATS.md section 3 equations written out (i, f, g, o blocks, two biases), for
-    checking that RefLM's nn.LSTM mapping is the contract's. x: [B, S] long. Returns logits."""
+    """The FORMATS.md section 3 equations written out (i, f, g, o blocks, two biases; r, z, n
+    for the GRU; tanh for the RNN), for checking that RefLM's nn.LSTM / nn.GRU / nn.RNN mapping
+    is the contract's. x: [B, S] long. Returns logits."""
+    cell = cell_of(params)
     P = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
     inp = P["params/embedding"][x]  # [B, S, D]
     B, S = x.shape
@@ -272,7 +302,19 @@ def lstm_by_equations(params, x, L):
         c = torch.zeros(B, H, dtype=torch.float64)
         outs = []
         for t in range(S):
+            if cell == "gru":
+                ax, ah = inp[:, t] @ Wx + bx, h @ Wh + bh
+                r = torch.sigmoid(ax[:, :H] + ah[:, :H])
+                z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+                n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+                h = (1 - z) * n + z * h
+                outs.append(h)
+                continue
             a = inp[:, t] @ Wx + bx + h @ Wh + bh
+            if cell == "rnn":
+                h = torch.tanh(a)
+                outs.append(h)
+                continue
             i, f, g, o = (torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H]),
                           torch.tanh(a[:, 2 * H:3 * H]), torch.sigmoid(a[:, 3 * H:]))
             c = f * c + i * g
@@ -320,7 +362,7 @@ def train(model, train_tokens, B, S, iters, lr=2e-3, beta1=0.9, beta2=0.999, eps
         logits, state = model(x, state)
         loss = F.cross_entropy(logits.reshape(-1, model.V), y.reshape(-1))
         loss.backward()
-        state = tuple(s.detach() for s in state)
+        state = detach_state(state)
         losses.append(float(loss))
         t = it + 1
         step = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
@@ -428,12 +470,16 @@ def selftest():
     x = rng.integers(0, V, (3, 7))
     y = rng.integers(0, V, (3, 7))
     P64 = {k: v.astype(np.float64) for k, v in params.items()}
-    m = RefLM.from_params(P64)
-    with torch.no_grad():
-        a = m(torch.as_tensor(x))[0].numpy()
-    b = lstm_by_equations(P64, torch.as_tensor(x), L).numpy()
-    check(rel_err(a, b) < 1e-13, "nn.LSTM mapping = the written-out equations (%.1e)"
-          % rel_err(a, b))
+    for cell, module in (("lstm", "nn.LSTM"), ("gru", "nn.GRU"), ("rnn", "nn.RNN")):
+        pc = {k: v.astype(np.float64) for k, v in
+              init_params(V, D, H, L, seed=1, bias_scale=0.3, cell=cell).items()}
+        m = RefLM.from_params(pc)
+        check(m.cell == cell, "%s parameters make RefLM use %s" % (cell, module))
+        with torch.no_grad():
+            a = m(torch.as_tensor(x))[0].numpy()
+        b = lstm_by_equations(pc, torch.as_tensor(x), L).numpy()
+        check(rel_err(a, b) < 1e-13, "%s mapping = the written-out equations (%.1e)"
+              % (module, rel_err(a, b)))
 
     # gradients against finite differences on a few elements of every tensor
     loss, grads = loss_and_grads(P64, x, y)
@@ -480,7 +526,7 @@ def selftest():
         lg, state = m2(torch.as_tensor(xb[k]), state)
         loss = F.cross_entropy(lg.reshape(-1, V), torch.as_tensor(yb[k]).reshape(-1))
         loss.backward()
-        state = tuple(s.detach() for s in state)
+        state = detach_state(state)
         opt.step()
         l2.append(float(loss))
     d = max(abs(p - q) for p, q in zip(l1, l2))

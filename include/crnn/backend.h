@@ -50,6 +50,26 @@ struct Backend {
     void (*lstm_backward)(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
                           real *dc, int S, int B, int H);
 
+    /* The GRU recurrence (FORMATS.md section 3; PyTorch's nn.GRU) of one layer over S steps.
+     * gates [S, B, 3H] holds the input part x W_x + b_x of blocks r, z, n -- without b_h, since
+     * r multiplies the n block's h W_hn + b_hn. Each step writes its recurrent part
+     * h_{t-1} W_h + b_h to gates_h [S, B, 3H] (kept for backward) and applies the cell, leaving
+     * the activations r, z, n in gates. hs as for the LSTM; W_h [H, 3H], b_h [3H]. */
+    void (*gru_forward)(Backend *be, real *gates, real *gates_h, const real *W_h, const real *b_h,
+                        real *hs, int S, int B, int H);
+    /* Its backward. dhs as for the LSTM (scratch); hs is forward's. gates is overwritten with
+     * dA [S, B, 3H], the gradients of the input parts, and gates_h with dA_h [S, B, 3H], those
+     * of the recurrent parts (dA in blocks r and z, dA_n * r in block n). The state entering
+     * the sequence gets no gradient. */
+    void (*gru_backward)(Backend *be, real *gates, real *gates_h, const real *W_h, const real *hs,
+                         real *dhs, int S, int B, int H);
+    /* The tanh RNN recurrence: gates [S, B, H] holds x W_x + b_x + b_h; each step adds
+     * h_{t-1} W_h and leaves h_t = tanh(.) in gates and in hs (slot t+1). W_h is [H, H]. */
+    void (*rnn_forward)(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H);
+    /* Its backward: gates (the outputs) overwritten with the pre-activation gradients dA
+     * [S, B, H] (of the input and the recurrent parts alike); dhs as for the LSTM. */
+    void (*rnn_backward)(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H);
+
     /* Softmax cross-entropy over rows: logits [N, V], targets y [N] (0-based).
      * Returns the summed loss in nats (double). When dlogits is not NULL it receives
      * scale * (softmax - onehot(y)); it may be logits itself. */

@@ -18,7 +18,7 @@
 #define CRNN_MAX_TENSORS (3 + 4 * CRNN_MAX_LAYERS)
 
 typedef struct ModelConfig {
-    char model_type[8]; /* "lstm" (gru and rnn come later) */
+    char model_type[8]; /* "lstm", "gru" or "rnn" */
     int V;              /* vocabulary */
     int D;              /* wordvec_size */
     int H;              /* rnn_size */
@@ -35,7 +35,7 @@ typedef struct ParamTensor {
     size_t size;
 } ParamTensor;
 
-/* The gates per layer (G): 4 for lstm. Returns 0 for an unknown model type. */
+/* The gates per layer (G): 4 for lstm, 3 for gru, 1 for rnn. Returns 0 for an unknown model type. */
 int model_gates(const char *model_type);
 /* Checks a configuration; the message names the offending flag. */
 int model_config_check(const ModelConfig *cfg, CrnnError *err);
@@ -47,8 +47,9 @@ typedef struct LayerBuffers {
     real *W_x, *W_h, *b_x, *b_h;     /* views into params */
     real *dW_x, *dW_h, *db_x, *db_h; /* views into grads */
     real *hs;     /* [(S+1), B, H]: slot 0 the initial state, slot t+1 the output of step t */
-    real *cs;     /* [(S+1), B, H] likewise for the cell */
+    real *cs;     /* [(S+1), B, H] likewise for the cell (lstm only) */
     real *gates;  /* [S, B, G*H]: activations after forward, pre-activation grads in backward */
+    real *gates_h; /* gru only, [S, B, 3H]: h W_h + b_h per step, then its gradients */
     real *dhs;    /* [S, B, H]: gradient on this layer's outputs */
     real *state_h, *state_c; /* [B_max, H]: carried between batches */
 } LayerBuffers;
