@@ -453,6 +453,16 @@ static void cpu_adam(Backend *be, real *x, const real *g, real *m, real *v, size
     }
 }
 
+static void cpu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
+                        double alpha, double eps) {
+    (void)be;
+    real ra = (real)alpha, rlr = (real)lr, reps = (real)eps;
+    for (size_t k = 0; k < n; k++) {
+        v[k] = ra * v[k] + (1 - ra) * g[k] * g[k];
+        x[k] -= rlr * g[k] / (SQRT(v[k]) + reps);
+    }
+}
+
 static void cpu_destroy(Backend *be) {
     CpuImpl *im = impl_of(be);
     if (im) {
@@ -505,6 +515,7 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->sumsq = cpu_sumsq;
     be->scale = cpu_scale;
     be->adam = cpu_adam;
+    be->rmsprop = cpu_rmsprop;
     be->destroy = cpu_destroy;
     return be;
 }

@@ -6,23 +6,24 @@
 #include <string.h>
 
 int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double learning_rate,
-                 CrnnError *err) {
+                 double decay_rate, CrnnError *err) {
     memset(o, 0, sizeof *o);
-    if (strcmp(name, "adam") != 0) {
-        if (strcmp(name, "rmsprop") == 0)
-            return crnn_fail(err, "-optimizer rmsprop is not supported yet; use -optimizer adam");
+    int rmsprop = strcmp(name, "rmsprop") == 0;
+    if (strcmp(name, "adam") != 0 && !rmsprop)
         return crnn_fail(err, "-optimizer must be adam or rmsprop, got '%s'", name);
-    }
+    if (rmsprop && !(decay_rate > 0 && decay_rate < 1))
+        return crnn_fail(err, "-decay_rate must be between 0 and 1, got %g", decay_rate);
     snprintf(o->name, sizeof o->name, "%s", name);
     o->learning_rate = learning_rate;
     o->beta1 = 0.9;
     o->beta2 = 0.999;
     o->eps = 1e-8;
+    o->decay_rate = decay_rate;
     o->n = n;
     o->be = be;
-    o->m = be->alloc(be, n * sizeof(real));
+    o->m = rmsprop ? NULL : be->alloc(be, n * sizeof(real));
     o->v = be->alloc(be, n * sizeof(real));
-    if (!o->m || !o->v) {
+    if ((!rmsprop && !o->m) || !o->v) {
         optim_destroy(o);
         return crnn_fail(err, "out of memory for the optimizer's moments (%zu parameters)", n);
     }
@@ -39,8 +40,11 @@ void optim_destroy(Optimizer *o) {
 
 void optim_step(Optimizer *o, real *params, const real *grads) {
     o->step++;
-    o->be->adam(o->be, params, grads, o->m, o->v, o->n, o->learning_rate, o->beta1, o->beta2,
-                o->eps, o->step);
+    if (!o->m)
+        o->be->rmsprop(o->be, params, grads, o->v, o->n, o->learning_rate, o->decay_rate, o->eps);
+    else
+        o->be->adam(o->be, params, grads, o->m, o->v, o->n, o->learning_rate, o->beta1, o->beta2,
+                    o->eps, o->step);
 }
 
 void optim_clip(Backend *be, real *grads, size_t n, double clip, int by_norm) {

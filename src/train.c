@@ -595,7 +595,7 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
     snprintf(ck.optim_name, sizeof ck.optim_name, "%s", r->opt.name);
     ck.optim_step = r->opt.step;
     ck.learning_rate = r->opt.learning_rate;
-    ck.optim_m = malloc(m->num_params * sizeof(float));
+    ck.optim_m = r->opt.m ? malloc(m->num_params * sizeof(float)) : NULL;
     ck.optim_v = malloc(m->num_params * sizeof(float));
     uint64_t rng[1] = {r->seed};
     ck.rng = rng;
@@ -611,11 +611,11 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
     ck.val_iteration = r->hist.val_iteration;
     ck.num_val = r->hist.n_val;
     int rc = -1;
-    if (!ck.config || !ck.params || !ck.optim_m || !ck.optim_v) {
+    if (!ck.config || !ck.params || (r->opt.m && !ck.optim_m) || !ck.optim_v) {
         crnn_fail(err, "out of memory preparing a checkpoint");
     } else {
         model_get_params(m, ck.params);
-        r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
+        if (r->opt.m) r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
         r->be->to_host(r->be, ck.optim_v, r->opt.v, m->num_params * sizeof(float));
         char path[PATH_MAX + 64];
         if (r->s.charrnn_names) { /* char-rnn's lm_<savefile>_epoch<e>_<val>.h5 */
@@ -775,7 +775,7 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
         crnn_fail(err, "%s was trained with -optimizer %s; resume with the same optimizer", path, ck.optim_name);
         goto done;
     }
-    r->be->to_device(r->be, r->opt.m, ck.optim_m, m->num_params * sizeof(float));
+    if (r->opt.m) r->be->to_device(r->be, r->opt.m, ck.optim_m, m->num_params * sizeof(float));
     r->be->to_device(r->be, r->opt.v, ck.optim_v, m->num_params * sizeof(float));
     r->opt.step = ck.optim_step;
     if (flags_given(r->flags, "learning_rate")) {
@@ -902,7 +902,8 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
     int max_B = B > val_B ? B : val_B;
     if (model_create(&r->model, &r->s.model, be, max_B, S, err)) goto out;
-    if (optim_create(&r->opt, be, r->s.optimizer, r->model.num_params, r->s.learning_rate, err))
+    if (optim_create(&r->opt, be, r->s.optimizer, r->model.num_params, r->s.learning_rate,
+                     flags_real(flags, "decay_rate"), err))
         goto out;
     r->x = malloc((size_t)max_B * S * sizeof(int32_t));
     r->y = malloc((size_t)max_B * S * sizeof(int32_t));

@@ -45,7 +45,7 @@ int main(void) {
     for (int k = 0; k < N; k++) expect(h[k] == g[k], "clip 0 is off");
     /* Adam, two steps, against torch/optim's formula */
     Optimizer o;
-    if (optim_create(&o, be, "adam", N, 0.01, &err)) return 1;
+    if (optim_create(&o, be, "adam", N, 0.01, 0.95, &err)) return 1;
     real x[N] = {0}, xr[N] = {0};
     double m[N] = {0}, v[N] = {0};
     for (int t = 1; t <= 2; t++) {
@@ -59,6 +59,20 @@ int main(void) {
     }
     for (int k = 0; k < N; k++) expect(fabs(x[k] - xr[k]) < 1e-6, "adam");
     optim_destroy(&o);
+    /* RMSprop, two steps, against char-rnn's formula; no first moment kept */
+    if (optim_create(&o, be, "rmsprop", N, 0.01, 0.95, &err)) return 1;
+    expect(o.m == NULL, "rmsprop keeps only v");
+    for (int k = 0; k < N; k++) x[k] = xr[k] = 0, v[k] = 0;
+    for (int t = 1; t <= 2; t++) {
+        optim_step(&o, x, g);
+        for (int k = 0; k < N; k++) {
+            v[k] = 0.95 * v[k] + 0.05 * (double)g[k] * g[k];
+            xr[k] -= (real)(0.01 * g[k] / (sqrt(v[k]) + 1e-8));
+        }
+    }
+    for (int k = 0; k < N; k++) expect(fabs(x[k] - xr[k]) < 1e-6, "rmsprop");
+    optim_destroy(&o);
+    expect(optim_create(&o, be, "sgd", N, 0.01, 0.95, &err) != 0, "an unknown optimizer is refused");
     backend_destroy(be);
     if (failures) return 1;
     printf("optimizer checks passed\n");

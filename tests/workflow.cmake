@@ -6,3 +6,7 @@ endforeach()
 add_executable(test_optim ${CMAKE_CURRENT_SOURCE_DIR}/test_optim.c)
 target_link_libraries(test_optim PRIVATE crnn)
 add_test(NAME optim COMMAND test_optim)
+
+# RMSprop, norm clipping and char-rnn's schedule against torch.optim and clip_grad_norm_
+add_test(NAME parity_optimizers COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_optim_parity.py)
+set_tests_properties(parity_optimizers PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 600 LABELS parity)

@@ -87,6 +87,10 @@ struct Backend {
      * x -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps). t counts from 1. */
     void (*adam)(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr,
                  double b1, double b2, double eps, int64_t t);
+    /* RMSprop as char-rnn (torch/optim) does it: v = alpha v + (1-alpha) g^2;
+     * x -= lr * g / (sqrt(v) + eps). */
+    void (*rmsprop)(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
+                    double alpha, double eps);
 
     void (*destroy)(Backend *be);
     void *impl;

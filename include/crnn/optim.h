@@ -1,5 +1,6 @@
 /* Optimizers over the flat parameter and gradient buffers: Adam (torch/optim's, as torch-rnn
- * uses it) with its moments in two flat buffers, and gradient clipping. */
+ * uses it) with its moments in two flat buffers, RMSprop (char-rnn's) with one, and gradient
+ * clipping. */
 #ifndef CRNN_OPTIM_H
 #define CRNN_OPTIM_H
 
@@ -10,17 +11,18 @@
 #include "crnn/common.h"
 
 typedef struct Optimizer {
-    char name[16];         /* "adam" */
+    char name[16];         /* "adam" or "rmsprop" */
     double learning_rate;  /* current */
     double beta1, beta2, eps;
+    double decay_rate;     /* RMSprop's alpha */
     int64_t step;          /* steps taken */
-    real *m, *v;           /* [n], backend memory */
+    real *m, *v;           /* [n], backend memory; m is NULL for RMSprop */
     size_t n;
     Backend *be;
 } Optimizer;
 
 int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double learning_rate,
-                 CrnnError *err);
+                 double decay_rate, CrnnError *err);
 void optim_destroy(Optimizer *o);
 /* One update of params from grads. */
 void optim_step(Optimizer *o, real *params, const real *grads);

@@ -27,7 +27,7 @@ static Flag train_flags[] = {
     {.name = "grad_clip_mode", .type = FLAG_STRING, .def = "clamp", .help = "clamp: each element to +-grad_clip; norm: the whole gradient to norm grad_clip", .choices = "clamp|norm"},
     {.name = "lr_decay_every", .type = FLAG_INT, .def = "5", .help = "multiply the learning rate by -lr_decay_factor every this many epochs"},
     {.name = "lr_decay_factor", .type = FLAG_REAL, .def = "0.5", .help = "the decay factor (1: no decay)"},
-    {.name = "optimizer", .type = FLAG_STRING, .def = "adam", .help = "the optimizer (adam; rmsprop is coming)", .choices = "adam|rmsprop"},
+    {.name = "optimizer", .type = FLAG_STRING, .def = "adam", .help = "adam (torch-rnn's) or rmsprop (char-rnn's)", .choices = "adam|rmsprop"},
     {.name = "decay_rate", .type = FLAG_REAL, .def = "0.95", .help = "RMSprop's decay (for -optimizer rmsprop)"},
     {.name = "learning_rate_decay", .type = FLAG_REAL, .def = "1", .help = "char-rnn's schedule: multiply by this after every epoch from -learning_rate_decay_after (1: off)"},
     {.name = "learning_rate_decay_after", .type = FLAG_INT, .def = "10", .help = "the first epoch of char-rnn's decay"},
