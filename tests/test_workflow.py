@@ -123,6 +123,19 @@ def case_num_samples(c):
     assert rc != 0 and "-num_samples" in err
 
 
+def case_rmsprop_resume(c):
+    args = ("-optimizer", "rmsprop", "-print_every", 1, "-checkpoint_every", 10)
+    a = must(c.train_args("a", *args, "-max_iters", 20))
+    b = must(c.train_args("b", *args, "-max_iters", 10)) + must(
+        c.train_args("b", "-resume", os.path.join(c.dir, "b_10.h5"), "-max_iters", 20))
+    assert losses(a) == losses(b), (losses(a), losses(b))
+    with h5py.File(os.path.join(c.dir, "b_20.h5")) as f:
+        assert "m" not in f["optim"] and f["optim"].attrs["name"] in ("rmsprop", b"rmsprop")
+        assert f["optim/v"].shape[0] == sum(v.size for v in params_of(os.path.join(c.dir, "b_20.h5")).values())
+    pa, pb = params_of(os.path.join(c.dir, "a_20.h5")), params_of(os.path.join(c.dir, "b_20.h5"))
+    assert all(np.array_equal(pa[k], pb[k]) for k in pa)
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
