@@ -15,12 +15,14 @@
 
 #ifdef CRNN_DOUBLE
 #define GEMM cblas_dgemm
+#define GEMV cblas_dgemv
 #define EXP exp
 #define TANH tanh
 #define LOG log
 #define SQRT sqrt
 #else
 #define GEMM cblas_sgemm
+#define GEMV cblas_sgemv
 #define EXP expf
 #define TANH tanhf
 #define LOG logf
@@ -176,6 +178,13 @@ static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K,
                      const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc) {
     (void)be;
     if (M == 0 || N == 0) return;
+    if (M == 1 && !trans_a) { /* one row (sampling): a matrix-vector product */
+        if (trans_b)
+            GEMV(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, 1, beta, C, 1);
+        else
+            GEMV(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, 1, beta, C, 1);
+        return;
+    }
     GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
          M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -231,8 +240,23 @@ typedef struct SeqArgs {
     real *gates_h;   /* gru: the recurrent parts, then their gradients */
     const real *b_h; /* gru */
     const real *W; /* packed: W_h [H, GH] forward, its transpose [GH, H] backward */
+    const real *W_raw; /* forward over a few rows only: W_h as it is (see forward_weights) */
     int S, B, H;
 } SeqArgs;
+
+/* C[M, N] += A[M, K] W_h for a forward step: crnn's kernel on the packed W_h, or for a few rows
+ * (sampling: one stream, one step) OpenBLAS on W_h as it is, where packing would cost more
+ * than the product; that runs on one thread only, so OpenBLAS is never called concurrently. */
+static void step_product(const SeqArgs *q, int M, int N, int K, const real *A, int lda, real *C,
+                         int ldc) {
+    if (q->W) {
+        q->k->gemm_acc(M, N, K, A, lda, q->W, C, ldc);
+    } else if (M == 1) {
+        GEMV(CblasRowMajor, CblasTrans, K, N, 1, q->W_raw, N, A, 1, 1, C, 1);
+    } else {
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, A, lda, q->W_raw, N, 1, C, ldc);
+    }
+}
 
 /* Streams are independent through time: each thread runs the whole sequence for its rows. */
 static void lstm_forward_task(void *ctx, int tid, int n) {
@@ -245,7 +269,7 @@ static void lstm_forward_task(void *ctx, int tid, int n) {
     for (int t = 0; t < q->S; t++) {
         real *a = q->gates + ((size_t)t * B + b0) * 4 * H;
         const real *h_prev = q->hs + ((size_t)t * B + b0) * H;
-        q->k->gemm_acc(rows, 4 * H, H, h_prev, H, q->W, a, 4 * H);
+        step_product(q, rows, 4 * H, H, h_prev, H, a, 4 * H);
         q->k->lstm_cell_forward(a, q->cs + ((size_t)t * B + b0) * H, q->cs + ((size_t)(t + 1) * B + b0) * H,
                           q->hs + ((size_t)(t + 1) * B + b0) * H, rows, H);
     }
@@ -282,7 +306,7 @@ static void gru_forward_task(void *ctx, int tid, int n) {
         real *ah = q->gates_h + row * 3 * H;
         for (int b = 0; b < rows; b++) memcpy(ah + (size_t)b * 3 * H, q->b_h, (size_t)3 * H * sizeof *ah);
         const real *h_prev = q->hs + row * H;
-        q->k->gemm_acc(rows, 3 * H, H, h_prev, H, q->W, ah, 3 * H);
+        step_product(q, rows, 3 * H, H, h_prev, H, ah, 3 * H);
         q->k->gru_cell_forward(q->gates + row * 3 * H, ah, h_prev, q->hs + ((size_t)(t + 1) * B + b0) * H,
                                rows, H);
     }
@@ -315,7 +339,7 @@ static void rnn_forward_task(void *ctx, int tid, int n) {
     for (int t = 0; t < q->S; t++) {
         const size_t row = (size_t)t * B + b0;
         real *a = q->gates + row * H;
-        q->k->gemm_acc(rows, H, H, q->hs + row * H, H, q->W, a, H);
+        step_product(q, rows, H, H, q->hs + row * H, H, a, H);
         q->k->rnn_cell_forward(a, q->hs + (row + B) * H, rows, H);
     }
 }
@@ -356,12 +380,23 @@ static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, in
     return im->scratch;
 }
 
+/* The forward's weights: packed when the sequence has enough rows to repay the packing, else
+ * W_h as it is on one thread. Returns the threads to run on. */
+static int forward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
+    if ((size_t)q->S * q->B <= 4) {
+        q->W = NULL;
+        q->W_raw = W_h;
+        return 1;
+    }
+    q->W = packed_weights(im, W_h, q->H, G, 0);
+    return seq_threads(q->B, q->H);
+}
+
 static void cpu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
                              int B, int H) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .cs = cs, .W = packed_weights(im, W_h, H, 4, 0),
-                 .S = S, .B = B, .H = H};
-    pool_run(im->pool, seq_threads(B, H), lstm_forward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .cs = cs, .S = S, .B = B, .H = H};
+    pool_run(im->pool, forward_weights(im, &q, W_h, 4), lstm_forward_task, &q);
 }
 
 static void cpu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
@@ -376,8 +411,8 @@ static void cpu_gru_forward(Backend *be, real *gates, real *gates_h, const real 
                             real *hs, int S, int B, int H) {
     CpuImpl *im = impl_of(be);
     SeqArgs q = {.k = im->k, .gates = gates, .gates_h = gates_h, .b_h = b_h, .hs = hs,
-                 .W = packed_weights(im, W_h, H, 3, 0), .S = S, .B = B, .H = H};
-    pool_run(im->pool, seq_threads(B, H), gru_forward_task, &q);
+                 .S = S, .B = B, .H = H};
+    pool_run(im->pool, forward_weights(im, &q, W_h, 3), gru_forward_task, &q);
 }
 
 static void cpu_gru_backward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *hs,
@@ -390,9 +425,8 @@ static void cpu_gru_backward(Backend *be, real *gates, real *gates_h, const real
 
 static void cpu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .W = packed_weights(im, W_h, H, 1, 0),
-                 .S = S, .B = B, .H = H};
-    pool_run(im->pool, seq_threads(B, H), rnn_forward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .S = S, .B = B, .H = H};
+    pool_run(im->pool, forward_weights(im, &q, W_h, 1), rnn_forward_task, &q);
 }
 
 static void cpu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H) {
