@@ -136,6 +136,23 @@ def case_rmsprop_resume(c):
     assert all(np.array_equal(pa[k], pb[k]) for k in pa)
 
 
+def case_help(c):
+    # every program lists every flag with its default and one line of meaning
+    for name in ("crnn-preprocess", "crnn-train", "crnn-sample", "crnn-eval", "crnn-plot", "crnn-inspect"):
+        out = must([prog(name), "--help"])
+        assert out.startswith("usage: " + name), out
+        flags = [l for l in out.splitlines() if re.match(r"^  --?\w", l) and not l.startswith("  -config FILE")]
+        assert flags, out
+        for line in flags:
+            if line.lstrip().startswith("--"):  # a switch (--quiet) has no default
+                continue
+            assert re.search(r"^  -\w+ \S+ +\S.*\[default: [^\]]*\]", line), (name, line)
+    out = must([prog("crnn-train"), "--help"])
+    for flag in ("batch_size", "seq_length", "rnn_size", "num_layers", "model_type", "learning_rate", "grad_clip",
+                 "lr_decay_every", "checkpoint_every", "checkpoint_name", "resume", "init_from", "gpu", "progress"):
+        assert re.search(r"^  -%s " % flag, out, re.M), flag
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
