@@ -63,7 +63,9 @@ static int assign(FlagSet *set, Flag *f, const char *value, CrnnError *err) {
             return crnn_fail(err, "-%s needs a number, got '%s'; see %s --help", f->name, value,
                              set->program);
         f->d = d;
-        f->i = (int64_t)d;
+        /* a real outside int64_t's range (e.g. 1e38) has no integer value: converting it is
+           undefined, so clamp */
+        f->i = fabs(d) < 9e18 ? (int64_t)d : d < 0 ? INT64_MIN : INT64_MAX;
         break;
     }
     case FLAG_STRING:
