@@ -196,15 +196,15 @@ def case_cells(c):
         assert rc != 0 and "model_type" in err, err
 
 
-def case_signal(c):
-    args = c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1)
+def stop_with_signal(c, args, sig):
+    """Starts a long crnn-train, sends sig once it has printed iteration 5, and checks that it
+    stopped with status 75 after writing <prefix>_<i>.h5 ("sig" prefix). Returns i."""
     p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = ""
-        deadline = time.time() + 60
+        deadline, line = time.time() + 60, ""
         while "i = 5 /" not in line and time.time() < deadline:
             line = p.stdout.readline()
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(sig)
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
@@ -213,8 +213,24 @@ def case_signal(c):
     m = re.search(r"stopped by a signal at iteration (\d+)", out)
     assert m, out
     it = int(m.group(1))
-    ck = os.path.join(c.dir, f"sig_{it}.h5")
-    assert os.path.exists(ck), out
+    assert os.path.exists(os.path.join(c.dir, f"sig_{it}.h5")), out
+    return it
+
+
+def run_case(cases):
+    """The main of the test scripts: runs the case named by argv[1] in a fresh Case."""
+    name = sys.argv[1]
+    c = Case()
+    try:
+        cases[name](c)
+    finally:
+        c.close()
+    print(f"{name}: ok")
+
+
+def case_signal(c):
+    it = stop_with_signal(c, c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1),
+                          signal.SIGTERM)
     out = must(c.train_args("sig", "-resume", "auto", "-max_iters", it + 3))
     assert f"i = {it + 1} / {it + 3}" in out, out
 
@@ -445,10 +461,4 @@ def case_progress(c):
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    name = sys.argv[1]
-    c = Case()
-    try:
-        CASES[name](c)
-    finally:
-        c.close()
-    print(f"{name}: ok")
+    run_case(CASES)

@@ -3,7 +3,6 @@
 at the same P, resume on another P, SIGUSR1 through mpirun, and a rank killed with SIGKILL.
 
 Run as `test_mpi.py <case>`; CRNN_BIN names the build folder."""
-import glob
 import os
 import re
 import signal
@@ -15,7 +14,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import Case, losses, must, params_of, prog, run  # noqa: E402
+from test_cli import losses, must, params_of, prog, run_case, stop_with_signal  # noqa: E402
 
 MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none"]
 
@@ -84,23 +83,9 @@ def case_resume(c):
 
 
 def case_sigusr1(c):
-    cmd = mpi(2, c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1,
-                              "-seq_length", 16, "-batch_size", 4))
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, line = time.time() + 60, ""
-        while "i = 5 /" not in line and time.time() < deadline:
-            line = p.stdout.readline()
-        p.send_signal(signal.SIGUSR1)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 75, f"exit {p.returncode}\n{out}\n{err}"
-    m = re.search(r"stopped by a signal at iteration (\d+)", out)
-    assert m, out
-    it = int(m.group(1))
-    assert os.path.exists(os.path.join(c.dir, f"sig_{it}.h5"))
+    it = stop_with_signal(c, mpi(2, c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0,
+                                                 "-print_every", 1, "-seq_length", 16, "-batch_size", 4)),
+                          signal.SIGUSR1)
     out = must(mpi(2, c.train_args("sig", "-resume", "auto", "-max_iters", it + 2, "-seq_length", 16, "-batch_size", 4)))
     assert f"i = {it + 2} / {it + 2}" in out, out
 
@@ -153,10 +138,4 @@ def case_dataset_shards(c):
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    name = sys.argv[1]
-    c = Case()
-    try:
-        CASES[name](c)
-    finally:
-        c.close()
-    print(f"{name}: ok")
+    run_case(CASES)

@@ -4,7 +4,6 @@
 import glob
 import os
 import re
-import shutil
 import sys
 import time
 
@@ -12,7 +11,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import Case, losses, make_text, must, params_of, prog, run  # noqa: E402
+from test_cli import losses, make_text, must, params_of, prog, run, run_case  # noqa: E402
 
 
 def case_data_dir(c):
@@ -156,10 +155,4 @@ def case_help(c):
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    name = sys.argv[1]
-    c = Case()
-    try:
-        CASES[name](c)
-    finally:
-        c.close()
-    print(f"{name}: ok")
+    run_case(CASES)
