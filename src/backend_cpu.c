@@ -223,6 +223,16 @@ static void cpu_embedding_forward(Backend *be, real *out, const int32_t *idx, co
         memcpy(out + (size_t)n * D, table + (size_t)idx[n] * D, (size_t)D * sizeof(real));
 }
 
+static void cpu_embedding_forward_add(Backend *be, real *out, const int32_t *idx,
+                                      const real *table, int N, int D) {
+    (void)be;
+    for (int n = 0; n < N; n++) {
+        real *row = out + (size_t)n * D;
+        const real *w = table + (size_t)idx[n] * D;
+        for (int d = 0; d < D; d++) row[d] += w[d];
+    }
+}
+
 static void cpu_embedding_backward(Backend *be, real *dtable, const real *dout,
                                    const int32_t *idx, int N, int D) {
     (void)be;
@@ -538,6 +548,7 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->col_sum = cpu_col_sum;
     be->embedding_forward = cpu_embedding_forward;
     be->embedding_backward = cpu_embedding_backward;
+    be->embedding_forward_add = cpu_embedding_forward_add;
     be->lstm_forward = cpu_lstm_forward;
     be->lstm_backward = cpu_lstm_backward;
     be->gru_forward = cpu_gru_forward;

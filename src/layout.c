@@ -16,16 +16,16 @@ int model_config_check(const ModelConfig *cfg, CrnnError *err) {
     if (!model_gates(cfg->model_type))
         return crnn_fail(err, "-model_type must be lstm, gru or rnn, got '%s'", cfg->model_type);
     if (cfg->V < 1) return crnn_fail(err, "the vocabulary is empty");
-    if (cfg->D < 1)
-        return crnn_fail(err, "-wordvec_size must be at least 1, got %d (one-hot input, -wordvec_size 0, is not supported yet)",
-                         cfg->D);
+    if (cfg->D < 0)
+        return crnn_fail(err, "-wordvec_size must be at least 0 (0: one-hot input), got %d", cfg->D);
     if (cfg->H < 1) return crnn_fail(err, "-rnn_size must be at least 1, got %d", cfg->H);
     if (cfg->L < 1 || cfg->L > CRNN_MAX_LAYERS)
         return crnn_fail(err, "-num_layers must be between 1 and %d, got %d", CRNN_MAX_LAYERS,
                          cfg->L);
     if (cfg->dropout != 0)
         return crnn_fail(err, "-dropout is not supported yet; use -dropout 0");
-    if ((double)cfg->H * 4 * (cfg->H + (cfg->D > cfg->H ? cfg->D : cfg->H)) > 2e9 ||
+    const int din0 = cfg->D > 0 ? cfg->D : cfg->V; /* layer 0's input width, V when one-hot */
+    if ((double)cfg->H * 4 * (cfg->H + (din0 > cfg->H ? din0 : cfg->H)) > 2e9 ||
         (double)cfg->V * (cfg->D + cfg->H) > 2e9)
         return crnn_fail(err, "the model is too large (-rnn_size %d, -wordvec_size %d, vocabulary %d)",
                          cfg->H, cfg->D, cfg->V);
@@ -48,9 +48,10 @@ int model_layout(const ModelConfig *cfg, ParamTensor *tensors, size_t *num_param
     int n = 0, G = model_gates(cfg->model_type);
     size_t off = 0;
     char name[48];
-    add(tensors, &n, &off, "params/embedding", 2, cfg->V, cfg->D);
+    /* one-hot input (D = 0): no embedding, and layer 0's W_x is [V, G*H] */
+    if (cfg->D > 0) add(tensors, &n, &off, "params/embedding", 2, cfg->V, cfg->D);
     for (int l = 0; l < cfg->L; l++) {
-        int din = l == 0 ? cfg->D : cfg->H;
+        int din = l > 0 ? cfg->H : cfg->D > 0 ? cfg->D : cfg->V;
         snprintf(name, sizeof name, "params/rnn/%d/W_x", l);
         add(tensors, &n, &off, name, 2, din, (int64_t)G * cfg->H);
         snprintf(name, sizeof name, "params/rnn/%d/W_h", l);

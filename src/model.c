@@ -7,7 +7,9 @@
  * step one [B,H]x[H,G*H] GEMM and one fused pointwise pass). lstm and rnn fold b_h into the
  * input projection; gru cannot (r multiplies h W_hn + b_hn), so its recurrence adds b_h. Backward: the backend's recurrence
  * (per step one fused pointwise pass and one GEMM for the recurrent gradient), then the weight
- * gradients as one GEMM each over all S steps. */
+ * gradients as one GEMM each over all S steps.
+ * One-hot input (D = 0): layer 0's x W_x is a row gather of W_x [V, G*H] added onto the biases,
+ * and its dW_x a scatter-add of dA's rows by token; no one-hot matrix and no x_embed. */
 #include "crnn/model.h"
 
 #include <math.h>
@@ -45,8 +47,10 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     }
     /* views, in model_layout's order */
     int k = 0;
-    m->embedding = m->params + m->tensors[k].offset;
-    m->d_embedding = m->grads + m->tensors[k++].offset;
+    if (D > 0) {
+        m->embedding = m->params + m->tensors[k].offset;
+        m->d_embedding = m->grads + m->tensors[k++].offset;
+    }
     for (int l = 0; l < L; l++) {
         LayerBuffers *lb = &m->layers[l];
         lb->W_x = m->params + m->tensors[k].offset, lb->dW_x = m->grads + m->tensors[k++].offset;
@@ -63,8 +67,10 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     }
     m->W_dec = m->params + m->tensors[k].offset, m->dW_dec = m->grads + m->tensors[k++].offset;
     m->b_dec = m->params + m->tensors[k].offset, m->db_dec = m->grads + m->tensors[k++].offset;
-    m->x_embed = alloc_reals(m, BS * D, &failed);
-    m->dx_embed = alloc_reals(m, BS * D, &failed);
+    if (D > 0) {
+        m->x_embed = alloc_reals(m, BS * D, &failed);
+        m->dx_embed = alloc_reals(m, BS * D, &failed);
+    }
     m->logits = alloc_reals(m, BS * V, &failed);
     m->dc = alloc_reals(m, (size_t)max_B * H, &failed);
     m->x_dev = be->alloc(be, BS * sizeof(int32_t));
@@ -137,7 +143,7 @@ void model_init_params(Model *m, uint64_t seed) {
         RngKey key = {.seed = seed, .purpose = RNG_INIT, .layer = (uint32_t)t};
         int is_bias = strstr(p->name, "/b_") != NULL;
         int is_decoder = strncmp(p->name, "params/decoder/", 15) == 0;
-        int is_embedding = t == 0;
+        int is_embedding = strcmp(p->name, "params/embedding") == 0;
         double std = 0;
         if (!is_embedding && !is_decoder && !is_bias) /* W_x, W_h: N(0, 1/sqrt(Din + H)) */
             std = 1.0 / sqrt((double)p->dims[0] + c->H);
@@ -197,7 +203,7 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < S; t++) m->x_host[t * B + b] = x[b * S + t];
     be->to_device(be, m->x_dev, m->x_host, (size_t)BS * sizeof(int32_t));
-    be->embedding_forward(be, m->x_embed, m->x_dev, m->embedding, BS, D);
+    if (D > 0) be->embedding_forward(be, m->x_embed, m->x_dev, m->embedding, BS, D);
 
     const real *in = m->x_embed;
     int din = D;
@@ -206,7 +212,10 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
         const size_t BH = (size_t)B * H;
         be->copy(be, lb->hs, lb->state_h, BH * sizeof(real));
         be->rows_set_bias(be, lb->gates, lb->b_x, G == 3 ? NULL : lb->b_h, BS, G * H);
-        be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
+        if (l == 0 && D == 0) /* one-hot: x W_x is row x of W_x */
+            be->embedding_forward_add(be, lb->gates, m->x_dev, lb->W_x, BS, G * H);
+        else
+            be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
         if (G == 4) {
             be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
             be->lstm_forward(be, lb->gates, lb->W_h, lb->hs, lb->cs, S, B, H);
@@ -247,7 +256,7 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
     for (int l = L - 1; l >= 0; l--) {
         LayerBuffers *lb = &m->layers[l];
         const real *in = l == 0 ? m->x_embed : m->layers[l - 1].hs + BH;
-        const int din = l == 0 ? D : H;
+        const int din = l > 0 ? H : D > 0 ? D : V;
         if (G == 4)
             be->lstm_backward(be, lb->gates, lb->W_h, lb->cs, lb->dhs, m->dc, S, B, H);
         else if (G == 3)
@@ -258,16 +267,23 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
         /* and of the recurrent products h W_h + b_h: the same but for gru's n block */
         const real *dA_h = G == 3 ? lb->gates_h : dA;
         be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA_h, G * H, 0, lb->dW_h, G * H);
-        be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
+        if (l == 0 && D == 0) { /* one-hot: dW_x[x] += dA rows */
+            be->zero(be, lb->dW_x, (size_t)din * G * H * sizeof(real));
+            be->embedding_backward(be, lb->dW_x, dA, m->x_dev, BS, G * H);
+        } else {
+            be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
+        }
         be->col_sum(be, lb->db_x, dA, BS, G * H);
         if (G == 3)
             be->col_sum(be, lb->db_h, dA_h, BS, G * H);
         else
             be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
         if (ready) ready(ctx, lb->dW_x, (size_t)din * G * H + (size_t)H * G * H + 2 * (size_t)G * H);
+        if (l == 0 && D == 0) break; /* one-hot input: nothing below to differentiate */
         real *din_grad = l == 0 ? m->dx_embed : m->layers[l - 1].dhs;
         be->gemm(be, 0, 1, BS, din, G * H, 1, dA, G * H, lb->W_x, G * H, 0, din_grad, din);
     }
+    if (D == 0) return;
     be->zero(be, m->d_embedding, (size_t)V * D * sizeof(real));
     be->embedding_backward(be, m->d_embedding, m->dx_embed, m->x_dev, BS, D);
     if (ready) ready(ctx, m->d_embedding, (size_t)V * D);

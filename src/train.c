@@ -205,7 +205,7 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     if (H < 1 || H > 1000000) return crnn_fail(err, "-rnn_size must be at least 1, got %" PRId64, H);
     if (L < 1 || L > CRNN_MAX_LAYERS)
         return crnn_fail(err, "-num_layers must be between 1 and %d, got %" PRId64, CRNN_MAX_LAYERS, L);
-    if (D < 0 || D > 1000000) return crnn_fail(err, "-wordvec_size must be at least 1, got %" PRId64, D);
+    if (D < 0 || D > 1000000) return crnn_fail(err, "-wordvec_size must be between 0 (one-hot input) and 1000000, got %" PRId64, D);
     s->model.D = (int)D;
     s->model.H = (int)H;
     s->model.L = (int)L;

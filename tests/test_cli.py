@@ -196,6 +196,51 @@ def case_cells(c):
         assert rc != 0 and "model_type" in err, err
 
 
+def case_onehot(c):
+    # -wordvec_size 0, char-rnn's one-hot input: trains, resumes bit for bit, samples and
+    # evaluates; the checkpoint has no /params/embedding and layer 0's W_x is [V, 4H]
+    common = ("-wordvec_size", 0, "-batch_size", 20, "-seq_length", 64, "-lr_decay_every", 1,
+              "-print_every", 1)
+    out_a = must(c.train_args("oa", *common, "-max_iters", 30, "-checkpoint_every", 13))
+    la = losses(out_a)
+    assert len(la) == 30 and np.mean(la[-5:]) < np.mean(la[:5]) - 0.2, f"the loss did not fall: {la}"
+    out_b = must(c.train_args("oa", "-resume", os.path.join(c.dir, "oa_13.h5"), *common, "-max_iters", 30,
+                              "-checkpoint_name", os.path.join(c.dir, "ob")))
+    assert losses(out_b) == la[13:], f"losses differ after resume:\n{la[13:]}\n{losses(out_b)}"
+    ck = os.path.join(c.dir, "oa_30.h5")
+    pa, pb = params_of(ck), params_of(os.path.join(c.dir, "ob_30.h5"))
+    assert sorted(pa) == sorted(pb), (sorted(pa), sorted(pb))
+    for k in pa:
+        assert np.array_equal(pa[k], pb[k]), f"{k} differs after resume"
+    with h5py.File(ck, "r") as fa, h5py.File(os.path.join(c.dir, "ob_30.h5"), "r") as fb:
+        for k in ("optim/m", "optim/v", "state/hidden/0/h", "state/hidden/1/c"):
+            assert np.array_equal(fa[k][()], fb[k][()]), k
+    V = len(set(open(c.txt).read()))
+    with h5py.File(ck, "r") as f:
+        assert int(f.attrs["wordvec_size"]) == 0 and int(f.attrs["vocab_size"]) == V, dict(f.attrs)
+        assert "embedding" not in f["params"], list(f["params"])
+        assert f["params/rnn/0/W_x"].shape == (V, 4 * 24), f["params/rnn/0/W_x"].shape
+        assert f["params/rnn/1/W_x"].shape == (24, 4 * 24), f["params/rnn/1/W_x"].shape
+        # the optimizer moments cover exactly the parameters
+        n = sum(d.size for d in pa.values())
+        assert f["optim/m"].shape == (n,) and f["optim/v"].shape == (n,), (f["optim/m"].shape, n)
+    a = must([prog("crnn-sample"), ck, "-sample", 0, "-start_text", "The ", "-length", 60, "-gpu", "-1"])
+    assert a.startswith("The ") and len(a) == 4 + 60 + 1, repr(a)
+    assert set(a[:-1]) <= set(open(c.txt).read())
+    s1 = must([prog("crnn-sample"), ck, "-length", 100, "-seed", 3, "-gpu", "-1"])
+    assert len(s1) == 101 and s1 == must([prog("crnn-sample"), ck, "-length", 100, "-seed", 3, "-gpu", "-1"])
+    # crnn-eval gives the validation loss training printed at that checkpoint
+    vl = val_losses(out_a)
+    out = must([prog("crnn-eval"), "-checkpoint", ck, "-gpu", "-1"])
+    m = re.search(r"^val loss = (\S+)$", out.strip().splitlines()[-1])
+    assert m and abs(float(m.group(1)) - vl[-1]) < 1e-5, (out, vl)
+    # -init_from a one-hot checkpoint, and the input width may not change on resume
+    must(c.train_args("oi", "-init_from", ck, "-wordvec_size", 0, "-max_iters", 2))
+    rc, out, err = run(c.train_args("oa", "-resume", ck, "-max_iters", 31, "-batch_size", 20, "-seq_length", 64))
+    assert rc != 0 and "wordvec_size" in err, err
+    expect_error(c.train_args("neg", "-wordvec_size", -1, "-max_iters", 1), "-wordvec_size")
+
+
 def stop_with_signal(c, args, sig):
     """Starts a long crnn-train, sends sig once it has printed iteration 5, and checks that it
     stopped with status 75 after writing <prefix>_<i>.h5 ("sig" prefix). Returns i."""

@@ -175,10 +175,17 @@ static void check_embedding(Backend *be) {
         table[k] = s;
         expect_close("embedding d/dtable", k, dtable[k], (lp - lm) / (2 * eps), 1e-8);
     }
+    /* the gather-and-add of one-hot input: out += table[idx] */
+    double acc[15];
+    for (int k = 0; k < N * D; k++) acc[k] = dout[k];
+    be->embedding_forward(be, out, idx, table, N, D);
+    be->embedding_forward_add(be, acc, idx, table, N, D);
+    for (int k = 0; k < N * D; k++) expect_close("embedding_forward_add", k, acc[k], dout[k] + out[k], 1e-15);
 }
 
-static void check_model(Backend *be, const char *type, int L, int B, int S) {
-    ModelConfig cfg = {.V = 7, .D = 5, .H = 6, .L = L};
+/* D = 0: char-rnn's one-hot input (no embedding, layer 0's W_x [V, G*H]). */
+static void check_model(Backend *be, const char *type, int D, int L, int B, int S) {
+    ModelConfig cfg = {.V = 7, .D = D, .H = 6, .L = L};
     snprintf(cfg.model_type, sizeof cfg.model_type, "%s", type);
     Model m;
     CrnnError err;
@@ -188,6 +195,12 @@ static void check_model(Backend *be, const char *type, int L, int B, int S) {
         return;
     }
     model_init_params(&m, 5);
+    if (D == 0 && (strcmp(m.tensors[0].name, "params/rnn/0/W_x") != 0 ||
+                   m.tensors[0].dims[0] != cfg.V || m.tensors[0].dims[1] != m.G * cfg.H)) {
+        fprintf(stderr, "FAIL %s one-hot layout: first tensor %s [%lld, %lld]\n", type,
+                m.tensors[0].name, (long long)m.tensors[0].dims[0], (long long)m.tensors[0].dims[1]);
+        failures++;
+    }
     int32_t *x = malloc(sizeof(int32_t) * B * S), *y = malloc(sizeof(int32_t) * B * S);
     for (int k = 0; k < B * S; k++) {
         x[k] = (int32_t)((rnd() + 1) * 3.5) % cfg.V;
@@ -214,7 +227,7 @@ static void check_model(Backend *be, const char *type, int L, int B, int S) {
     char what[96];
     for (int t = 0; t < m.num_tensors; t++) {
         const ParamTensor *p = &m.tensors[t];
-        snprintf(what, sizeof what, "%s model L=%d B=%d S=%d %s", type, L, B, S, p->name);
+        snprintf(what, sizeof what, "%s model D=%d L=%d B=%d S=%d %s", type, D, L, B, S, p->name);
         for (size_t k = 0; k < p->size; k++) {
             double *w = &m.params[p->offset + k], s = *w;
             *w = s + eps;
@@ -267,9 +280,12 @@ int main(void) {
     check_embedding(be);
     const char *types[3] = {"lstm", "gru", "rnn"};
     for (int c = 0; c < 3; c++) {
-        check_model(be, types[c], 1, 2, 3);
-        check_model(be, types[c], 2, 3, 4);
-        check_model(be, types[c], 3, 1, 5);
+        check_model(be, types[c], 5, 1, 2, 3);
+        check_model(be, types[c], 5, 2, 3, 4);
+        check_model(be, types[c], 5, 3, 1, 5);
+        check_model(be, types[c], 0, 1, 2, 3); /* one-hot input */
+        check_model(be, types[c], 0, 2, 3, 4);
+        check_model(be, types[c], 0, 3, 1, 5);
     }
     backend_destroy(be);
     if (failures) {

@@ -10,6 +10,10 @@
   test_parity.py gru          grads, grads64, train and sample with -model_type gru (nn.GRU);
                               each alone as grads_gru, grads64_gru, train_gru, sample_gru
   test_parity.py rnn          the same with -model_type rnn (nn.RNN, tanh): grads_rnn, ...
+  test_parity.py onehot       grads, grads64, train, sample and eval with -wordvec_size 0
+                              (char-rnn's one-hot input; F.one_hot into input_size V): grads_onehot,
+                              ...; onehot_gru and onehot_rnn: grads, grads64, train and sample
+                              for those cells (grads_onehot_gru, ...)
   test_parity.py all          every one of the above
 
 Binaries come from $CRNN_BIN (the build folder). Each check makes its own small text in a
@@ -184,11 +188,12 @@ GRAD_CASES = [  # (D, H, L, B, S, seed)
 ]
 
 
-def check_grads(prog, tol, loss_tol, cell="lstm"):
+def check_grads(prog, tol, loss_tol, cell="lstm", one_hot=False):
     ws = Workspace()
     errors = []
     try:
         for D, H, L, B, S, seed in GRAD_CASES:
+            D = 0 if one_hot else D
             tag = "%s V=%d D=%d H=%d L=%d B=%d S=%d" % (cell, ws.V, D, H, L, B, S)
             ck = ws.checkpoint("grads_%d.h5" % seed, D, H, L, seed, bias_scale=0.5, cell=cell)
             out = ws.path("grads_%d_out.h5" % seed)
@@ -207,7 +212,7 @@ def check_grads(prog, tol, loss_tol, cell="lstm"):
             if not e <= loss_tol:
                 errors.append("%s: loss %.10g, reference %.10g, rel err %.2e > %.0e"
                               % (tag, got_loss, want_loss, e, loss_tol))
-            for name in ref.param_names(L):
+            for name in ref.param_names(L, D == 0):
                 g, w = got[name], want[name]
                 if g.shape != w.shape:
                     errors.append("%s: /%s has shape %s, want %s" % (tag, name, g.shape, w.shape))
@@ -241,11 +246,12 @@ ITERS = 10
 LOSS_RE = re.compile(r"i = (\d+) / \d+, loss = ([-0-9.eE+naif]+)")
 
 
-def check_train(cell="lstm"):
+def check_train(cell="lstm", one_hot=False):
     ws = Workspace()
     errors = []
     try:
         for D, H, L, B, S, seed, extra in TRAIN_CASES:
+            D = 0 if one_hot else D
             tag = "%s V=%d D=%d H=%d L=%d B=%d S=%d%s" % (
                 cell, ws.V, D, H, L, B, S, "".join(" -%s %s" % kv for kv in extra.items()))
             ck = ws.checkpoint("train_%d.h5" % seed, D, H, L, seed, bias_scale=0.1, cell=cell)
@@ -330,11 +336,12 @@ def trained_params(ws, D, H, L, seed, steps=150, cell="lstm"):
     return {k: v.astype(np.float32) for k, v in model.crnn_params().items()}
 
 
-def check_sample(cell="lstm"):
+def check_sample(cell="lstm", one_hot=False):
     ws = Workspace()
     errors = []
     try:
         for D, H, L, start, seed in SAMPLE_CASES:
+            D = 0 if one_hot else D
             # pick weights whose greedy path has no near-tie, so any difference is a bug
             for s in range(seed * 100, seed * 100 + 20):
                 params = trained_params(ws, D, H, L, s, cell=cell)
@@ -388,11 +395,12 @@ EVAL_CASES = [  # (D, H, L, split, B, S, seed); the second shrinks N (50*20 > 60
 EVAL_RE = re.compile(r"(\w+) loss = ([-0-9.eE+naif]+)")
 
 
-def check_eval():
+def check_eval(one_hot=False):
     ws = Workspace()
     errors = []
     try:
         for D, H, L, split, B, S, seed in EVAL_CASES:
+            D = 0 if one_hot else D
             tag = "V=%d D=%d H=%d L=%d %s B=%d S=%d" % (ws.V, D, H, L, split, B, S)
             ck = ws.checkpoint("eval_%d.h5" % seed, D, H, L, seed, bias_scale=0.3)
             stdout, _ = run([binary("crnn-eval"), "-checkpoint", ck, "-input_h5", ws.h5,
@@ -433,6 +441,16 @@ for _cell in ("gru", "rnn"):
     CHECKS["train_" + _cell] = lambda c=_cell: check_train(c)
     CHECKS["sample_" + _cell] = lambda c=_cell: check_sample(c)
     GROUPS[_cell] = [k + "_" + _cell for k in ("grads", "grads64", "train", "sample")]
+# one-hot input (-wordvec_size 0)
+for _cell, _sfx in (("lstm", "_onehot"), ("gru", "_onehot_gru"), ("rnn", "_onehot_rnn")):
+    CHECKS["grads" + _sfx] = lambda c=_cell: check_grads("crnn-test-grads", 1e-5, 1e-5, c, True)
+    CHECKS["grads64" + _sfx] = lambda c=_cell: check_grads("crnn-test-grads64", 1e-10, 1e-12, c,
+                                                           True)
+    CHECKS["train" + _sfx] = lambda c=_cell: check_train(c, True)
+    CHECKS["sample" + _sfx] = lambda c=_cell: check_sample(c, True)
+    GROUPS[_sfx[1:]] = [k + _sfx for k in ("grads", "grads64", "train", "sample")]
+CHECKS["eval_onehot"] = lambda: check_eval(True)
+GROUPS["onehot"].append("eval_onehot")
 
 
 def main(argv):

@@ -2,11 +2,12 @@
 """An independent PyTorch reference for crnn's language model, written from the contract
 (FORMATS.md sections 2-4), not from crnn's C sources.
 
-  embedding [V, D] -> L x nn.LSTM (gates i, f, g, o), nn.GRU (r, z, n) or
+  embedding [V, D] (or one-hot, F.one_hot, when D = 0) -> L x nn.LSTM (gates i, f, g, o), nn.GRU (r, z, n) or
   nn.RNN(nonlinearity='tanh'); bias_ih = b_x, bias_hh = b_h
   -> decoder logits = h W + b, W [H, V];  loss = mean cross-entropy (nats) over B*S positions.
 
-crnn stores W_x [Din, G*H] = weight_ih.T and W_h [H, G*H] = weight_hh.T (G = 4, 3, 1). The cell
+crnn stores W_x [Din, G*H] = weight_ih.T (Din = D, or V for layer 0 with one-hot input, which has
+no params/embedding) and W_h [H, G*H] = weight_hh.T (G = 4, 3, 1). The cell
 is the checkpoint's model_type; in memory it follows from W_h's shape.
 
 Helpers: read/write crnn checkpoints with h5py, read torch-rnn's .h5/.json data, torch-rnn's
@@ -29,9 +30,10 @@ import torch.nn.functional as F
 # Parameters in crnn's layout and order (FORMATS.md section 4's table order)
 
 
-def param_names(L):
-    """The checkpoint paths of every parameter tensor, without the leading '/', in order."""
-    names = ["params/embedding"]
+def param_names(L, one_hot=False):
+    """The checkpoint paths of every parameter tensor, without the leading '/', in order
+    (no params/embedding with one-hot input, D = 0)."""
+    names = [] if one_hot else ["params/embedding"]
     for l in range(L):
         names += ["params/rnn/%d/%s" % (l, t) for t in ("W_x", "W_h", "b_x", "b_h")]
     names += ["params/decoder/W", "params/decoder/b"]
@@ -39,6 +41,14 @@ def param_names(L):
 
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def vocab_and_wordvec(params):
+    """(V, D) of a parameter dict; D = 0 (one-hot input) when it has no embedding."""
+    if "params/embedding" in params:
+        V, D = np.shape(params["params/embedding"])
+        return V, D
+    return np.shape(params["params/decoder/b"])[0], 0
 
 
 def cell_of(params):
@@ -49,9 +59,9 @@ def cell_of(params):
 
 def param_shapes(V, D, H, L, cell="lstm"):
     G = GATES[cell]
-    shapes = {"params/embedding": (V, D)}
+    shapes = {"params/embedding": (V, D)} if D > 0 else {}
     for l in range(L):
-        din = D if l == 0 else H
+        din = (D or V) if l == 0 else H
         shapes["params/rnn/%d/W_x" % l] = (din, G * H)
         shapes["params/rnn/%d/W_h" % l] = (H, G * H)
         shapes["params/rnn/%d/b_x" % l] = (G * H,)
@@ -64,14 +74,14 @@ def param_shapes(V, D, H, L, cell="lstm"):
 def init_params(V, D, H, L, seed=0, bias_scale=0.0, scale=1.0, cell="lstm"):
     """torch-rnn's initialisation (FORMATS.md section 3): embedding N(0,1); W_x, W_h
     N(0, std 1/sqrt(Din+H)); biases 0 except the LSTM's b_x forget block = 1; decoder
-    U(+-1/sqrt(H)).
+    U(+-1/sqrt(H)). D = 0: one-hot input, no embedding, layer 0's W_x [V, G*H].
     bias_scale > 0 adds N(0, bias_scale) noise to every bias (tests want nonzero biases);
     scale multiplies the recurrent weights. Returns {name: float32 array}."""
     rng = np.random.default_rng(seed)
     G = GATES[cell]
-    p = {"params/embedding": rng.standard_normal((V, D))}
+    p = {"params/embedding": rng.standard_normal((V, D))} if D > 0 else {}
     for l in range(L):
-        din = D if l == 0 else H
+        din = (D or V) if l == 0 else H
         std = 1.0 / math.sqrt(din + H)
         p["params/rnn/%d/W_x" % l] = scale * std * rng.standard_normal((din, G * H))
         p["params/rnn/%d/W_h" % l] = scale * std * rng.standard_normal((H, G * H))
@@ -102,7 +112,7 @@ def write_checkpoint(path, params, idx_to_token, num_layers, dropout=0.0, iterat
     (lstm, gru or rnn) follows from W_h's shape."""
     params = {k: (v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v))
               for k, v in params.items()}
-    V, D = params["params/embedding"].shape
+    V, D = vocab_and_wordvec(params)
     H = params["params/rnn/0/W_h"].shape[0]
     L = num_layers
     cell = cell_of(params)
@@ -130,7 +140,7 @@ def write_checkpoint(path, params, idx_to_token, num_layers, dropout=0.0, iterat
         g.attrs["encoding"] = encoding
         g.create_dataset("idx_to_token", data=np.array(list(idx_to_token), dtype=object),
                          dtype=h5py.string_dtype("utf-8"))
-        for name in param_names(L):
+        for name in param_names(L, D == 0):
             f.create_dataset(name, data=np.ascontiguousarray(params[name], dtype=np.float32))
 
 
@@ -147,7 +157,8 @@ def read_checkpoint(path):
     with h5py.File(path, "r") as f:
         cfg = {k: _attr(v) for k, v in f.attrs.items()}
         L = int(cfg["num_layers"])
-        params = {name: np.asarray(f[name][()], dtype=np.float64) for name in param_names(L)}
+        params = {name: np.asarray(f[name][()], dtype=np.float64)
+                  for name in param_names(L, "params/embedding" not in f)}
         toks = [t.decode("utf-8") if isinstance(t, bytes) else str(t)
                 for t in f["vocab/idx_to_token"][()]]
     return cfg, params, toks
@@ -157,7 +168,8 @@ def read_grads(path, L):
     """crnn-test-grads' output: (loss, {name: float64 gradient})."""
     with h5py.File(path, "r") as f:
         loss = float(_attr(f.attrs["loss"]))
-        grads = {name: np.asarray(f[name][()], dtype=np.float64) for name in param_names(L)}
+        grads = {name: np.asarray(f[name][()], dtype=np.float64)
+                 for name in param_names(L, "params/embedding" not in f)}
     return loss, grads
 
 
@@ -224,24 +236,25 @@ def batches(tokens, N, S, allow_shrink=False):
 
 
 class RefLM(torch.nn.Module):
-    """embedding -> nn.LSTM, nn.GRU or nn.RNN (tanh) of L layers -> linear decoder,
-    batch-first."""
+    """embedding (D > 0) or one-hot input (D = 0: F.one_hot, input_size V) -> nn.LSTM, nn.GRU
+    or nn.RNN (tanh) of L layers -> linear decoder, batch-first."""
 
     def __init__(self, V, D, H, L, dtype=torch.float64, cell="lstm"):
         super().__init__()
-        self.V, self.D, self.H, self.L, self.cell = V, D, H, L, cell
-        self.emb = torch.nn.Embedding(V, D, dtype=dtype)
+        self.V, self.D, self.H, self.L, self.cell, self.dtype = V, D, H, L, cell, dtype
+        self.emb = torch.nn.Embedding(V, D, dtype=dtype) if D > 0 else None
+        din = D if D > 0 else V
         if cell == "lstm":
-            self.rnn = torch.nn.LSTM(D, H, L, batch_first=True, dtype=dtype)
+            self.rnn = torch.nn.LSTM(din, H, L, batch_first=True, dtype=dtype)
         elif cell == "gru":
-            self.rnn = torch.nn.GRU(D, H, L, batch_first=True, dtype=dtype)
+            self.rnn = torch.nn.GRU(din, H, L, batch_first=True, dtype=dtype)
         else:
-            self.rnn = torch.nn.RNN(D, H, L, nonlinearity="tanh", batch_first=True, dtype=dtype)
+            self.rnn = torch.nn.RNN(din, H, L, nonlinearity="tanh", batch_first=True, dtype=dtype)
         self.dec = torch.nn.Linear(H, V, dtype=dtype)
 
     @classmethod
     def from_params(cls, params, dtype=torch.float64):
-        V, D = params["params/embedding"].shape
+        V, D = vocab_and_wordvec(params)
         H = params["params/rnn/0/W_h"].shape[0]
         L = sum(1 for k in params if k.endswith("/W_x"))
         m = cls(V, D, H, L, dtype, cell_of(params))
@@ -250,7 +263,7 @@ class RefLM(torch.nn.Module):
 
     def _slots(self):
         """(crnn name, torch parameter, transposed?) for every tensor."""
-        s = [("params/embedding", self.emb.weight, False)]
+        s = [("params/embedding", self.emb.weight, False)] if self.emb is not None else []
         for l in range(self.L):
             s += [("params/rnn/%d/W_x" % l, getattr(self.rnn, "weight_ih_l%d" % l), True),
                   ("params/rnn/%d/W_h" % l, getattr(self.rnn, "weight_hh_l%d" % l), True),
@@ -278,7 +291,8 @@ class RefLM(torch.nn.Module):
     def forward(self, x, state=None):
         """x: [B, S] long 0-based. Returns logits [B, S, V] and the final state ((h, c) for
         the LSTM, h otherwise)."""
-        out, state = self.rnn(self.emb(x), state)
+        inp = self.emb(x) if self.emb is not None else F.one_hot(x, self.V).to(self.dtype)
+        out, state = self.rnn(inp, state)
         return self.dec(out), state
 
 
@@ -292,7 +306,10 @@ def lstm_by_equations(params, x, L):
     is the contract's. x: [B, S] long. Returns logits."""
     cell = cell_of(params)
     P = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
-    inp = P["params/embedding"][x]  # [B, S, D]
+    if "params/embedding" in P:
+        inp = P["params/embedding"][x]  # [B, S, D]
+    else:  # one-hot input
+        inp = F.one_hot(x, P["params/decoder/b"].shape[0]).to(torch.float64)  # [B, S, V]
     B, S = x.shape
     for l in range(L):
         Wx, Wh = P["params/rnn/%d/W_x" % l], P["params/rnn/%d/W_h" % l]
@@ -480,6 +497,27 @@ def selftest():
         b = lstm_by_equations(pc, torch.as_tensor(x), L).numpy()
         check(rel_err(a, b) < 1e-13, "%s mapping = the written-out equations (%.1e)"
               % (module, rel_err(a, b)))
+
+    # one-hot input (D = 0): no embedding; = the equations, and round trip through a checkpoint
+    for cell in ("lstm", "gru", "rnn"):
+        po = {k: v.astype(np.float64) for k, v in
+              init_params(V, 0, H, L, seed=3, bias_scale=0.3, cell=cell).items()}
+        m = RefLM.from_params(po)
+        check("params/embedding" not in po and po["params/rnn/0/W_x"].shape == (V, GATES[cell] * H)
+              and m.D == 0 and sorted(m.crnn_params()) == sorted(po), "%s one-hot layout" % cell)
+        with torch.no_grad():
+            a = m(torch.as_tensor(x))[0].numpy()
+        b = lstm_by_equations(po, torch.as_tensor(x), L).numpy()
+        check(rel_err(a, b) < 1e-13, "%s one-hot = the written-out equations (%.1e)"
+              % (cell, rel_err(a, b)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "onehot.h5")
+        po = init_params(V, 0, H, L, seed=3, cell="gru")
+        write_checkpoint(path, po, toks, L)
+        cfg, back, _ = read_checkpoint(path)
+        check(int(cfg["wordvec_size"]) == 0 and sorted(back) == sorted(po)
+              and all(np.array_equal(back[k], po[k].astype(np.float64)) for k in po),
+              "one-hot checkpoint round trip")
 
     # gradients against finite differences on a few elements of every tensor
     loss, grads = loss_and_grads(P64, x, y)

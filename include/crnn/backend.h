@@ -32,6 +32,10 @@ struct Backend {
     /* out[n, :] = table[idx[n], :] for n < N; out [N, D], table [V, D], idx [N]. */
     void (*embedding_forward)(Backend *be, real *out, const int32_t *idx, const real *table, int N,
                               int D);
+    /* out[n, :] += table[idx[n], :]: the same gather, added on (one-hot input times a weight
+     * matrix, without the one-hot matrix). */
+    void (*embedding_forward_add)(Backend *be, real *out, const int32_t *idx, const real *table,
+                                  int N, int D);
     /* dtable[idx[n], :] += dout[n, :] (dtable is not zeroed here). */
     void (*embedding_backward)(Backend *be, real *dtable, const real *dout, const int32_t *idx,
                                int N, int D);

@@ -40,7 +40,8 @@ int model_gates(const char *model_type);
 /* Checks a configuration; the message names the offending flag. */
 int model_config_check(const ModelConfig *cfg, CrnnError *err);
 /* The tensors in FORMATS.md's order (embedding; per layer W_x, W_h, b_x, b_h; decoder W, b)
- * and the total parameter count. Returns the tensor count. */
+ * and the total parameter count. Returns the tensor count. With one-hot input (D = 0) there is
+ * no embedding and layer 0's W_x is [V, G*H]. */
 int model_layout(const ModelConfig *cfg, ParamTensor *tensors, size_t *num_params);
 
 typedef struct LayerBuffers {
@@ -64,11 +65,11 @@ typedef struct Model {
     int num_tensors;
     ParamTensor tensors[CRNN_MAX_TENSORS];
     real *params, *grads;   /* flat, in backend memory */
-    real *embedding, *d_embedding;
+    real *embedding, *d_embedding; /* NULL when one-hot (D = 0) */
     real *W_dec, *b_dec, *dW_dec, *db_dec;
     LayerBuffers layers[CRNN_MAX_LAYERS];
-    real *x_embed;          /* [S, B, D] */
-    real *dx_embed;         /* [S, B, D] */
+    real *x_embed;          /* [S, B, D]; NULL when one-hot (D = 0) */
+    real *dx_embed;         /* [S, B, D]; NULL when one-hot (D = 0) */
     real *logits;           /* [S, B, V], gradient in place after backward's start */
     real *dc;               /* [B, H] scratch */
     int32_t *x_dev, *y_dev; /* [S, B] time-major indices */
@@ -97,7 +98,8 @@ void model_reset_state(Model *m);
  * carried into the next call. */
 double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S);
 /* Called by model_backward as soon as a range of the gradient buffer is final -- the decoder's,
- * then each layer's from the top, then the embedding's; together they cover the buffer once --
+ * then each layer's from the top, then the embedding's (none when D = 0); together they cover
+ * the buffer once --
  * so that its reduction across ranks can start while the rest of backward runs. */
 typedef void (*GradReadyFn)(void *ctx, real *grads, size_t n);
 

@@ -15,7 +15,7 @@ static Flag train_flags[] = {
     {.name = "batch_size", .type = FLAG_INT, .def = "50", .help = "text streams per rank (B)"},
     {.name = "seq_length", .type = FLAG_INT, .def = "50", .help = "characters per stream and step (S): the backpropagation length"},
     {.name = "model_type", .type = FLAG_STRING, .def = "lstm", .help = "the cell: lstm, gru or rnn (tanh), with PyTorch's nn.LSTM, nn.GRU and nn.RNN equations (FORMATS.md section 3)", .alias = "model", .choices = "lstm|gru|rnn"},
-    {.name = "wordvec_size", .type = FLAG_INT, .def = "64", .help = "embedding width (D)"},
+    {.name = "wordvec_size", .type = FLAG_INT, .def = "64", .help = "embedding width (D); 0 for char-rnn's one-hot input"},
     {.name = "rnn_size", .type = FLAG_INT, .def = "128", .help = "hidden units per layer (H)"},
     {.name = "num_layers", .type = FLAG_INT, .def = "2", .help = "recurrent layers (L)"},
     {.name = "dropout", .type = FLAG_REAL, .def = "0", .help = "dropout after each layer (only 0 for now)"},
