@@ -146,13 +146,6 @@ typedef struct CpuImpl {
 
 static CpuImpl *impl_of(Backend *be) { return be->impl; }
 
-/* Rows [*r0, *r1) of `rows` for thread tid of n. */
-static void split_rows(int rows, int tid, int n, int *r0, int *r1) {
-    int base = rows / n, extra = rows % n;
-    *r0 = tid * base + (tid < extra ? tid : extra);
-    *r1 = *r0 + base + (tid < extra ? 1 : 0);
-}
-
 static void *cpu_alloc(Backend *be, size_t bytes) {
     (void)be;
     /* 64-byte alignment for vector loads; rounded up as aligned_alloc requires */
@@ -268,13 +261,20 @@ static void step_product(const SeqArgs *q, int M, int N, int K, const real *A, i
     }
 }
 
+/* Thread tid's share of the B streams (of n threads, as even as can be): rows
+ * *b0 .. *b0 + (the count returned) - 1. */
+static int stream_share(int B, int tid, int n, int *b0) {
+    int base = B / n, extra = B % n;
+    *b0 = tid * base + (tid < extra ? tid : extra);
+    return base + (tid < extra ? 1 : 0);
+}
+
 /* Streams are independent through time: each thread runs the whole sequence for its rows. */
 static void lstm_forward_task(void *ctx, int tid, int n) {
     const SeqArgs *q = ctx;
     const int B = q->B, H = q->H;
-    int b0, b1;
-    split_rows(B, tid, n, &b0, &b1);
-    const int rows = b1 - b0;
+    int b0;
+    const int rows = stream_share(B, tid, n, &b0);
     if (rows <= 0) return;
     for (int t = 0; t < q->S; t++) {
         real *a = q->gates + ((size_t)t * B + b0) * 4 * H;
@@ -288,9 +288,8 @@ static void lstm_forward_task(void *ctx, int tid, int n) {
 static void lstm_backward_task(void *ctx, int tid, int n) {
     const SeqArgs *q = ctx;
     const int B = q->B, H = q->H;
-    int b0, b1;
-    split_rows(B, tid, n, &b0, &b1);
-    const int rows = b1 - b0;
+    int b0;
+    const int rows = stream_share(B, tid, n, &b0);
     if (rows <= 0) return;
     real *dc = q->dc + (size_t)b0 * H;
     memset(dc, 0, (size_t)rows * H * sizeof *dc);
@@ -307,9 +306,8 @@ static void lstm_backward_task(void *ctx, int tid, int n) {
 static void gru_forward_task(void *ctx, int tid, int n) {
     const SeqArgs *q = ctx;
     const int B = q->B, H = q->H;
-    int b0, b1;
-    split_rows(B, tid, n, &b0, &b1);
-    const int rows = b1 - b0;
+    int b0;
+    const int rows = stream_share(B, tid, n, &b0);
     if (rows <= 0) return;
     for (int t = 0; t < q->S; t++) {
         const size_t row = (size_t)t * B + b0;
@@ -325,9 +323,8 @@ static void gru_forward_task(void *ctx, int tid, int n) {
 static void gru_backward_task(void *ctx, int tid, int n) {
     const SeqArgs *q = ctx;
     const int B = q->B, H = q->H;
-    int b0, b1;
-    split_rows(B, tid, n, &b0, &b1);
-    const int rows = b1 - b0;
+    int b0;
+    const int rows = stream_share(B, tid, n, &b0);
     if (rows <= 0) return;
     for (int t = q->S - 1; t >= 0; t--) {
         const size_t row = (size_t)t * B + b0;
@@ -342,9 +339,8 @@ static void gru_backward_task(void *ctx, int tid, int n) {
 static void rnn_forward_task(void *ctx, int tid, int n) {
     const SeqArgs *q = ctx;
     const int B = q->B, H = q->H;
-    int b0, b1;
-    split_rows(B, tid, n, &b0, &b1);
-    const int rows = b1 - b0;
+    int b0;
+    const int rows = stream_share(B, tid, n, &b0);
     if (rows <= 0) return;
     for (int t = 0; t < q->S; t++) {
         const size_t row = (size_t)t * B + b0;
@@ -357,9 +353,8 @@ static void rnn_forward_task(void *ctx, int tid, int n) {
 static void rnn_backward_task(void *ctx, int tid, int n) {
     const SeqArgs *q = ctx;
     const int B = q->B, H = q->H;
-    int b0, b1;
-    split_rows(B, tid, n, &b0, &b1);
-    const int rows = b1 - b0;
+    int b0;
+    const int rows = stream_share(B, tid, n, &b0);
     if (rows <= 0) return;
     for (int t = q->S - 1; t >= 0; t--) {
         const size_t row = (size_t)t * B + b0;
