@@ -21,26 +21,7 @@
 
 #include "crnn/checkpoint.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                               \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            failures++;                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);   \
-            fprintf(stderr, __VA_ARGS__);                                              \
-            fprintf(stderr, "\n");                                                     \
-        }                                                                              \
-    } while (0)
-
-static char tmpdir[256];
-
-static const char *tmp_path(const char *name) {
-    static char buf[128][512]; /* distinct paths live until the end of the test */
-    static int k = 0;
-    k = (k + 1) % 128;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+#include "check.h"
 
 static int file_exists(const char *path) {
     struct stat st;
