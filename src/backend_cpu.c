@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "crnn/backend.h"
+#include "crnn/philox.h"
 #include "../kernels/cpu_kernels.h"
 
 #ifdef CRNN_DOUBLE
@@ -441,6 +442,40 @@ static void cpu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dh
     pool_run(im->pool, seq_threads(B, H), rnn_backward_task, &q);
 }
 
+typedef struct DropoutArgs {
+    real *out;
+    const real *x;
+    int S, B, H, first_stream, layer;
+    real p, keep_scale;
+    uint64_t seed, iteration;
+} DropoutArgs;
+
+static void dropout_task(void *ctx, int tid, int n) {
+    const DropoutArgs *q = ctx;
+    const int B = q->B, H = q->H;
+    int b0;
+    const int rows = stream_share(B, tid, n, &b0);
+    for (int t = 0; t < q->S; t++)
+        for (int b = b0; b < b0 + rows; b++) {
+            const size_t row = ((size_t)t * B + b) * H;
+            const uint32_t stream = (uint32_t)(q->first_stream + b);
+            for (int j = 0; j < H; j++) {
+                int keep = crnn_dropout_keep(q->seed, q->iteration, stream, (uint32_t)q->layer, t, j,
+                                             H, (float)q->p);
+                q->out[row + j] = keep ? q->x[row + j] * q->keep_scale : 0;
+            }
+        }
+}
+
+static void cpu_dropout(Backend *be, real *out, const real *x, int S, int B, int H, real p,
+                        uint64_t seed, uint64_t iteration, int first_stream, int layer) {
+    CpuImpl *im = impl_of(be);
+    DropoutArgs q = {.out = out, .x = x, .S = S, .B = B, .H = H, .first_stream = first_stream,
+                     .layer = layer, .p = p, .keep_scale = (real)(1.0 / (1.0 - (double)p)),
+                     .seed = seed, .iteration = iteration};
+    pool_run(im->pool, B < im->threads ? B : im->threads, dropout_task, &q);
+}
+
 static double cpu_softmax_xent(Backend *be, const real *logits, const int32_t *y, real *dlogits,
                                int N, int V, real scale) {
     (void)be;
@@ -550,6 +585,7 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->gru_backward = cpu_gru_backward;
     be->rnn_forward = cpu_rnn_forward;
     be->rnn_backward = cpu_rnn_backward;
+    be->dropout = cpu_dropout;
     be->softmax_xent = cpu_softmax_xent;
     be->clamp = cpu_clamp;
     be->sumsq = cpu_sumsq;

@@ -74,6 +74,14 @@ struct Backend {
      * [S, B, H] (of the input and the recurrent parts alike); dhs as for the LSTM. */
     void (*rnn_backward)(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H);
 
+    /* Inverted dropout (FORMATS.md section 3) of x [S, B, H], the output of layer `layer` at
+     * training iteration `iteration`, whose B streams are the global streams first_stream ..
+     * first_stream + B - 1: out = x / (1 - p) where crnn_dropout_keep (philox.h) keeps an
+     * element, else 0. out may be x. The mask is a function of its key, so applying the same
+     * call to the gradient on out is the backward, with nothing stored. */
+    void (*dropout)(Backend *be, real *out, const real *x, int S, int B, int H, real p,
+                    uint64_t seed, uint64_t iteration, int first_stream, int layer);
+
     /* Softmax cross-entropy over rows: logits [N, V], targets y [N] (0-based).
      * Returns the summed loss in nats (double). When dlogits is not NULL it receives
      * scale * (softmax - onehot(y)); it may be logits itself. */

@@ -1,0 +1,53 @@
+/* Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11) over
+ * crnn's key (rng.h), as an inline function that host C and CUDA device code share, so that a
+ * dropout mask or a sample is the same on every device. */
+#ifndef CRNN_PHILOX_H
+#define CRNN_PHILOX_H
+
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define CRNN_HD __host__ __device__ __forceinline__
+#else
+#define CRNN_HD static inline
+#endif
+
+/* The four words for (seed, purpose, iteration, stream, layer, position). */
+CRNN_HD void crnn_philox(uint64_t seed, uint32_t purpose, uint64_t iteration, uint32_t stream,
+                         uint32_t layer, uint32_t position, uint32_t out[4]) {
+    uint32_t c0 = position, c1 = stream, c2 = (uint32_t)iteration;
+    uint32_t c3 = (uint32_t)(iteration >> 32) ^ (purpose << 24) ^ (layer << 8);
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    /* the layer's high bits and the purpose's would collide with iteration's high bits only
+     * past 2^40 iterations; layer is also folded into the key to keep layers apart */
+    k1 ^= layer * 0x9E3779B9u;
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+        uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+
+/* Dropout (FORMATS.md section 3): element j of step t of global stream s in layer l's output
+ * [S, B, H] is kept when u >= p, u = (w >> 8) * 2^-24 uniform in [0, 1) from word j % 4 of
+ * crnn_philox(seed, RNG_DROPOUT = 2, iteration, s, l, t * ceil(H / 4) + j / 4). Kept elements are
+ * scaled by 1 / (1 - p) (inverted dropout), so that evaluation uses the weights as they are. */
+CRNN_HD int crnn_dropout_keep(uint64_t seed, uint64_t iteration, uint32_t stream, uint32_t layer,
+                              int t, int j, int H, float p) {
+    uint32_t w[4];
+    uint32_t quads = (uint32_t)(H + 3) / 4;
+    crnn_philox(seed, 2u, iteration, stream, layer, (uint32_t)t * quads + (uint32_t)j / 4, w);
+    return (float)(w[j % 4] >> 8) * 0x1.0p-24f >= p;
+}
+
+#endif
