@@ -459,10 +459,12 @@ static void dropout_task(void *ctx, int tid, int n) {
         for (int b = b0; b < b0 + rows; b++) {
             const size_t row = ((size_t)t * B + b) * H;
             const uint32_t stream = (uint32_t)(q->first_stream + b);
-            for (int j = 0; j < H; j++) {
-                int keep = crnn_dropout_keep(q->seed, q->iteration, stream, (uint32_t)q->layer, t, j,
-                                             H, (float)q->p);
-                q->out[row + j] = keep ? q->x[row + j] * q->keep_scale : 0;
+            for (int j0 = 0; j0 < H; j0 += 4) {
+                int keep[4];
+                crnn_dropout_quad(q->seed, q->iteration, stream, (uint32_t)q->layer, t, j0 / 4, H,
+                                  (float)q->p, keep);
+                for (int j = j0; j < j0 + 4 && j < H; j++)
+                    q->out[row + j] = keep[j - j0] ? q->x[row + j] * q->keep_scale : 0;
             }
         }
 }

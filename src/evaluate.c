@@ -3,6 +3,7 @@
 
 double evaluate_batches(Model *m, const Batches *b, int32_t *x, int32_t *y) {
     model_reset_state(m);
+    model_set_dropout(m, 0, 0, 0, 0); /* evaluation uses the whole model */
     double total = 0;
     for (int64_t k = 0; k < b->count; k++) {
         dataset_batch(b, k, x, y);

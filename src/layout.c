@@ -22,8 +22,8 @@ int model_config_check(const ModelConfig *cfg, CrnnError *err) {
     if (cfg->L < 1 || cfg->L > CRNN_MAX_LAYERS)
         return crnn_fail(err, "-num_layers must be between 1 and %d, got %d", CRNN_MAX_LAYERS,
                          cfg->L);
-    if (cfg->dropout != 0)
-        return crnn_fail(err, "-dropout is not supported yet; use -dropout 0");
+    if (!(cfg->dropout >= 0 && cfg->dropout < 1))
+        return crnn_fail(err, "-dropout must be in [0, 1), got %g", cfg->dropout);
     const int din0 = cfg->D > 0 ? cfg->D : cfg->V; /* layer 0's input width, V when one-hot */
     if ((double)cfg->H * 4 * (cfg->H + (din0 > cfg->H ? din0 : cfg->H)) > 2e9 ||
         (double)cfg->V * (cfg->D + cfg->H) > 2e9)

@@ -8,6 +8,9 @@
  * input projection; gru cannot (r multiplies h W_hn + b_hn), so its recurrence adds b_h. Backward: the backend's recurrence
  * (per step one fused pointwise pass and one GEMM for the recurrent gradient), then the weight
  * gradients as one GEMM each over all S steps.
+ * Dropout (training only, model_set_dropout): each layer's output, the top one too, goes on
+ * through the backend's dropout into drop [S, B, H], whose mask is a function of (seed,
+ * iteration, global stream, layer, position); backward applies the same mask to the gradient.
  * One-hot input (D = 0): layer 0's x W_x is a row gather of W_x [V, G*H] added onto the biases,
  * and its dW_x a scatter-add of dA's rows by token; no one-hot matrix and no x_embed. */
 #include "crnn/model.h"
@@ -62,6 +65,7 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
         if (G == 3) lb->gates_h = alloc_reals(m, BS * G * H, &failed);
         lb->gates = alloc_reals(m, BS * G * H, &failed);
         lb->dhs = alloc_reals(m, BS * H, &failed);
+        if (cfg->dropout > 0) lb->drop = alloc_reals(m, BS * H, &failed);
         lb->state_h = alloc_reals(m, (size_t)max_B * H, &failed);
         lb->state_c = alloc_reals(m, (size_t)max_B * H, &failed);
     }
@@ -97,6 +101,7 @@ void model_destroy(Model *m) {
         be->free(be, lb->gates_h);
         be->free(be, lb->gates);
         be->free(be, lb->dhs);
+        be->free(be, lb->drop);
         be->free(be, lb->state_h);
         be->free(be, lb->state_c);
     }
@@ -193,6 +198,25 @@ void model_reset_state(Model *m) {
     }
 }
 
+void model_set_dropout(Model *m, int on, uint64_t seed, uint64_t iteration, int first_stream) {
+    m->dropout_on = on && m->cfg.dropout > 0;
+    m->dropout_seed = seed;
+    m->dropout_iteration = iteration;
+    m->dropout_first_stream = first_stream;
+}
+
+/* Layer l's output as the next layer (or the decoder) sees it: after dropout when it is on. */
+static const real *layer_output(const Model *m, int l) {
+    const LayerBuffers *lb = &m->layers[l];
+    return m->dropout_on ? lb->drop : lb->hs + (size_t)m->B * m->cfg.H;
+}
+
+/* Applies layer l's dropout mask (of the current iteration and streams) to x [S, B, H]. */
+static void apply_dropout(Model *m, real *out, const real *x, int l) {
+    m->be->dropout(m->be, out, x, m->S, m->B, m->cfg.H, (real)m->cfg.dropout, m->dropout_seed,
+                   m->dropout_iteration, m->dropout_first_stream, l);
+}
+
 double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S) {
     Backend *be = m->be;
     const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
@@ -226,7 +250,8 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
             be->rnn_forward(be, lb->gates, lb->W_h, lb->hs, S, B, H);
         }
         be->copy(be, lb->state_h, lb->hs + S * BH, BH * sizeof(real));
-        in = lb->hs + BH;
+        if (m->dropout_on) apply_dropout(m, lb->drop, lb->hs + BH, l);
+        in = layer_output(m, l);
         din = H;
     }
     be->rows_set_bias(be, m->logits, m->b_dec, NULL, BS, V);
@@ -244,19 +269,20 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
     Backend *be = m->be;
     const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
     const int B = m->B, S = m->S, BS = B * S;
-    const size_t BH = (size_t)B * H;
     const real *dlogits = m->logits;
     LayerBuffers *top = &m->layers[L - 1];
 
-    be->gemm(be, 1, 0, H, V, BS, 1, top->hs + BH, H, dlogits, V, 0, m->dW_dec, V);
+    be->gemm(be, 1, 0, H, V, BS, 1, layer_output(m, L - 1), H, dlogits, V, 0, m->dW_dec, V);
     be->col_sum(be, m->db_dec, dlogits, BS, V);
     if (ready) ready(ctx, m->dW_dec, (size_t)H * V + V); /* W_dec and b_dec are adjacent */
     be->gemm(be, 0, 1, BS, H, V, 1, dlogits, V, m->W_dec, V, 0, top->dhs, H);
 
     for (int l = L - 1; l >= 0; l--) {
         LayerBuffers *lb = &m->layers[l];
-        const real *in = l == 0 ? m->x_embed : m->layers[l - 1].hs + BH;
+        const real *in = l == 0 ? m->x_embed : layer_output(m, l - 1);
         const int din = l > 0 ? H : D > 0 ? D : V;
+        /* dhs holds the gradient on the output after dropout: through the mask to before it */
+        if (m->dropout_on) apply_dropout(m, lb->dhs, lb->dhs, l);
         if (G == 4)
             be->lstm_backward(be, lb->gates, lb->W_h, lb->cs, lb->dhs, m->dc, S, B, H);
         else if (G == 3)

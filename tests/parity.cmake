@@ -2,10 +2,11 @@
 # gradients (float32 and double builds), 10 Adam steps, greedy sampling, evaluation; parity_gru
 # and parity_rnn run the gradients, training and sampling checks for -model_type gru and rnn
 # against nn.GRU and nn.RNN; parity_onehot, parity_onehot_gru and parity_onehot_rnn the same with
-# -wordvec_size 0 (one-hot input, F.one_hot into input_size V; parity_onehot adds eval). Needs /usr/bin/python3 with python3-torch, python3-h5py and
+# -wordvec_size 0 (one-hot input, F.one_hot into input_size V; parity_onehot adds eval);
+# parity_dropout trains every cell with -dropout against masks from the reference's own Philox. Needs /usr/bin/python3 with python3-torch, python3-h5py and
 # python3-numpy.
 set(CRNN_PARITY_CHECKS preprocess grads grads64 train sample eval gru rnn onehot onehot_gru
-    onehot_rnn)
+    onehot_rnn dropout)
 foreach(check ${CRNN_PARITY_CHECKS})
   add_test(NAME parity_${check}
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_parity.py ${check})

@@ -301,7 +301,8 @@ def case_bad_input(c):
     expect_error(c.train_args("x", "-no_such_flag", 1), "no_such_flag", "--help")
     expect_error([prog("crnn-train"), "-input_h5"], "-input_h5", "value")
     expect_error(c.train_args("x", "-model_type", "transformer"), "transformer", "lstm", "gru", "rnn")
-    expect_error(c.train_args("x", "-dropout", 0.5), "-dropout")
+    expect_error(c.train_args("x", "-dropout", 1), "-dropout", "[0, 1)")
+    expect_error(c.train_args("x", "-dropout", -0.1), "-dropout", "[0, 1)")
     expect_error(c.train_args("x", "-batchnorm", 1), "batchnorm")
     expect_error([prog("crnn-train"), "-input_json", c.json], "-input_h5")
     # a missing, truncated or garbage data file

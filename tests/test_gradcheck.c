@@ -183,9 +183,69 @@ static void check_embedding(Backend *be) {
     for (int k = 0; k < N * D; k++) expect_close("embedding_forward_add", k, acc[k], dout[k] + out[k], 1e-15);
 }
 
-/* D = 0: char-rnn's one-hot input (no embedding, layer 0's W_x [V, G*H]). */
-static void check_model(Backend *be, const char *type, int D, int L, int B, int S) {
-    ModelConfig cfg = {.V = 7, .D = D, .H = 6, .L = L};
+/* The dropout operation: its mask keeps about 1 - p of the units, scales them by 1 / (1 - p),
+ * is the same for the same key and another for another iteration or layer, and depends on a
+ * stream's global number only: rows 2..3 of a batch of 4 streams from stream 0 get the masks of
+ * a batch of 2 streams from stream 2 (the same streams on another rank). */
+static void check_dropout(Backend *be) {
+    const int S = 7, B = 4, H = 37; /* H not a multiple of 4: the last quad is partial */
+    const int n = S * B * H;
+    const double p = 0.3;
+    double *x = malloc(sizeof(double) * n), *a = malloc(sizeof(double) * n),
+           *b = malloc(sizeof(double) * n), *c = malloc(sizeof(double) * n);
+    for (int k = 0; k < n; k++) x[k] = 1 + (rnd() + 1) * 0.5; /* never 0 */
+    be->dropout(be, a, x, S, B, H, p, 99, 12, 0, 1);
+    be->dropout(be, b, x, S, B, H, p, 99, 12, 0, 1);
+    int kept = 0, same = 1, scaled = 1;
+    for (int k = 0; k < n; k++) {
+        if (a[k] != 0) kept++;
+        if (a[k] != b[k]) same = 0;
+        if (a[k] != 0 && fabs(a[k] - x[k] / (1 - p)) > 1e-12) scaled = 0;
+    }
+    double frac = (double)kept / n; /* 1036 units: within 5 standard deviations (0.014) */
+    if (!same || !scaled || fabs(frac - (1 - p)) > 0.07) {
+        fprintf(stderr, "FAIL dropout: same key same mask %d, kept units scaled %d, kept %.3f of 0.7\n",
+                same, scaled, frac);
+        failures++;
+    }
+    for (int variant = 0; variant < 2; variant++) {
+        be->dropout(be, b, x, S, B, H, p, 99, variant ? 12 : 13, 0, variant ? 2 : 1);
+        int differ = 0;
+        for (int k = 0; k < n; k++) differ += (a[k] != 0) != (b[k] != 0);
+        if (differ < n / 10) {
+            fprintf(stderr, "FAIL dropout: another %s gives nearly the same mask (%d of %d differ)\n",
+                    variant ? "layer" : "iteration", differ, n);
+            failures++;
+        }
+    }
+    /* streams 2 and 3 alone, as a second rank of B = 2 holds them */
+    double *x2 = malloc(sizeof(double) * S * 2 * H);
+    for (int t = 0; t < S; t++)
+        memcpy(x2 + (size_t)t * 2 * H, x + ((size_t)t * B + 2) * H, sizeof(double) * 2 * H);
+    be->dropout(be, c, x2, S, 2, H, p, 99, 12, 2, 1);
+    for (int t = 0; t < S; t++)
+        for (int k = 0; k < 2 * H; k++)
+            if (c[(size_t)t * 2 * H + k] != a[((size_t)t * B + 2) * H + k]) {
+                fprintf(stderr, "FAIL dropout: stream %d step %d unit %d differs when the batch starts at stream 2\n",
+                        2 + k / H, t, k % H);
+                failures++;
+                t = S;
+                break;
+            }
+    /* in place, as backward applies it to the gradient */
+    memcpy(b, x, sizeof(double) * n);
+    be->dropout(be, b, b, S, B, H, p, 99, 12, 0, 1);
+    if (memcmp(a, b, sizeof(double) * n) != 0) {
+        fprintf(stderr, "FAIL dropout in place differs from out of place\n");
+        failures++;
+    }
+    free(x), free(a), free(b), free(c), free(x2);
+}
+
+/* D = 0: char-rnn's one-hot input (no embedding, layer 0's W_x [V, G*H]). dropout > 0: the
+ * masks of one fixed key in every forward, as within one training iteration. */
+static void check_model(Backend *be, const char *type, int D, int L, int B, int S, double dropout) {
+    ModelConfig cfg = {.V = 7, .D = D, .H = 6, .L = L, .dropout = dropout};
     snprintf(cfg.model_type, sizeof cfg.model_type, "%s", type);
     Model m;
     CrnnError err;
@@ -195,6 +255,7 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
         return;
     }
     model_init_params(&m, 5);
+    model_set_dropout(&m, 1, 31, 4, 2);
     if (D == 0 && (strcmp(m.tensors[0].name, "params/rnn/0/W_x") != 0 ||
                    m.tensors[0].dims[0] != cfg.V || m.tensors[0].dims[1] != m.G * cfg.H)) {
         fprintf(stderr, "FAIL %s one-hot layout: first tensor %s [%lld, %lld]\n", type,
@@ -227,7 +288,8 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
     char what[96];
     for (int t = 0; t < m.num_tensors; t++) {
         const ParamTensor *p = &m.tensors[t];
-        snprintf(what, sizeof what, "%s model D=%d L=%d B=%d S=%d %s", type, D, L, B, S, p->name);
+        snprintf(what, sizeof what, "%s model D=%d L=%d B=%d S=%d dropout=%g %s", type, D, L, B, S,
+                 dropout, p->name);
         for (size_t k = 0; k < p->size; k++) {
             double *w = &m.params[p->offset + k], s = *w;
             *w = s + eps;
@@ -248,6 +310,17 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
             fprintf(stderr, "FAIL %s: relative error in norm %.3g (norm %.3g)\n", what,
                     sqrt(dd / nn), sqrt(nn));
             failures++;
+        }
+    }
+    if (dropout > 0) { /* the masks did drop units, of every layer */
+        for (int l = 0; l < L; l++) {
+            int zeros = 0;
+            for (int k = 0; k < B * S * cfg.H; k++) zeros += m.layers[l].drop[k] == 0;
+            if (zeros == 0 || zeros == B * S * cfg.H) {
+                fprintf(stderr, "FAIL %s dropout %g: layer %d dropped %d of %d units\n", type, dropout, l,
+                        zeros, B * S * cfg.H);
+                failures++;
+            }
         }
     }
     /* the state carries: a second forward starts from the first's final state */
@@ -278,14 +351,17 @@ int main(void) {
     check_seq(be, 1);
     check_softmax(be);
     check_embedding(be);
+    check_dropout(be);
     const char *types[3] = {"lstm", "gru", "rnn"};
     for (int c = 0; c < 3; c++) {
-        check_model(be, types[c], 5, 1, 2, 3);
-        check_model(be, types[c], 5, 2, 3, 4);
-        check_model(be, types[c], 5, 3, 1, 5);
-        check_model(be, types[c], 0, 1, 2, 3); /* one-hot input */
-        check_model(be, types[c], 0, 2, 3, 4);
-        check_model(be, types[c], 0, 3, 1, 5);
+        check_model(be, types[c], 5, 1, 2, 3, 0);
+        check_model(be, types[c], 5, 2, 3, 4, 0);
+        check_model(be, types[c], 5, 3, 1, 5, 0);
+        check_model(be, types[c], 0, 1, 2, 3, 0); /* one-hot input */
+        check_model(be, types[c], 0, 2, 3, 4, 0);
+        check_model(be, types[c], 0, 3, 1, 5, 0);
+        check_model(be, types[c], 5, 2, 3, 4, 0.4); /* dropout */
+        check_model(be, types[c], 0, 3, 2, 5, 0.25);
     }
     backend_destroy(be);
     if (failures) {

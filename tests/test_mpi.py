@@ -36,10 +36,12 @@ def norm_rel(pa, pb):
 
 def case_np2_vs_np1(c):
     common = ("-max_iters", 50, "-checkpoint_every", 0, "-seq_length", 16, "-print_every", 1)
-    for mode in ("overlap", "flat"):
+    # dropout's masks follow the global stream, so they too are the same on 1 and 2 ranks
+    for mode, extra in (("overlap", ()), ("flat", ()), ("dropout", ("-dropout", 0.4))):
+        allreduce = "flat" if mode == "flat" else "overlap"
         # 1 x 50 streams against 2 x 25; 20 batches an epoch, so the run crosses two epoch ends
-        one = must(c.train_args(f"one_{mode}", *common, "-batch_size", 50, "-allreduce", mode))
-        two = must(mpi(2, c.train_args(f"two_{mode}", *common, "-batch_size", 25, "-allreduce", mode)))
+        one = must(c.train_args(f"one_{mode}", *common, *extra, "-batch_size", 50, "-allreduce", allreduce))
+        two = must(mpi(2, c.train_args(f"two_{mode}", *common, *extra, "-batch_size", 25, "-allreduce", allreduce)))
         l1, l2 = losses(one), losses(two)
         assert len(l1) == len(l2) == 50, (len(l1), len(l2), two)
         assert close(l2, l1, 1e-5), f"{mode}: per-iteration losses differ:\n{l1}\n{l2}"
@@ -59,8 +61,9 @@ def case_np2_vs_np1(c):
 
 
 def case_resume(c):
-    # 2 x 25 streams, 20 batches an epoch: the 40 iterations cross epoch ends and decays
-    args = ("-seq_length", 16, "-batch_size", 25, "-print_every", 1, "-lr_decay_every", 1)
+    # 2 x 25 streams, 20 batches an epoch: the 40 iterations cross epoch ends and decays;
+    # with dropout, whose masks a resumed run must draw as the straight one did
+    args = ("-seq_length", 16, "-batch_size", 25, "-print_every", 1, "-lr_decay_every", 1, "-dropout", 0.25)
     straight = must(mpi(2, c.train_args("a", *args, "-max_iters", 40, "-checkpoint_every", 20)))
     first = must(mpi(2, c.train_args("b", *args, "-max_iters", 20, "-checkpoint_every", 20)))
     second = must(mpi(2, c.train_args("b", *args, "-max_iters", 40, "-resume", os.path.join(c.dir, "b_20.h5"))))

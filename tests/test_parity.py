@@ -14,6 +14,8 @@
                               (char-rnn's one-hot input; F.one_hot into input_size V): grads_onehot,
                               ...; onehot_gru and onehot_rnn: grads, grads64, train and sample
                               for those cells (grads_onehot_gru, ...)
+  test_parity.py dropout      train with -dropout for every cell, embedded and one-hot input, against
+                              masks from the reference's own Philox (train_dropout_lstm, ...)
   test_parity.py all          every one of the above
 
 Binaries come from $CRNN_BIN (the build folder). Each check makes its own small text in a
@@ -246,11 +248,19 @@ ITERS = 10
 LOSS_RE = re.compile(r"i = (\d+) / \d+, loss = ([-0-9.eE+naif]+)")
 
 
-def check_train(cell="lstm", one_hot=False):
+# dropout: each layer's masks from the counter-based generator (ref.dropout_masks); 2 and 3
+# layers, H 20 (a partial last quad of units) and 24
+DROPOUT_CASES = [
+    (16, 20, 2, 4, 10, 24, {"dropout": 0.3}),
+    (8, 24, 3, 5, 8, 25, {"dropout": 0.5, "seed": 9}),
+]
+
+
+def check_train(cell="lstm", one_hot=False, cases=TRAIN_CASES):
     ws = Workspace()
     errors = []
     try:
-        for D, H, L, B, S, seed, extra in TRAIN_CASES:
+        for D, H, L, B, S, seed, extra in cases:
             D = 0 if one_hot else D
             tag = "%s V=%d D=%d H=%d L=%d B=%d S=%d%s" % (
                 cell, ws.V, D, H, L, B, S, "".join(" -%s %s" % kv for kv in extra.items()))
@@ -275,7 +285,8 @@ def check_train(cell="lstm", one_hot=False):
             want = ref.train(model, ws.splits["train"], B, S, ITERS,
                              grad_clip=extra.get("grad_clip", 5.0),
                              lr_decay_every=extra.get("lr_decay_every", 5),
-                             lr_decay_factor=extra.get("lr_decay_factor", 0.5))
+                             lr_decay_factor=extra.get("lr_decay_factor", 0.5),
+                             dropout=extra.get("dropout", 0.0), seed=extra.get("seed", 123))
             count = ref.batches(ws.splits["train"], B, S)[0].shape[0]
             lines = []
             for i in range(1, ITERS + 1):
@@ -450,6 +461,13 @@ for _cell, _sfx in (("lstm", "_onehot"), ("gru", "_onehot_gru"), ("rnn", "_oneho
     CHECKS["sample" + _sfx] = lambda c=_cell: check_sample(c, True)
     GROUPS[_sfx[1:]] = [k + _sfx for k in ("grads", "grads64", "train", "sample")]
 CHECKS["eval_onehot"] = lambda: check_eval(True)
+# -dropout, every cell, embedded and one-hot input
+GROUPS["dropout"] = []
+for _cell in ("lstm", "gru", "rnn"):
+    for _oh in (False, True):
+        _name = "train_dropout_%s%s" % (_cell, "_onehot" if _oh else "")
+        CHECKS[_name] = lambda c=_cell, o=_oh: check_train(c, o, DROPOUT_CASES)
+        GROUPS["dropout"].append(_name)
 GROUPS["onehot"].append("eval_onehot")
 
 

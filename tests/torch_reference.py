@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import _VF
 
 # --------------------------------------------------------------------------------------------
 # Parameters in crnn's layout and order (FORMATS.md section 4's table order)
@@ -288,12 +289,80 @@ class RefLM(torch.nn.Module):
         return {name: (p.grad.t() if tr else p.grad).double().numpy().copy()
                 for name, p, tr in self._slots()}
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, masks=None):
         """x: [B, S] long 0-based. Returns logits [B, S, V] and the final state ((h, c) for
-        the LSTM, h otherwise)."""
+        the LSTM, h otherwise). masks: None, or one [B, S, H] array per layer that multiplies
+        the layer's output (dropout, see dropout_masks)."""
         inp = self.emb(x) if self.emb is not None else F.one_hot(x, self.V).to(self.dtype)
-        out, state = self.rnn(inp, state)
-        return self.dec(out), state
+        if masks is None:
+            out, state = self.rnn(inp, state)
+            return self.dec(out), state
+        # layer by layer, through the same kernels as nn.LSTM / nn.GRU / nn.RNN, so that the
+        # masks can go between the layers
+        B = x.shape[0]
+        if state is None:
+            zero = torch.zeros(self.L, B, self.H, dtype=self.dtype)
+            state = (zero, zero.clone()) if self.cell == "lstm" else zero
+        run = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn": _VF.rnn_tanh}[self.cell]
+        finals = []
+        for l in range(self.L):
+            w = [getattr(self.rnn, "%s_l%d" % (n, l))
+                 for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            if self.cell == "lstm":
+                out, h, c = run(inp, (state[0][l:l + 1], state[1][l:l + 1]), w, True, 1, 0.0,
+                                self.training, False, True)
+                finals.append((h, c))
+            else:
+                out, h = run(inp, state[l:l + 1], w, True, 1, 0.0, self.training, False, True)
+                finals.append(h)
+            inp = out * torch.as_tensor(masks[l], dtype=self.dtype)
+        if self.cell == "lstm":
+            state = (torch.cat([f[0] for f in finals]), torch.cat([f[1] for f in finals]))
+        else:
+            state = torch.cat(finals)
+        return self.dec(inp), state
+
+
+# --------------------------------------------------------------------------------------------
+# Dropout masks: the counter-based generator as include/crnn/philox.h defines it
+
+
+def philox(seed, purpose, iteration, stream, layer, position):
+    """Philox4x32-10 (Salmon et al., SC'11) on crnn's key: counter (position, stream,
+    iteration's low word, iteration's high word ^ purpose << 24 ^ layer << 8), key (seed's low
+    word, seed's high word ^ layer * 0x9E3779B9). stream and position may be arrays (they
+    broadcast). Returns the four words as uint64 arrays of 32-bit values."""
+    M = np.uint64(0xFFFFFFFF)
+    position, stream = np.broadcast_arrays(np.asarray(position, dtype=np.uint64),
+                                           np.asarray(stream, dtype=np.uint64))
+    c0, c1 = position & M, stream & M
+    c2 = np.full(c0.shape, iteration & 0xFFFFFFFF, dtype=np.uint64)
+    c3 = np.full(c0.shape, ((iteration >> 32) ^ (purpose << 24) ^ (layer << 8)) & 0xFFFFFFFF,
+                 dtype=np.uint64)
+    k0, k1 = seed & 0xFFFFFFFF, ((seed >> 32) ^ (layer * 0x9E3779B9)) & 0xFFFFFFFF
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & M,
+                          (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & M)
+        k0, k1 = (k0 + 0x9E3779B9) & 0xFFFFFFFF, (k1 + 0xBB67AE85) & 0xFFFFFFFF
+    return c0, c1, c2, c3
+
+
+def dropout_masks(p, seed, iteration, first_stream, B, S, H, L):
+    """The L dropout masks [B, S, H] (batch-first) of one training iteration, scaled by
+    1 / (1 - p): unit j of step t of global stream s in layer l is kept when
+    (w >> 8) * 2^-24 >= p (in float32), w word j % 4 of
+    philox(seed, 2, iteration, s, l, t * ceil(H / 4) + j // 4)."""
+    quads = (H + 3) // 4
+    position = (np.arange(S)[:, None] * quads + np.arange(quads)[None, :])[None]  # [1, S, q]
+    streams = (first_stream + np.arange(B))[:, None, None]                      # [B, 1, 1]
+    masks = []
+    for l in range(L):
+        w = np.stack(philox(seed, 2, iteration, streams, l, position), -1)  # [B, S, q, 4]
+        w = w.reshape(B, S, quads * 4)[:, :, :H]
+        u = (w >> np.uint64(8)).astype(np.float32) * np.float32(2.0 ** -24)
+        masks.append((u >= np.float32(p)).astype(np.float64) / (1.0 - p))
+    return masks
 
 
 def detach_state(state):
@@ -355,13 +424,15 @@ def loss_and_grads(params, x, y, dtype=torch.float64):
 
 
 def train(model, train_tokens, B, S, iters, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-          grad_clip=5.0, lr_decay_every=5, lr_decay_factor=0.5, callback=None):
+          grad_clip=5.0, lr_decay_every=5, lr_decay_factor=0.5, callback=None, dropout=0.0,
+          seed=123):
     """Trains `iters` steps on torch-rnn batches of the train split, in order. The hidden
     state is carried (detached) from batch to batch and zero at the start of every epoch; lr
     is multiplied by lr_decay_factor at the end of every lr_decay_every-th epoch (moments
     kept). Adam is torch/optim's: x -= lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps).
     Returns the per-iteration losses (each before its own update). callback(i, epoch_end) is
-    called after step i (1-based)."""
+    called after step i (1-based). dropout > 0: each step's masks are dropout_masks(dropout,
+    seed, the number of steps before it, 0, ...), stream b of the batch being global stream b."""
     xb, yb = batches(train_tokens, B, S)
     count = xb.shape[0]
     params = list(model.parameters())
@@ -376,7 +447,9 @@ def train(model, train_tokens, B, S, iters, lr=2e-3, beta1=0.9, beta2=0.999, eps
         x = torch.as_tensor(xb[k], dtype=torch.long)
         y = torch.as_tensor(yb[k], dtype=torch.long)
         model.zero_grad(set_to_none=True)
-        logits, state = model(x, state)
+        masks = (dropout_masks(dropout, seed, it, 0, B, S, model.H, model.L)
+                 if dropout > 0 else None)
+        logits, state = model(x, state, masks)
         loss = F.cross_entropy(logits.reshape(-1, model.V), y.reshape(-1))
         loss.backward()
         state = detach_state(state)

@@ -52,6 +52,7 @@ typedef struct LayerBuffers {
     real *gates;  /* [S, B, G*H]: activations after forward, pre-activation grads in backward */
     real *gates_h; /* gru only, [S, B, 3H]: h W_h + b_h per step, then its gradients */
     real *dhs;    /* [S, B, H]: gradient on this layer's outputs */
+    real *drop;   /* [S, B, H]: the outputs after dropout (NULL without dropout) */
     real *state_h, *state_c; /* [B_max, H]: carried between batches */
 } LayerBuffers;
 
@@ -74,6 +75,10 @@ typedef struct Model {
     real *dc;               /* [B, H] scratch */
     int32_t *x_dev, *y_dev; /* [S, B] time-major indices */
     int32_t *x_host, *y_host;
+    /* dropout of the next forward and its backward (model_set_dropout) */
+    int dropout_on;
+    uint64_t dropout_seed, dropout_iteration;
+    int dropout_first_stream;
 } Model;
 
 /* Allocates buffers for batches up to max_B x max_S. Parameters start at zero. */
@@ -92,6 +97,12 @@ void model_set_params(Model *m, const float *host);
 void model_get_state(Model *m, float *h, float *c, int B);
 void model_set_state(Model *m, const float *h, const float *c, int B);
 void model_reset_state(Model *m);
+
+/* Turns dropout (cfg.dropout > 0) on for the forwards that follow, keyed by the training
+ * iteration and the global stream of the batch's first row (FORMATS.md section 3), or off
+ * (on = 0: validation, sampling and evaluation, the default). Backward uses the masks of the
+ * last forward. */
+void model_set_dropout(Model *m, int on, uint64_t seed, uint64_t iteration, int first_stream);
 
 /* Forward over a batch: x, y host [B, S] stream-major, 0-based. y may be NULL (no loss).
  * Returns the mean loss per token (nats), or 0 when y is NULL. The final hidden state is

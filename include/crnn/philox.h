@@ -38,16 +38,25 @@ CRNN_HD void crnn_philox(uint64_t seed, uint32_t purpose, uint64_t iteration, ui
     out[3] = c3;
 }
 
-/* Dropout (FORMATS.md section 3): element j of step t of global stream s in layer l's output
- * [S, B, H] is kept when u >= p, u = (w >> 8) * 2^-24 uniform in [0, 1) from word j % 4 of
- * crnn_philox(seed, RNG_DROPOUT = 2, iteration, s, l, t * ceil(H / 4) + j / 4). Kept elements are
- * scaled by 1 / (1 - p) (inverted dropout), so that evaluation uses the weights as they are. */
-CRNN_HD int crnn_dropout_keep(uint64_t seed, uint64_t iteration, uint32_t stream, uint32_t layer,
-                              int t, int j, int H, float p) {
+/* Dropout (FORMATS.md section 3): units 4q .. 4q+3 of step t of global stream s in layer l's
+ * output [S, B, H] share one call, crnn_philox(seed, RNG_DROPOUT = 2, iteration, s, l,
+ * t * ceil(H / 4) + q); unit j is kept when u >= p, u = (w >> 8) * 2^-24 uniform in [0, 1) from
+ * word j % 4. Kept units are scaled by 1 / (1 - p) (inverted dropout), so that evaluation uses
+ * the weights as they are. keep[k] says whether unit 4q + k is kept. */
+CRNN_HD void crnn_dropout_quad(uint64_t seed, uint64_t iteration, uint32_t stream, uint32_t layer,
+                               int t, int q, int H, float p, int keep[4]) {
     uint32_t w[4];
     uint32_t quads = (uint32_t)(H + 3) / 4;
-    crnn_philox(seed, 2u, iteration, stream, layer, (uint32_t)t * quads + (uint32_t)j / 4, w);
-    return (float)(w[j % 4] >> 8) * 0x1.0p-24f >= p;
+    crnn_philox(seed, 2u, iteration, stream, layer, (uint32_t)t * quads + (uint32_t)q, w);
+    for (int k = 0; k < 4; k++) keep[k] = (float)(w[k] >> 8) * 0x1.0p-24f >= p;
+}
+
+/* Whether unit j of step t is kept: one unit of crnn_dropout_quad. */
+CRNN_HD int crnn_dropout_keep(uint64_t seed, uint64_t iteration, uint32_t stream, uint32_t layer,
+                              int t, int j, int H, float p) {
+    int keep[4];
+    crnn_dropout_quad(seed, iteration, stream, layer, t, j / 4, H, p, keep);
+    return keep[j % 4];
 }
 
 #endif
