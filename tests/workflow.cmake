@@ -10,3 +10,10 @@ add_test(NAME optim COMMAND test_optim)
 # RMSprop, norm clipping and char-rnn's schedule against torch.optim and clip_grad_norm_
 add_test(NAME parity_optimizers COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_optim_parity.py)
 set_tests_properties(parity_optimizers PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 600 LABELS parity)
+
+# The tutorials' commands as written (torch-rnn's README and char-rnn's -data_dir way), with
+# their default 50 epochs on a small text
+foreach(case torchrnn charrnn)
+  add_test(NAME tutorial_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_tutorial.py ${case})
+  set_tests_properties(tutorial_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 900)
+endforeach()
