@@ -34,6 +34,11 @@ typedef struct CpuKernels {
     void (*rnn_cell_forward)(real *a, real *h, int rows, int H);
     /* Its backward: gates (h) replaced by the pre-activation gradients dh * (1 - h^2). */
     void (*rnn_cell_backward)(real *gates, const real *dh, int rows, int H);
+    /* Dropout of one row [H] of a layer's output (philox.h's crnn_dropout_quad, here for many
+     * quads of units at once so that Philox's rounds vectorise): out[j] = x[j] * scale where
+     * unit j of step t of this stream is kept, else 0. out may be x. */
+    void (*dropout_row)(real *out, const real *x, int H, float p, real scale, uint64_t seed,
+                        uint64_t iteration, uint32_t stream, uint32_t layer, int t);
 } CpuKernels;
 
 /* The best set this processor runs. */

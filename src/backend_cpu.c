@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "crnn/backend.h"
-#include "crnn/philox.h"
 #include "../kernels/cpu_kernels.h"
 
 #ifdef CRNN_DOUBLE
@@ -443,6 +442,7 @@ static void cpu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dh
 }
 
 typedef struct DropoutArgs {
+    const CpuKernels *k;
     real *out;
     const real *x;
     int S, B, H, first_stream, layer;
@@ -458,21 +458,15 @@ static void dropout_task(void *ctx, int tid, int n) {
     for (int t = 0; t < q->S; t++)
         for (int b = b0; b < b0 + rows; b++) {
             const size_t row = ((size_t)t * B + b) * H;
-            const uint32_t stream = (uint32_t)(q->first_stream + b);
-            for (int j0 = 0; j0 < H; j0 += 4) {
-                int keep[4];
-                crnn_dropout_quad(q->seed, q->iteration, stream, (uint32_t)q->layer, t, j0 / 4, H,
-                                  (float)q->p, keep);
-                for (int j = j0; j < j0 + 4 && j < H; j++)
-                    q->out[row + j] = keep[j - j0] ? q->x[row + j] * q->keep_scale : 0;
-            }
+            q->k->dropout_row(q->out + row, q->x + row, H, (float)q->p, q->keep_scale, q->seed,
+                              q->iteration, (uint32_t)(q->first_stream + b), (uint32_t)q->layer, t);
         }
 }
 
 static void cpu_dropout(Backend *be, real *out, const real *x, int S, int B, int H, real p,
                         uint64_t seed, uint64_t iteration, int first_stream, int layer) {
     CpuImpl *im = impl_of(be);
-    DropoutArgs q = {.out = out, .x = x, .S = S, .B = B, .H = H, .first_stream = first_stream,
+    DropoutArgs q = {.k = im->k, .out = out, .x = x, .S = S, .B = B, .H = H, .first_stream = first_stream,
                      .layer = layer, .p = p, .keep_scale = (real)(1.0 / (1.0 - (double)p)),
                      .seed = seed, .iteration = iteration};
     pool_run(im->pool, B < im->threads ? B : im->threads, dropout_task, &q);

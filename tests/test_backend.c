@@ -10,6 +10,7 @@
 
 #include "../kernels/cpu_kernels.h"
 #include "crnn/backend.h"
+#include "crnn/philox.h"
 #include "crnn/rng.h"
 
 extern const CpuKernels cpu_kernels_generic;
@@ -150,6 +151,31 @@ static void check_gru_rnn_cells(const CpuKernels *k) {
 
 /* forward + backward of the GRU (G = 3) or RNN (G = 1) recurrence; hs, gates and gates_h
  * after backward concatenated */
+/* Each instruction set's dropout_row against philox.h's definition, unit by unit, for widths
+ * that end on a partial quad and on a partial block of quads, a large iteration and seed. */
+static void check_dropout_row(const CpuKernels *k) {
+    const int Hs[5] = {1, 37, 64, 65, 515};
+    float x[515], out[515];
+    for (int j = 0; j < 515; j++) x[j] = 1 + (rnd() + 1) / 4; /* never 0 */
+    for (int h = 0; h < 5; h++)
+        for (int t = 0; t < 3; t++) {
+            const int H = Hs[h];
+            const uint64_t seed = 0x123456789abcULL + (uint64_t)t, iteration = (5ULL << 33) + 77;
+            const uint32_t stream = 41 + (uint32_t)t, layer = (uint32_t)h;
+            const float p = t == 2 ? 0.9f : 0.35f, scale = 1 / (1 - p);
+            k->dropout_row(out, x, H, p, scale, seed, iteration, stream, layer, t);
+            for (int j = 0; j < H; j++) {
+                int keep = crnn_dropout_keep(seed, iteration, stream, layer, t, j, H, p);
+                if (out[j] != (keep ? x[j] * scale : 0)) {
+                    fprintf(stderr, "FAIL %s dropout_row H=%d t=%d unit %d: %g, philox.h keeps it: %d\n",
+                            k->isa, H, t, j, out[j], keep);
+                    failures++;
+                    break;
+                }
+            }
+        }
+}
+
 static float *run_gru_rnn(Backend *be, int G, int S, int B, int H, size_t *len) {
     counter = 2000;
     size_t ng = (size_t)S * B * G * H, nh = (size_t)(S + 1) * B * H;
@@ -219,6 +245,7 @@ int main(void) {
         check_gemm(sets[s], 2, 64, 64);
         check_cell(sets[s]);
         check_gru_rnn_cells(sets[s]);
+        check_dropout_row(sets[s]);
     }
     CrnnError err;
     Backend *one = backend_cpu_create(1, &err), *three = backend_cpu_create(3, &err);
