@@ -51,6 +51,11 @@ crnn_train_requeueable() {
   trap 'echo "crnn job: SIGUSR1: checkpointing at the next step"; kill -USR1 "$child" 2>/dev/null' USR1
   trap 'terminated=1; echo "crnn job: SIGTERM: checkpointing, no requeue"; kill -USR1 "$child" 2>/dev/null' TERM
   trap 'terminated=1; kill -USR1 "$child" 2>/dev/null' INT
+  # crnn-train rewrites <prefix>_metrics.jsonl whenever it starts (even with nothing left to do):
+  # a launch that exits 0 without it (srun could not start the tasks) is a failure
+  local stamp
+  stamp=$(dirname "$ckpt")/.$(basename "$ckpt").launched
+  touch "$stamp"
   "$CRNN_LAUNCH" crnn-train "$@" &
   child=$!
   # wait returns early (status > 128) when a trapped signal arrives: wait again until it ends
@@ -72,6 +77,13 @@ crnn_train_requeueable() {
     echo "crnn job: stopped with a checkpoint: requeueing job $SLURM_JOB_ID (it resumes with -resume auto)"
     scontrol requeue "$SLURM_JOB_ID" || { echo "crnn job: scontrol requeue failed" >&2; return 75; }
     return 0
+  fi
+  if [ "$rc" -eq 0 ] && [ -z "$(find "$(dirname "$ckpt")" -maxdepth 1 -name "$(basename "$ckpt")_metrics.jsonl" -newer "$stamp")" ]; then
+    case " $* " in
+      *" -savefile "*|*" -checkpoint_dir "*|*" --savefile"*|*" --checkpoint_dir"*) ;; # char-rnn's names: another prefix
+      *) echo "crnn job: error: the launch ended with status 0 but crnn-train never started (${ckpt}_metrics.jsonl was not written): see the messages above" >&2
+         return 1 ;;
+    esac
   fi
   [ "$rc" -eq 0 ] && echo "crnn job: training finished ($ckpt)"
   return "$rc"

@@ -37,6 +37,19 @@ stop_pidfile() { # stop_pidfile FILE NAME: TERM, wait up to 10 s, then KILL
 }
 
 stop() {
+  # the jobs first: slurmstepd and the jobs' processes outlive slurmd
+  if [ -s "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+    local jobs
+    jobs=$(SLURM_CONF=$dir/slurm.conf timeout 10 squeue -h -o %A 2>/dev/null | sort -u | tr '\n' ' ' || true)
+    if [ -n "${jobs// /}" ]; then
+      # shellcheck disable=SC2086
+      SLURM_CONF=$dir/slurm.conf timeout 10 scancel $jobs 2>/dev/null || true
+      for _ in $(seq 60); do
+        [ -z "$(SLURM_CONF=$dir/slurm.conf timeout 10 squeue -h -o %A 2>/dev/null || true)" ] && break
+        sleep 0.5
+      done
+    fi
+  fi
   stop_pidfile "$dir/slurmd.pid" slurmd
   stop_pidfile "$dir/slurmctld.pid" slurmctld
   stop_pidfile "$dir/munge/munged.pid" munged
