@@ -94,7 +94,8 @@ runuser -u munge -- munged --key-file="$dir/munge/munge.key" --socket="$sock" \
   { cat "$dir/munged.out" >&2; skip "munged did not start"; }
 munge -S "$sock" -n </dev/null | unmunge -S "$sock" >/dev/null 2>&1 || { stop; skip "munge -n | unmunge fails (see $dir/munge/munged.log)"; }
 
-# the settings that work without systemd or cgroups in a container
+# the settings that work without systemd or cgroups in a container (task/affinity binds the
+# tasks with sched_setaffinity, no cgroups needed: srun --cpu-bind=cores works)
 cat > "$dir/slurm.conf" <<EOF
 ClusterName=crnn-local
 SlurmctldHost=$host
@@ -105,7 +106,7 @@ AuthInfo=socket=$sock
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
