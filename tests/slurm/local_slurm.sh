@@ -57,6 +57,8 @@ stop() {
 
 if [ "$cmd" = stop ]; then
   stop
+  registry=${TMPDIR:-/tmp}/crnn-local-slurm.dir
+  [ "$(cat "$registry" 2>/dev/null)" = "$dir" ] && rm -f "$registry"
   exit 0
 fi
 [ "$cmd" = start ] || usage
@@ -70,8 +72,14 @@ export PATH=$PATH:/usr/sbin
 host=$(hostname -s)
 cpus=$(nproc --all)
 
-# anything of ours still running from an earlier start in this folder
+# anything of ours still running from an earlier start, in this folder or in the one a killed
+# test left behind (the folder of the last start is recorded in $registry)
+registry=${TMPDIR:-/tmp}/crnn-local-slurm.dir
+if [ -s "$registry" ] && [ "$(cat "$registry")" != "$dir" ] && [ -d "$(cat "$registry")" ]; then
+  "$0" stop "$(cat "$registry")" || true
+fi
 stop
+echo "$dir" > "$registry"
 # a Slurm of someone else's on the same ports would take our jobs: refuse rather than mix
 if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
   skip "a slurmctld or slurmd is already running on this machine (pids $(pgrep -d, -x 'slurmctld|slurmd')); only one local Slurm can run at a time"
