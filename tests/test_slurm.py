@@ -4,7 +4,7 @@ the launcher, and crnn-train's refusal of srun's unconnected tasks.
 
 Run as `test_slurm.py <case>`; CRNN_BIN names the build folder.
 - world_check, launcher, requeue_logic: no Slurm needed; they run in every build.
-- cpu, preempt, preempt_mpirun, sweep: start munged, slurmctld and slurmd in a scratch folder
+- cpu, gpu_scripts, preempt, preempt_mpirun, sweep: start munged, slurmctld and slurmd in a scratch folder
   and stop them at the end whatever happens. They exit 77 (ctest's SKIP) when Slurm cannot run
   here, and in sanitizer builds (CRNN_SANITIZE), where the same crnn-train paths are tested by
   the other areas, to keep CI short."""
@@ -154,6 +154,9 @@ def case_launcher(c):
     # a batch script: srun with pmix or mpirun, as asked
     out = dry("--with", "srun", "crnn-train", SLURM_JOB_ID="7", SLURM_NTASKS="4")
     assert "would run: srun --mpi=pmix --kill-on-bad-exit=1" in out, out
+    # without --cpus-per-task, the job's CPUs on a node shared among the most tasks on a node
+    out = dry("--with", "srun", "crnn-train", SLURM_JOB_ID="7", SLURM_TASKS_PER_NODE="4(x2),3", SLURM_CPUS_ON_NODE="32")
+    assert "--cpus-per-task=8 --cpu-bind=cores" in out, out
     out = dry("--with", "mpirun", "crnn-train", SLURM_JOB_ID="7", SLURM_CPUS_PER_TASK="4")
     assert "mpirun --map-by slot:PE=4 --bind-to core" in out, out
     # as root, Open MPI is told it is meant
@@ -255,6 +258,26 @@ def case_cpu(c, s):
     assert not os.path.exists(os.path.join(c.dir, "nopmi")) or not os.listdir(os.path.join(c.dir, "nopmi")), text
 
 
+def case_gpu_scripts(c, s):
+    """The GPU scripts' steps where there is no GPU (no gres here): they warn, crnn-train says it
+    runs on the CPU, and both ranks train. What they do on GPUs is not tested here."""
+    data = os.path.splitext(c.h5)[0]
+    jobs = []
+    for name in ("gpu", "gpu-multinode"):
+        log = os.path.join(c.dir, f"{name}.out")
+        ck = os.path.join(c.dir, name, "checkpoint")
+        j = s.sbatch(["--gres=none", "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", f"--output={log}",
+                      os.path.join(ROOT, "slurm", f"{name}.sbatch"), *TINY, "-max_iters", 10],
+                     env={"CRNN_DATA": data, "CRNN_CHECKPOINT_NAME": ck}, cwd=c.dir)
+        jobs.append((j, log, ck))
+    for j, log, ck in jobs:
+        info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED"})
+        text = read(log)
+        assert info["JobState"] == "COMPLETED", text
+        assert "no GPU visible" in text and "no CUDA backend" in text and "in 8 streams" in text, text
+        assert os.path.exists(f"{ck}_10.h5"), text
+
+
 def preempt(c, s, launcher):
     data = os.path.splitext(c.h5)[0]
     total = 1500
@@ -349,7 +372,7 @@ def case_sweep(c, s):
 
 
 NO_SLURM = {"world_check": case_world_check, "launcher": case_launcher, "requeue_logic": case_requeue_logic}
-WITH_SLURM = {"cpu": case_cpu, "preempt": case_preempt, "preempt_mpirun": case_preempt_mpirun, "sweep": case_sweep}
+WITH_SLURM = {"cpu": case_cpu, "gpu_scripts": case_gpu_scripts, "preempt": case_preempt, "preempt_mpirun": case_preempt_mpirun, "sweep": case_sweep}
 
 
 def main():

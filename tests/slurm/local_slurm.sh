@@ -122,6 +122,8 @@ SelectTypeParameters=CR_Core
 ReturnToService=2
 KillWait=10
 MinJobAge=600
+# start jobs at once (the default defers batch jobs by up to 3 s): the tests wait less
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/slurmctld.pid
