@@ -1,0 +1,106 @@
+# Sourced by the sbatch scripts of this folder: finds crnn, builds crnn-train's data and
+# checkpoint flags from the environment, and runs training so that the warning signal before the
+# time limit ends in a checkpoint and a requeue, and the requeued job resumes (-resume auto).
+#
+# Environment (all optional):
+#   CRNN_ROOT             the crnn checkout (default: the folder sbatch was run from)
+#   CRNN_BIN              its build folder (default: $CRNN_ROOT/build)
+#   CRNN_DATA             data prefix: trains on $CRNN_DATA.h5 + $CRNN_DATA.json (crnn-preprocess)
+#   CRNN_DATA_DIR         or char-rnn's DIR/input.txt (preprocessed on first use)
+#   CRNN_CHECKPOINT_NAME  checkpoint prefix (default: cv/<job name>-<job id>/checkpoint; set it to
+#                         continue an earlier job's run from a new submission)
+#   CRNN_TRAIN_FLAGS      more crnn-train flags (the script's own arguments are added after them)
+#   CRNN_MAX_RESTARTS     requeue at most this many times (default 20)
+# and those of launch/crnn-launch (CRNN_LAUNCHER=srun|mpirun, CRNN_BIND, ...).
+
+crnn_die() { echo "crnn job: error: $*" >&2; exit 2; }
+
+crnn_setup() {
+  CRNN_ROOT=${CRNN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}
+  [ -x "$CRNN_ROOT/launch/crnn-launch" ] ||
+    crnn_die "no launch/crnn-launch under $CRNN_ROOT: submit from the crnn checkout or set CRNN_ROOT to it"
+  export CRNN_ROOT CRNN_BIN=${CRNN_BIN:-$CRNN_ROOT/build}
+  [ -x "$CRNN_BIN/crnn-train" ] ||
+    crnn_die "no crnn-train in $CRNN_BIN: build crnn (cmake -S . -B build && cmake --build build) or set CRNN_BIN"
+  CRNN_LAUNCH=$CRNN_ROOT/launch/crnn-launch
+  crnn_data_flags=()
+  if [ -n "${CRNN_DATA:-}" ]; then
+    for f in "$CRNN_DATA.h5" "$CRNN_DATA.json"; do
+      [ -r "$f" ] || crnn_die "CRNN_DATA=$CRNN_DATA: $f is missing: make it with crnn-preprocess --input_txt TEXT --output_h5 $CRNN_DATA.h5 --output_json $CRNN_DATA.json"
+    done
+    crnn_data_flags=(-input_h5 "$CRNN_DATA.h5" -input_json "$CRNN_DATA.json")
+  elif [ -n "${CRNN_DATA_DIR:-}" ]; then
+    [ -r "$CRNN_DATA_DIR/input.txt" ] || [ -r "$CRNN_DATA_DIR/input.h5" ] ||
+      crnn_die "CRNN_DATA_DIR=$CRNN_DATA_DIR holds no input.txt"
+    crnn_data_flags=(-data_dir "$CRNN_DATA_DIR")
+  fi
+  echo "crnn job ${SLURM_JOB_ID:-?}${SLURM_ARRAY_TASK_ID:+ (array task $SLURM_ARRAY_TASK_ID)}: start $((${SLURM_RESTART_COUNT:-0} + 1)) on ${SLURM_JOB_NODELIST:-$(hostname)}, ${SLURM_NTASKS:-1} tasks, $(date -u '+%F %T UTC')"
+}
+
+# crnn_train_requeueable CHECKPOINT_NAME [FLAGS...]: runs crnn-train through the launcher with
+# -resume auto. The batch shell receives the warning signal (SIGUSR1, --signal=B:USR1@secs),
+# passes it to srun or mpirun, which pass it to every rank; crnn-train checkpoints and exits with
+# 75, and the job requeues itself. Exit 75 after a SIGUSR1 sent to the steps directly
+# (scancel --signal=USR1) requeues too; after SIGTERM (scancel, the time limit) it does not.
+crnn_train_requeueable() {
+  local ckpt=$1 rc child terminated=0
+  shift
+  mkdir -p "$(dirname "$ckpt")"
+  # shellcheck disable=SC2086
+  set -- "${crnn_data_flags[@]}" ${CRNN_TRAIN_FLAGS:-} "$@" -checkpoint_name "$ckpt" -resume auto
+  trap 'echo "crnn job: SIGUSR1: checkpointing at the next step"; kill -USR1 "$child" 2>/dev/null' USR1
+  trap 'terminated=1; echo "crnn job: SIGTERM: checkpointing, no requeue"; kill -USR1 "$child" 2>/dev/null' TERM
+  trap 'terminated=1; kill -USR1 "$child" 2>/dev/null' INT
+  # crnn-train rewrites <prefix>_metrics.jsonl whenever it starts (even with nothing left to do):
+  # a launch that exits 0 without it (srun could not start the tasks) is a failure
+  local stamp
+  stamp=$(dirname "$ckpt")/.$(basename "$ckpt").launched
+  touch "$stamp"
+  "$CRNN_LAUNCH" crnn-train "$@" &
+  child=$!
+  # wait returns early (status > 128) when a trapped signal arrives: wait again until it ends
+  while :; do
+    rc=0
+    wait "$child" || rc=$?
+    kill -0 "$child" 2>/dev/null || break
+  done
+  trap - USR1 TERM INT
+  if [ "$rc" -eq 75 ]; then
+    if [ "$terminated" = 1 ]; then
+      echo "crnn job: stopped with a checkpoint; submit again with CRNN_CHECKPOINT_NAME=$ckpt to continue"
+      return 75
+    fi
+    if [ "${SLURM_RESTART_COUNT:-0}" -ge "${CRNN_MAX_RESTARTS:-20}" ]; then
+      echo "crnn job: stopped with a checkpoint after ${SLURM_RESTART_COUNT} restarts (CRNN_MAX_RESTARTS): not requeueing"
+      return 75
+    fi
+    echo "crnn job: stopped with a checkpoint: requeueing job $SLURM_JOB_ID (it resumes with -resume auto)"
+    scontrol requeue "$SLURM_JOB_ID" || { echo "crnn job: scontrol requeue failed" >&2; return 75; }
+    return 0
+  fi
+  if [ "$rc" -eq 0 ] && [ -z "$(find "$(dirname "$ckpt")" -maxdepth 1 -name "$(basename "$ckpt")_metrics.jsonl" -newer "$stamp")" ]; then
+    case " $* " in
+      *" -savefile "*|*" -checkpoint_dir "*|*" --savefile"*|*" --checkpoint_dir"*) ;; # char-rnn's names: another prefix
+      *) echo "crnn job: error: the launch ended with status 0 but crnn-train never started (${ckpt}_metrics.jsonl was not written): see the messages above" >&2
+         return 1 ;;
+    esac
+  fi
+  [ "$rc" -eq 0 ] && echo "crnn job: training finished ($ckpt)"
+  return "$rc"
+}
+
+# crnn_check_gpus: warns when the ranks per node are not the GPUs per node (one rank per GPU).
+crnn_check_gpus() {
+  local gpus per_node
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+  else
+    gpus=0
+  fi
+  per_node=${SLURM_NTASKS_PER_NODE:-${SLURM_TASKS_PER_NODE%%[(,]*}}
+  if [ "$gpus" -eq 0 ]; then
+    echo "crnn job: warning: no GPU visible on $(hostname) (nvidia-smi -L): crnn-train will say so and use the CPU" >&2
+  elif [ -n "$per_node" ] && [ "$per_node" != "$gpus" ]; then
+    echo "crnn job: warning: $per_node ranks per node for $gpus GPUs: one rank per GPU wants --ntasks-per-node=$gpus" >&2
+  fi
+}

@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""The cluster scripts under a real Slurm started on this machine (tests/slurm/local_slurm.sh),
+the launcher, and crnn-train's refusal of srun's unconnected tasks.
+
+Run as `test_slurm.py <case>`; CRNN_BIN names the build folder.
+- world_check, launcher, requeue_logic: no Slurm needed; they run in every build.
+- cpu, gpu_scripts, preempt, preempt_mpirun, sweep: start munged, slurmctld and slurmd in a scratch folder
+  and stop them at the end whatever happens. They exit 77 (ctest's SKIP) when Slurm cannot run
+  here, and in sanitizer builds (CRNN_SANITIZE), where the same crnn-train paths are tested by
+  the other areas, to keep CI short."""
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_cli import Case, losses, must, prog, run  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+LOCAL_SLURM = os.path.join(ROOT, "tests", "slurm", "local_slurm.sh")
+LAUNCH = os.path.join(ROOT, "launch", "crnn-launch")
+SKIP = 77
+TINY = ["-rnn_size", "32", "-num_layers", "1", "-wordvec_size", "16", "-batch_size", "4", "-seq_length", "16"]
+
+
+class Skip(Exception):
+    pass
+
+
+class Slurm:
+    """A local Slurm for one case: start() or Skip, stop() always."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="crnn-slurm-")
+        self.env = dict(os.environ, SLURM_CONF=os.path.join(self.dir, "slurm.conf"),
+                        PATH=os.environ["PATH"] + ":/usr/sbin", CRNN_ROOT=ROOT)
+
+    def start(self):
+        p = subprocess.run([LOCAL_SLURM, "start", self.dir], capture_output=True, text=True, timeout=90)
+        if p.returncode == SKIP:
+            raise Skip(p.stderr.strip() or p.stdout.strip())
+        assert p.returncode == 0, f"local_slurm.sh start failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+
+    def stop(self):
+        p = subprocess.run([LOCAL_SLURM, "stop", self.dir], capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            print(f"local_slurm.sh stop: {p.returncode}\n{p.stdout}\n{p.stderr}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self):
+        out = []
+        for name in ("slurmctld.log", "slurmd.log"):
+            path = os.path.join(self.dir, name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    out.append(f"--- {name} (end)\n" + "".join(f.readlines()[-30:]))
+        return "\n".join(out)
+
+    def cmd(self, args, timeout=30, **kw):
+        env = dict(self.env, **kw.pop("env", {}))
+        p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env, **kw)
+        assert p.returncode == 0, f"{' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+        return p.stdout
+
+    def sbatch(self, args, env=None, cwd=None):
+        return int(self.cmd(["sbatch", "--parsable", *args], env=env or {}, cwd=cwd).strip().split(";")[0])
+
+    def job(self, j):
+        """scontrol's fields of job j (completed jobs stay MinJobAge = 600 s)."""
+        out = self.cmd(["scontrol", "-o", "show", "job", str(j)])
+        return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+
+    def wait(self, j, states, timeout=120, what=""):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            info = self.job(j)
+            if info["JobState"] in states:
+                return info
+            time.sleep(0.5)
+        raise AssertionError(f"job {j} is {info['JobState']} after {timeout} s, not {states} {what}\n{info}\n{self.logs()}")
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def wait_for_text(path, pattern, timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path) and re.search(pattern, read(path)):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} not in {path} after {timeout} s:\n{read(path) if os.path.exists(path) else '(no file)'}")
+
+
+# --- no Slurm needed -----------------------------------------------------------------------
+
+def case_world_check(c):
+    args = c.train_args("w", "-max_iters", 2, "-checkpoint_every", 0)
+    # srun without PMI: SLURM_STEP_NUM_TASKS=2 but a world of one
+    rc, out, err = run(args, env=dict(os.environ, SLURM_STEP_NUM_TASKS="2"))
+    assert rc != 0, f"crnn-train ran as one of 2 unconnected tasks:\n{out}"
+    for needle in ("SLURM_STEP_NUM_TASKS=2", "world of 1", "srun --mpi=pmix", "mpirun"):
+        assert needle in err, f"{needle!r} not in {err!r}"
+    assert not os.path.exists(os.path.join(c.dir, "w_2.h5"))
+    # a one-task step, and a value that is not a count: runs
+    for v in ("1", ""):
+        out = must(args, env=dict(os.environ, SLURM_STEP_NUM_TASKS=v))
+        assert "in 4 streams" in out, out
+    # under mpirun the Slurm step is mpirun's own daemons (one per node): no comparison
+    out = must(["mpirun", "--oversubscribe", "--bind-to", "none", "-np", "2", "-x", "SLURM_STEP_NUM_TASKS=1",
+                *c.train_args("m", "-max_iters", 2, "-checkpoint_every", 0)])
+    assert "in 8 streams" in out, out
+
+
+def case_launcher(c):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_COMM_WORLD", "PMIX_"))}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env.pop("OMP_NUM_THREADS", None)
+    env.pop("OPENBLAS_NUM_THREADS", None)
+
+    def dry(*args, **extra):
+        p = subprocess.run([LAUNCH, "--dry-run", *args], capture_output=True, text=True, timeout=30,
+                           env=dict(env, **extra))
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    # a bare machine: 2 ranks by mpirun, one per GPU when GPUs are visible
+    out = dry("--ranks", "2", "crnn-train", "-gpu", "-1")
+    assert re.search(r"would run: mpirun -np 2 .*crnn-launch \S*/crnn-train -gpu -1", out), out
+    out = dry("crnn-train", "-gpu", "0", CUDA_VISIBLE_DEVICES="0,1,2")
+    assert "mpirun -np 3 " in out and "-x CUDA_VISIBLE_DEVICES" in out, out
+    if env.get("NCCL_SOCKET_IFNAME") is None:
+        out = dry("--ranks", "2", "crnn-train", NCCL_SOCKET_IFNAME="eth0")
+        assert "-x NCCL_SOCKET_IFNAME" in out, out
+    # one rank under mpirun: the node's cores shared among its ranks
+    out = dry("crnn-train", OMPI_COMM_WORLD_SIZE="2", OMPI_COMM_WORLD_LOCAL_SIZE="2")
+    ncpu = os.cpu_count()
+    per = max(1, min(len(os.sched_getaffinity(0)), ncpu // 2))
+    assert f"OPENBLAS_NUM_THREADS={per}" in out and f"OMP_NUM_THREADS={per}" in out, out
+    assert re.search(r"would run: \S*/crnn-train\n", out), out
+    # a Slurm step: --cpus-per-task decides
+    out = dry("crnn-train", SLURM_JOB_ID="7", SLURM_STEP_ID="0", SLURM_CPUS_PER_TASK="3")
+    assert "OPENBLAS_NUM_THREADS=3" in out, out
+    # a batch script: srun with pmix or mpirun, as asked
+    out = dry("--with", "srun", "crnn-train", SLURM_JOB_ID="7", SLURM_NTASKS="4")
+    assert "would run: srun --mpi=pmix --kill-on-bad-exit=1" in out, out
+    # without --cpus-per-task, the job's CPUs on a node shared among the most tasks on a node
+    out = dry("--with", "srun", "crnn-train", SLURM_JOB_ID="7", SLURM_TASKS_PER_NODE="4(x2),3", SLURM_CPUS_ON_NODE="32")
+    assert "--cpus-per-task=8 --cpu-bind=cores" in out, out
+    out = dry("--with", "mpirun", "crnn-train", SLURM_JOB_ID="7", SLURM_CPUS_PER_TASK="4")
+    assert "mpirun --map-by slot:PE=4 --bind-to core" in out, out
+    # as root, Open MPI is told it is meant
+    if os.getuid() == 0:
+        assert "-x OMPI_ALLOW_RUN_AS_ROOT " in out, out
+    # bad input
+    for bad, needle in ((["--ranks", "0", "crnn-train"], "--ranks"), (["--with", "pbs", "crnn-train"], "srun or mpirun"),
+                        (["no-such-program"], "CRNN_BIN"), ([], "no program")):
+        p = subprocess.run([LAUNCH, *bad], capture_output=True, text=True, timeout=30, env=env)
+        assert p.returncode == 2 and needle in p.stderr, (bad, p.returncode, p.stderr)
+    # and for real: 2 ranks through mpirun train one model on 2 x 4 streams
+    out = must([LAUNCH, "--ranks", "2", "crnn-train", *c.train_args("l", "-max_iters", 3)[1:]], env=env)
+    assert "in 8 streams" in out and os.path.exists(os.path.join(c.dir, "l_3.h5")), out
+
+
+def case_requeue_logic(c):
+    """slurm/common.sh's rules with a stand-in scontrol: requeue after SIGUSR1, not after SIGTERM
+    (scancel, the time limit), and a launch that never started crnn-train is a failure."""
+    fake = os.path.join(c.dir, "fakebin")
+    os.makedirs(fake)
+    calls = os.path.join(c.dir, "scontrol.calls")
+    with open(os.path.join(fake, "scontrol"), "w") as f:
+        f.write(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    os.chmod(os.path.join(fake, "scontrol"), 0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_COMM_WORLD", "PMIX_"))}
+    env.update(PATH=fake + ":" + env["PATH"], SLURM_JOB_ID="5", CRNN_ROOT=ROOT,
+               CRNN_DATA=os.path.splitext(c.h5)[0])
+    script = (f". {ROOT}/slurm/common.sh && crnn_setup && crnn_train_requeueable \"$@\"")
+
+    def job(ckpt, *flags, launch=None):
+        e = dict(env)
+        cmd = ["bash", "-c", script if launch is None else script.replace("crnn_setup &&", f"crnn_setup && CRNN_LAUNCH={launch} &&"),
+               "job", os.path.join(c.dir, ckpt, "ck"), "-gpu", "-1", *TINY, *map(str, flags)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=e)
+
+    for sig, requeued in ((signal.SIGUSR1, True), (signal.SIGTERM, False)):
+        if os.path.exists(calls):
+            os.remove(calls)
+        p = job(sig.name, "-max_iters", 1000000, "-print_every", 1, "-checkpoint_every", 0)
+        try:
+            text, deadline = "", time.time() + 60
+            while "i = 5 /" not in text and time.time() < deadline:
+                text += p.stdout.readline()
+            p.send_signal(sig)
+            text += p.communicate(timeout=60)[0]
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert "stopped by a signal" in text, text
+        if requeued:
+            assert p.returncode == 0 and "requeueing job 5" in text, (p.returncode, text)
+            assert read(calls).split() == ["requeue", "5"], read(calls)
+        else:
+            assert p.returncode == 75 and "no requeue" in text, (p.returncode, text)
+            assert not os.path.exists(calls), read(calls)
+    # a launcher that exits 0 without running crnn-train
+    p = job("never", "-max_iters", 3, launch="/bin/true")
+    text = p.communicate(timeout=60)[0]
+    assert p.returncode == 1 and "never started" in text, (p.returncode, text)
+    # and a run that completes: status 0, no requeue
+    p = job("ok", "-max_iters", 3)
+    text = p.communicate(timeout=60)[0]
+    assert p.returncode == 0 and "training finished" in text and "requeue" not in text, (p.returncode, text)
+
+
+# --- under a local Slurm -------------------------------------------------------------------
+
+def case_cpu(c, s):
+    data = os.path.splitext(c.h5)[0]
+    train = [*TINY, "-max_iters", 20, "-checkpoint_every", 10, "-print_every", 5]
+    jobs = {}
+    for launcher in ("srun", "mpirun"):
+        log = os.path.join(c.dir, f"cpu-{launcher}.out")
+        ck = os.path.join(c.dir, f"cv-{launcher}", "checkpoint")
+        jobs[launcher] = (s.sbatch(["-n", 2, f"--output={log}", os.path.join(ROOT, "slurm", "cpu.sbatch"), *train],
+                                   env={"CRNN_DATA": data, "CRNN_LAUNCHER": launcher, "CRNN_CHECKPOINT_NAME": ck},
+                                   cwd=c.dir), log, ck)
+    # srun without PMI: two worlds of one, refused by every task
+    bad_log = os.path.join(c.dir, "no-pmi.out")
+    cmd = [prog("crnn-train"), "-input_h5", c.h5, "-input_json", c.json, "-gpu", "-1", *train,
+           "-checkpoint_name", os.path.join(c.dir, "nopmi", "ck")]
+    bad = s.sbatch(["-n", 2, f"--output={bad_log}", "--wrap",
+                    "srun --mpi=none " + " ".join(shlex.quote(str(a)) for a in cmd)], cwd=c.dir)
+    for launcher, (j, log, ck) in jobs.items():
+        info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}, what=launcher)
+        text = read(log)
+        assert info["JobState"] == "COMPLETED", f"{launcher}: {info['JobState']}\n{text}"
+        # both ranks trained: the global batch is 2 ranks x 4 streams, and only rank 0 prints
+        assert "in 8 streams" in text, f"{launcher}: not 2 ranks:\n{text}"
+        assert len(re.findall(r"^crnn-train: lstm", text, re.M)) == 1, text
+        assert len(losses(text)) == 4, text
+        assert "training finished" in text and "start 1 on" in text, text
+        with h5py.File(f"{ck}_20.h5") as f:
+            assert f.attrs["iteration"] == 20 and f["state/data"].attrs["streams"] == 8
+    info = s.wait(bad, {"COMPLETED", "FAILED"}, what="srun --mpi=none")
+    text = read(bad_log)
+    assert info["JobState"] == "FAILED", f"srun --mpi=none was not refused:\n{text}"
+    assert text.count("SLURM_STEP_NUM_TASKS=2") == 2 and "srun --mpi=pmix" in text, text
+    assert not os.path.exists(os.path.join(c.dir, "nopmi")) or not os.listdir(os.path.join(c.dir, "nopmi")), text
+
+
+def case_gpu_scripts(c, s):
+    """The GPU scripts' steps where there is no GPU (no gres here): they warn, crnn-train says it
+    runs on the CPU, and both ranks train. What they do on GPUs is not tested here."""
+    data = os.path.splitext(c.h5)[0]
+    jobs = []
+    for name in ("gpu", "gpu-multinode"):
+        log = os.path.join(c.dir, f"{name}.out")
+        ck = os.path.join(c.dir, name, "checkpoint")
+        j = s.sbatch(["--gres=none", "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", f"--output={log}",
+                      os.path.join(ROOT, "slurm", f"{name}.sbatch"), *TINY, "-max_iters", 10],
+                     env={"CRNN_DATA": data, "CRNN_CHECKPOINT_NAME": ck}, cwd=c.dir)
+        jobs.append((j, log, ck))
+    for j, log, ck in jobs:
+        info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED"})
+        text = read(log)
+        assert info["JobState"] == "COMPLETED", text
+        assert "no GPU visible" in text and "no CUDA backend" in text and "in 8 streams" in text, text
+        assert os.path.exists(f"{ck}_10.h5"), text
+
+
+def preempt(c, s, launcher):
+    data = os.path.splitext(c.h5)[0]
+    total = 1500
+    log = os.path.join(c.dir, "preempt.out")
+    ck = os.path.join(c.dir, "cv", "checkpoint")
+    j = s.sbatch(["-n", 2, f"--output={log}", os.path.join(ROOT, "slurm", "cpu.sbatch"), *TINY,
+                  "-max_iters", total, "-checkpoint_every", 500, "-print_every", 1],
+                 env={"CRNN_DATA": data, "CRNN_LAUNCHER": launcher, "CRNN_CHECKPOINT_NAME": ck}, cwd=c.dir)
+    wait_for_text(log, r"i = 50 / ")
+    # the warning signal to the batch shell, as --signal=B:USR1@secs sends it before the limit
+    s.cmd(["scancel", "-b", "--signal=USR1", j])
+    info = s.wait(j, {"PENDING", "COMPLETED", "FAILED"}, timeout=90, what="after SIGUSR1")
+    text = read(log)
+    assert info["JobState"] == "PENDING" and info["Restarts"] == "1", f"{info}\n{text}"
+    m = re.search(r"stopped by a signal at iteration (\d+)", text)
+    assert m and "SIGUSR1" in text and "requeueing job" in text, text
+    stop = int(m.group(1))
+    assert 50 <= stop < total, text
+    assert os.path.exists(f"{ck}_{stop}.h5"), text
+    # start the requeued job now rather than after its two-minute begin time (the delay that lets
+    # the previous run's step finish: here, wait for its files in slurmd's spool to go)
+    spool = os.path.join(s.dir, "spool")
+    deadline = time.time() + 60
+    while any(re.search(rf"[._]{j}\.", f) for f in os.listdir(spool)) and time.time() < deadline:
+        time.sleep(0.2)
+    s.cmd(["scontrol", "update", f"jobid={j}", "StartTime=now"])
+    info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED"}, timeout=150, what="after the requeue")
+    text = read(log)
+    assert info["JobState"] == "COMPLETED", f"{info['JobState']}\n{text}"
+    # appended, not overwritten: both starts in the one output file
+    assert "start 1 on" in text and "start 2 on" in text, text
+    assert re.search(rf"resuming from {re.escape(ck)}_{stop}\.h5 at iteration {stop}\n", text), text
+    assert "training finished" in text, text
+    # every iteration once, the resumed ones after the checkpoint's: nothing lost, nothing twice
+    iters = [int(m.group(1)) for m in re.finditer(r"i = (\d+) / \d+, loss", text)]
+    assert iters == list(range(1, total + 1)), f"iterations printed: {iters[:5]}...{iters[-5:]} ({len(iters)})"
+    with h5py.File(f"{ck}_{total}.h5") as f:
+        assert f.attrs["iteration"] == total
+        assert f["history/train_loss"].shape == (total,)
+    with open(f"{ck}_metrics.jsonl") as f:
+        recs = [json.loads(line) for line in f]
+    train_its = [r["iteration"] for r in recs if r["type"] == "train"]
+    assert train_its == list(range(1, total + 1)), "metrics records are not 1..N once each"
+
+
+def case_preempt(c, s):
+    preempt(c, s, "srun")
+
+
+def case_preempt_mpirun(c, s):
+    preempt(c, s, "mpirun")
+
+
+def case_sweep(c, s):
+    grid = os.path.join(c.dir, "grid.txt")
+    out = must([os.path.join(ROOT, "slurm", "make-grid"), "rnn_size=16,32", "learning_rate=2e-3,5e-4"])
+    with open(grid, "w") as f:
+        f.write("# a 2 x 2 grid\n\n" + out)
+    assert len(out.splitlines()) == 4, out
+    sweep_dir = os.path.join(c.dir, "sweep")
+    p = subprocess.run([os.path.join(ROOT, "slurm", "sweep"), "-num_layers", "1", "-wordvec_size", "8",
+                        "-batch_size", "4", "-seq_length", "16", "-max_iters", "40", "-checkpoint_every", "20",
+                        "-print_every", "20"],
+                       capture_output=True, text=True, timeout=60, cwd=c.dir,
+                       env=dict(s.env, CRNN_DATA=os.path.splitext(c.h5)[0], CRNN_SWEEP_GRID=grid,
+                                CRNN_SWEEP_DIR=sweep_dir,
+                                CRNN_SWEEP_SBATCH_ARGS=f"--cpus-per-task=1 --output={c.dir}/sweep-%A_%a.out"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    m = re.search(r"array job (\d+) .* table job (\d+)", p.stdout)
+    assert m, p.stdout
+    array, table = int(m.group(1)), int(m.group(2))
+    s.wait(table, {"COMPLETED", "FAILED", "CANCELLED"}, timeout=150, what="(the table job)")
+    for i in range(4):
+        info = s.job(f"{array}_{i}")
+        assert info["JobState"] == "COMPLETED", f"task {i}: {info['JobState']}\n" + read(f"{c.dir}/sweep-{array}_{i}.out")
+    text = read(os.path.join(sweep_dir, "table.txt"))
+    rows = re.findall(r"^\s*(\d)\s+(-rnn_size \d+ -learning_rate \S+)\s+(\d+\.\d{4})\s+(\d+)\s+40\s+2$", text, re.M)
+    assert len(rows) == 4, text
+    assert sorted(r[1] for r in rows) == sorted(out.splitlines()), text
+    best = [float(r[2]) for r in rows]
+    assert best == sorted(best), f"not lowest first:\n{text}"
+    for i, setting, loss, at in rows:
+        with open(os.path.join(sweep_dir, i, "setting")) as f:
+            assert f.read().strip() == setting
+        with open(os.path.join(sweep_dir, i, "checkpoint_metrics.jsonl")) as f:
+            vals = [json.loads(line) for line in f]
+        vals = [(r["val_loss"], r["iteration"]) for r in vals if r["type"] == "val"]
+        assert abs(min(vals)[0] - float(loss)) < 1e-4 and min(vals)[1] == int(at), (setting, vals, text)
+        with h5py.File(os.path.join(sweep_dir, i, "checkpoint_40.h5")) as f:
+            assert f.attrs["rnn_size"] == int(setting.split()[1])
+    assert re.search(rf"^best: setting {rows[0][0]} \({re.escape(rows[0][1])}\)", text, re.M), text
+
+
+NO_SLURM = {"world_check": case_world_check, "launcher": case_launcher, "requeue_logic": case_requeue_logic}
+WITH_SLURM = {"cpu": case_cpu, "gpu_scripts": case_gpu_scripts, "preempt": case_preempt, "preempt_mpirun": case_preempt_mpirun, "sweep": case_sweep}
+
+
+def main():
+    name = sys.argv[1]
+    if name in WITH_SLURM and os.environ.get("CRNN_SANITIZE"):
+        print(f"{name}: skipped in sanitizer builds (CRNN_SANITIZE): the Slurm tests run in the normal build")
+        return SKIP
+    c = Case()
+    s = None
+    try:
+        if name in NO_SLURM:
+            NO_SLURM[name](c)
+        else:
+            s = Slurm()
+            try:
+                s.start()
+            except Skip as e:
+                print(f"{name}: skipped: {e}")
+                return SKIP
+            WITH_SLURM[name](c, s)
+    finally:
+        if s:
+            s.stop()
+        c.close()
+    print(f"{name}: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # ctest's timeout: run the finally blocks
+    sys.exit(main())
