@@ -333,7 +333,7 @@ def case_preempt_mpirun(c, s):
 
 def case_sweep(c, s):
     grid = os.path.join(c.dir, "grid.txt")
-    out = must([os.path.join(ROOT, "slurm", "make-grid"), "rnn_size=16,32", "learning_rate=2e-3,5e-4"])
+    out = must([os.path.join(ROOT, "slurm", "make-grid"), "rnn_size=16,32", "dropout=0,0.5"])
     with open(grid, "w") as f:
         f.write("# a 2 x 2 grid\n\n" + out)
     assert len(out.splitlines()) == 4, out
@@ -354,7 +354,7 @@ def case_sweep(c, s):
         info = s.job(f"{array}_{i}")
         assert info["JobState"] == "COMPLETED", f"task {i}: {info['JobState']}\n" + read(f"{c.dir}/sweep-{array}_{i}.out")
     text = read(os.path.join(sweep_dir, "table.txt"))
-    rows = re.findall(r"^\s*(\d)\s+(-rnn_size \d+ -learning_rate \S+)\s+(\d+\.\d{4})\s+(\d+)\s+40\s+2$", text, re.M)
+    rows = re.findall(r"^\s*(\d)\s+(-rnn_size \d+ -dropout \S+)\s+(\d+\.\d{4})\s+(\d+)\s+40\s+2$", text, re.M)
     assert len(rows) == 4, text
     assert sorted(r[1] for r in rows) == sorted(out.splitlines()), text
     best = [float(r[2]) for r in rows]
@@ -368,6 +368,7 @@ def case_sweep(c, s):
         assert abs(min(vals)[0] - float(loss)) < 1e-4 and min(vals)[1] == int(at), (setting, vals, text)
         with h5py.File(os.path.join(sweep_dir, i, "checkpoint_40.h5")) as f:
             assert f.attrs["rnn_size"] == int(setting.split()[1])
+            assert f.attrs["dropout"] == float(setting.split()[3])
     assert re.search(rf"^best: setting {rows[0][0]} \({re.escape(rows[0][1])}\)", text, re.M), text
 
 
