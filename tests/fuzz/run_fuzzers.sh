@@ -7,6 +7,8 @@
 # crash, hang (-timeout), memory blow-up (-rss_limit_mb), leak or sanitizer report; the input
 # that did it is saved in BUILD_DIR/fuzz-artifacts/<target>/ and its path printed. To keep a
 # found bug fixed, copy that input to tests/fuzz/regressions/<target>/ (ctest replays it).
+# A crash inside libhdf5 itself (not crnn's code) is reported as a note, its input kept as
+# BUILD_DIR/fuzz-artifacts/<target>/hdf5-*, and the target goes on for the time left.
 # Optional third argument: the targets to run (default: all), e.g. "json flags".
 set -uo pipefail
 if [ $# -lt 2 ]; then
@@ -31,6 +33,18 @@ supp=$src/tests/sanitizers
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:allocator_may_return_null=1:suppressions=$supp/asan.supp"
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp"
+# Whether a failed run's report is a bug inside libhdf5 itself on a hostile file (HDF5 1.10
+# has known ones, e.g. in its global heap), not crnn's: the first frame of the report that is
+# not the sanitizer's or libFuzzer's own is in libhdf5, and no memory involved was allocated by
+# crnn's code (an HDF5 write past a buffer that crnn sized would be crnn's bug).
+inside_hdf5() {
+    local top
+    top=$(sed -n '/^ *#0 /,/^$/p' "$1" | grep -E '^ *#[0-9]+ ' |
+          grep -vE '__interceptor_|__sanitizer|__asan|__ubsan|fuzzer::|libc\.so| in (malloc|calloc|realloc|free) ' | head -1)
+    [[ "$top" == *libhdf5* ]] || return 1
+    ! sed -n '/allocated by thread/,/^$/p' "$1" | grep -q '/src/'
+}
+
 failed=()
 for t in $targets; do
     corpus=$build/fuzz-corpus/$t
@@ -43,10 +57,23 @@ for t in $targets; do
     log=$build/fuzz-artifacts/$t.log
     echo "== fuzz_$t: ${seconds}s (log: $log)"
     start=$SECONDS
-    "$build/fuzz/fuzz_$t" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -timeout=10 \
-        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="$artifacts/" >"$log" 2>&1
-    rc=$?
+    while :; do
+        left=$((seconds - (SECONDS - start)))
+        [ $left -ge 1 ] || left=1
+        "$build/fuzz/fuzz_$t" "$corpus" "${seeds[@]}" -max_total_time="$left" -timeout=10 \
+            -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+            -artifact_prefix="$artifacts/" >"$log" 2>&1
+        rc=$?
+        [ $rc -ne 0 ] && inside_hdf5 "$log" || break
+        # HDF5's bug, not crnn's: keep the input aside, say so, and go on fuzzing
+        for f in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-*; do
+            [ -e "$f" ] || continue
+            mv "$f" "$artifacts/hdf5-$(basename "$f")"
+            echo "note: fuzz_$t: a crash inside libhdf5 itself, not crnn's: $artifacts/hdf5-$(basename "$f")"
+            grep -m3 -E "ERROR: |^ *#[0-9]+ .*libhdf5" "$log" | sed 's/^/    /'
+        done
+        [ $((SECONDS - start)) -lt $((seconds - 5)) ] || { rc=0; break; }
+    done
     grep -E "^stat::number_of_executed_units|^#[0-9]+ *DONE" "$log" | tail -2
     if [ $rc -ne 0 ]; then
         echo "fuzz_$t FAILED (exit $rc after $((SECONDS - start))s); the end of its log:"
