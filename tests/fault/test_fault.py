@@ -141,8 +141,26 @@ def full_disk(c, env, ckdir):
     assert not [f for f in left if f.startswith("big.")], f"crnn-preprocess left {left}"
 
 
+def preprocess_budgets(c, lib):
+    """crnn-preprocess into a folder with room for 0 B .. 12 kB: each run fails naming the
+    file, leaves no output and does not crash (HDF5 1.10 crashed at exit after a failed write
+    before crnn-preprocess reserved the file's space)."""
+    out = os.path.join(c.dir, "small")
+    os.makedirs(out)
+    for budget in (0, 400, 800, 2000, 4000, 12000):
+        env = dict(os.environ, LD_PRELOAD=lib, CRNN_FAULTFS_DIR=out, CRNN_FAULTFS_BYTES=str(budget))
+        rc, _, err = run([prog("crnn-preprocess"), "--input_txt", c.txt, "--output_h5",
+                          os.path.join(out, "p.h5"), "--output_json", os.path.join(out, "p.json"),
+                          "--quiet"], env=env)
+        no_crash(rc, err, f"crnn-preprocess with {budget} bytes free")
+        assert rc != 0 and "p.h5" in err, f"{budget} bytes free: {rc} {err}"
+        assert not os.listdir(out), f"{budget} bytes free: left {os.listdir(out)}"
+
+
 def case_disk_full(c):
     mnt = os.path.join(c.dir, "mnt")
+    if not SANITIZED and os.path.exists(os.path.join(BIN, "libcrnn_faultfs.so")):
+        preprocess_budgets(c, shim("faultfs"))
     if mount_tmpfs(mnt, "160k"):
         try:
             print("a 160 KiB tmpfs")
