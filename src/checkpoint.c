@@ -283,6 +283,35 @@ static int fsync_path(const char *path, int flags) {
     return rc;
 }
 
+/* Writes the bytes of the file to path and fsyncs it. */
+static int write_image(const char *path, const void *buf, size_t n, CrnnError *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) return crnn_fail(err, "cannot create %s: %s", path, strerror(errno));
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int saved = w < 0 ? errno : ENOSPC;
+            close(fd);
+            return crnn_fail(err, "cannot write %s: %s; check the free space of its disk", path,
+                             strerror(saved));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    int rc = fsync(fd);
+    int saved = errno;
+    if (close(fd) < 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc < 0)
+        return crnn_fail(err, "cannot write %s: %s; check the free space of its disk", path,
+                         strerror(saved));
+    return 0;
+}
+
 int checkpoint_write(const char *path, const Checkpoint *ck, CrnnError *err) {
     ParamTensor tensors[CRNN_MAX_TENSORS];
     size_t num_params = 0;
@@ -311,21 +340,33 @@ int checkpoint_write(const char *path, const Checkpoint *ck, CrnnError *err) {
     close(fd);
 
     int rc = -1;
-    /* H5F_CLOSE_SEMI: H5Fclose fails (rather than quietly keeping the file open) if an object
-     * were left open, so a file that is renamed into place has always been closed */
+    /* The file is made in memory (the core driver, no backing store) and written out by
+     * write_image: HDF5 1.10 crashes at exit after an H5Fclose that failed to write (a full
+     * disk), so HDF5 never writes to the disk itself. H5F_CLOSE_SEMI: H5Fclose fails (rather
+     * than quietly keeping the file open) if an object were left open. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), file = H5I_INVALID_HID;
-    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_SEMI) >= 0)
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_SEMI) >= 0 &&
+        H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0)
         file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     CLOSE_ID(fapl, H5Pclose);
+    void *image = NULL;
+    ssize_t image_size = -1;
     if (file < 0) {
         crnn_fail(err, "cannot create the HDF5 file");
     } else {
         rc = write_contents(file, ck, tensors, num_tensors, num_params, err);
-        if (H5Fclose(file) < 0 && rc == 0)
-            rc = crnn_fail(err, "cannot close %s (disk full?)", tmp);
+        if (rc == 0 && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
+            rc = crnn_fail(err, "cannot flush the HDF5 file");
+        if (rc == 0) {
+            image_size = H5Fget_file_image(file, NULL, 0);
+            image = image_size > 0 ? crnn_malloc((size_t)image_size, err) : NULL;
+            if (!image || H5Fget_file_image(file, image, (size_t)image_size) != image_size)
+                rc = image ? crnn_fail(err, "cannot make the HDF5 file image") : -1;
+        }
+        if (H5Fclose(file) < 0 && rc == 0) rc = crnn_fail(err, "cannot close the HDF5 file");
     }
-    if (rc == 0 && fsync_path(tmp, O_RDONLY) < 0)
-        rc = crnn_fail(err, "cannot fsync %s: %s", tmp, strerror(errno));
+    if (rc == 0) rc = write_image(tmp, image, (size_t)image_size, err);
+    free(image);
     if (rc == 0 && rename(tmp, path) < 0)
         rc = crnn_fail(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
     if (rc < 0) {
@@ -447,14 +488,16 @@ static herr_t read_whole(hid_t id, int is_attr, hid_t mtype, void *buf) {
 }
 
 /* Reads strings (variable or fixed length) from an attribute or dataset into n malloc'd C
- * strings; out[] starts all NULL and is all NULL again after a failure. */
+ * strings; out[] starts all NULL and is all NULL again after a failure. Returns 0, -1 when
+ * HDF5 cannot read them, or -2 when memory ran out (err says so). */
 static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError *err) {
     hid_t ftype = is_attr ? H5Aget_type(id) : H5Dget_type(id), mtype = H5I_INVALID_HID;
     hid_t space = is_attr ? H5Aget_space(id) : H5Dget_space(id);
-    int rc = -1;
+    int rc = -1, oom = 0;
     htri_t var = ftype >= 0 ? H5Tis_variable_str(ftype) : -1;
     if (var > 0) {
         char **ptrs = crnn_calloc(n, sizeof *ptrs, err);
+        oom = !ptrs;
         /* the file's character set: HDF5 1.10 has no conversion path between ASCII and UTF-8
          * variable-length strings (it finds one only once a UTF-8 one is cached) */
         mtype = str_type();
@@ -465,7 +508,7 @@ static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError 
                 for (hsize_t i = 0; i < n && rc == 0; i++) {
                     const char *s = ptrs[i] ? ptrs[i] : "";
                     out[i] = crnn_malloc(strlen(s) + 1, err);
-                    if (!out[i]) rc = -1;
+                    if (!out[i]) rc = -1, oom = 1;
                     else memcpy(out[i], s, strlen(s) + 1);
                 }
             }
@@ -480,6 +523,7 @@ static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError 
     } else if (var == 0) {
         size_t size = H5Tget_size(ftype);
         char *buf = size ? crnn_calloc(n, size, err) : NULL;
+        oom = size && !buf;
         mtype = H5Tcopy(ftype);
         if (buf && mtype >= 0 && read_whole(id, is_attr, mtype, buf) >= 0) {
             rc = 0;
@@ -488,6 +532,7 @@ static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError 
                 out[i] = crnn_malloc(len + 1, err);
                 if (!out[i]) {
                     rc = -1;
+                    oom = 1;
                     break;
                 }
                 memcpy(out[i], buf + i * size, len);
@@ -505,20 +550,21 @@ static int read_strings(hid_t id, int is_attr, hsize_t n, char **out, CrnnError 
             out[i] = NULL;
         }
     }
-    return rc;
+    return rc < 0 && oom ? -2 : rc;
 }
 
-/* Reads a string attribute into a malloc'd C string. Returns 1, 0 (absent, !required), -1. */
+/* Reads a string attribute into a malloc'd C string. Returns 1, 0 (absent, !required), -1,
+ * or -2 when memory ran out. */
 static int attr_read_str(hid_t obj, const char *objname, const char *name, char **out,
                          int required, CrnnError *err) {
     int absent;
     *out = NULL;
     hid_t attr = attr_open(obj, objname, name, H5T_STRING, &absent, err);
     if (attr < 0) return absent && !required ? 0 : -1;
-    int rc = read_strings(attr, 1, 1, out, err) < 0 ? -1 : 1;
+    int rc = read_strings(attr, 1, 1, out, err);
     H5Aclose(attr);
-    if (rc < 0) crnn_fail(err, "cannot read the attribute %s of %s (corrupt?); " ADVICE_OTHER, name, objname);
-    return rc;
+    if (rc == -1) crnn_fail(err, "cannot read the attribute %s of %s (corrupt?); " ADVICE_OTHER, name, objname);
+    return rc < 0 ? rc : 1;
 }
 
 /* Opens a dataset and checks its class and shape. want_dims[i] < 0 accepts any extent;
@@ -636,7 +682,8 @@ static int read_root(hid_t file, Checkpoint *ck, CrnnError *err) {
         return -1;
     }
     free(format);
-    if (rc < 0) return crnn_fail_context(err, "not a crnn checkpoint (give a checkpoint written by crnn-train)");
+    if (rc == -1) return crnn_fail_context(err, "not a crnn checkpoint (give a checkpoint written by crnn-train)");
+    if (rc < 0) return -1;
     int64_t version = 0;
     if (attr_read_i64(file, "/", "format_version", &version, 1, err) < 0) return -1;
     if (version > CKPT_FORMAT_VERSION)
@@ -798,7 +845,7 @@ static int read_vocab(hid_t file, Checkpoint *ck, CrnnError *err) {
     uint32_t *tokens = crnn_calloc((size_t)n, sizeof *tokens, err);
     int rc = names && tokens ? read_strings(d, 0, (hsize_t)n, names, err) : -1;
     H5Dclose(d);
-    if (rc < 0 && names && tokens)
+    if (rc == -1 && names && tokens)
         crnn_fail(err, "cannot read /vocab/idx_to_token (truncated or corrupt?); " ADVICE_OTHER);
     if (rc == 0) {
         if (enc < 0) { /* utf-8 unless some token only reads as a byte ("[200]") */

@@ -5,6 +5,7 @@
  * Pass 2 reads it again, maps every token to its index into an OUT_CHUNK buffer and writes the
  * buffer with hyperslab writes into /train, /val and /test, which are contiguous runs of the
  * file in that order. Pure-ASCII runs of 8 bytes take a fast path in both passes. */
+#define _GNU_SOURCE /* fallocate */
 #include "crnn/preprocess.h"
 
 #include <errno.h>
@@ -374,6 +375,28 @@ static int fsync_path(const char *path, CrnnError *err) {
     return 0;
 }
 
+/* Reserves the output's space on its disk before HDF5 writes to it, so that a disk too full
+ * for the file is an error here: HDF5 1.10 crashes at exit once it has failed to write a file
+ * (even one the program never closes). File systems without fallocate go on without the
+ * reservation. */
+static int reserve_space(const char *path, int64_t bytes, CrnnError *err) {
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return crnn_fail(err, "cannot open %s: %s; check that the folder is writable", path,
+                         strerror(errno));
+    int rc;
+    do rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes);
+    while (rc < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    if (rc < 0 && (saved == ENOSPC || saved == EFBIG || saved == EDQUOT))
+        return crnn_fail(err,
+                         "cannot write %s: %s (it needs %.1f MB); free some space or give "
+                         "--output_h5 a file on another disk",
+                         path, strerror(saved), (double)bytes / 1e6);
+    return 0;
+}
+
 static int write_encoding_attr(hid_t file, VocabEncoding enc) {
     const char *value = enc == VOCAB_BYTES ? "bytes" : "utf-8";
     hid_t type = H5Tcopy(H5T_C_S1);
@@ -461,13 +484,17 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     sum.train_size = N - sum.val_size - sum.test_size;
     sum.elem_size = counts.V <= 255 ? 1 : 4;
 
-    /* the HDF5 file and its datasets */
+    /* the HDF5 file and its datasets; its space is reserved before HDF5 writes any of it (and
+     * again once HDF5 has truncated the file), see reserve_space */
+    int64_t h5_bytes = N * sum.elem_size + (1 << 20); /* the tokens, and HDF5's structures */
+    if (reserve_space(h5_tmp, h5_bytes, err)) goto done;
     file = H5Fcreate(h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) {
         crnn_fail(err, "cannot create the HDF5 file %s (for --output_h5 %s); check that the "
                        "folder is writable", h5_tmp, opt->output_h5);
         goto done;
     }
+    if (reserve_space(h5_tmp, h5_bytes, err)) goto done;
     hid_t ftype = sum.elem_size == 1 ? H5T_STD_U8LE : H5T_STD_U32LE;
     sink.memtype = sum.elem_size == 1 ? H5T_NATIVE_UINT8 : H5T_NATIVE_UINT32;
     sink.elem = (size_t)sum.elem_size;
