@@ -243,7 +243,7 @@ typedef struct SeqArgs {
     real *gates_h;   /* gru: the recurrent parts, then their gradients */
     const real *b_h; /* gru */
     const real *W; /* packed: W_h [H, GH] forward, its transpose [GH, H] backward */
-    const real *W_raw; /* forward over a few rows only: W_h as it is (see forward_weights) */
+    const real *W_raw; /* W_h as it is, when W is NULL (see forward_weights, backward_weights) */
     int S, B, H;
 } SeqArgs;
 
@@ -259,6 +259,15 @@ static void step_product(const SeqArgs *q, int M, int N, int K, const real *A, i
     } else {
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, A, lda, q->W_raw, N, 1, C, ldc);
     }
+}
+
+/* dh[M, H] += dA[M, GH] W_h^T for a backward step: the kernel on the packed transpose, or
+ * OpenBLAS on W_h as it is when packing found no memory (one thread then). */
+static void step_product_t(const SeqArgs *q, int M, int H, int GH, const real *dA, real *dh) {
+    if (q->W)
+        q->k->gemm_acc(M, H, GH, dA, GH, q->W, dh, H);
+    else
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, M, H, GH, 1, dA, GH, q->W_raw, GH, 1, dh, H);
 }
 
 /* Thread tid's share of the B streams (of n threads, as even as can be): rows
@@ -296,8 +305,7 @@ static void lstm_backward_task(void *ctx, int tid, int n) {
     for (int t = q->S - 1; t >= 0; t--) {
         real *dh = q->dhs + ((size_t)t * B + b0) * H;
         if (t < q->S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
-            q->k->gemm_acc(rows, H, 4 * H, q->gates + ((size_t)(t + 1) * B + b0) * 4 * H, 4 * H, q->W,
-                           dh, H);
+            step_product_t(q, rows, H, 4 * H, q->gates + ((size_t)(t + 1) * B + b0) * 4 * H, dh);
         q->k->lstm_cell_backward(q->gates + ((size_t)t * B + b0) * 4 * H, q->cs + ((size_t)t * B + b0) * H,
                            q->cs + ((size_t)(t + 1) * B + b0) * H, dh, dc, rows, H);
     }
@@ -330,7 +338,7 @@ static void gru_backward_task(void *ctx, int tid, int n) {
         const size_t row = (size_t)t * B + b0;
         real *dh = q->dhs + row * H;
         if (t < q->S - 1) /* the recurrent gradient from step t+1: dA_h,{t+1} W_h^T */
-            q->k->gemm_acc(rows, H, 3 * H, q->gates_h + (row + B) * 3 * H, 3 * H, q->W, dh, H);
+            step_product_t(q, rows, H, 3 * H, q->gates_h + (row + B) * 3 * H, dh);
         q->k->gru_cell_backward(q->gates + row * 3 * H, q->gates_h + row * 3 * H, q->hs + row * H, dh,
                                 t > 0 ? dh - (size_t)B * H : NULL, rows, H);
     }
@@ -359,7 +367,7 @@ static void rnn_backward_task(void *ctx, int tid, int n) {
     for (int t = q->S - 1; t >= 0; t--) {
         const size_t row = (size_t)t * B + b0;
         real *dh = q->dhs + row * H;
-        if (t < q->S - 1) q->k->gemm_acc(rows, H, H, q->gates + (row + B) * H, H, q->W, dh, H);
+        if (t < q->S - 1) step_product_t(q, rows, H, H, q->gates + (row + B) * H, dh);
         q->k->rnn_cell_backward(q->gates + row * H, dh, rows, H);
     }
 }
@@ -371,13 +379,14 @@ static int seq_threads(int B, int H) {
     return n < 1 ? 1 : n;
 }
 
-/* W_h [H, G*H] packed for the kernels (transposed for the backward), in the backend's scratch. */
+/* W_h [H, G*H] packed for the kernels (transposed for the backward), in the backend's scratch;
+ * NULL when there is no memory for it, and the recurrence then uses W_h as it is. */
 static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, int transpose) {
     int K = transpose ? G * H : H, N = transpose ? H : G * H;
     size_t n = cpu_packed_size(K, N, im->k->tile_n);
     if (im->scratch_len < n) {
         real *grown = realloc(im->scratch, n * sizeof *grown);
-        if (!grown) abort(); /* a few MB at most; the model allocated far more already */
+        if (!grown) return NULL;
         im->scratch = grown;
         im->scratch_len = n;
     }
@@ -394,7 +403,15 @@ static int forward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
         return 1;
     }
     q->W = packed_weights(im, W_h, q->H, G, 0);
-    return seq_threads(q->B, q->H);
+    q->W_raw = W_h;
+    return q->W ? seq_threads(q->B, q->H) : 1; /* OpenBLAS is never called from two threads */
+}
+
+/* The same for a backward recurrence: W_h's transpose packed, or W_h as it is on one thread. */
+static int backward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
+    q->W = packed_weights(im, W_h, q->H, G, 1);
+    q->W_raw = W_h;
+    return q->W ? seq_threads(q->B, q->H) : 1;
 }
 
 static void cpu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
@@ -408,8 +425,8 @@ static void cpu_lstm_backward(Backend *be, real *gates, const real *W_h, const r
                               real *dc, int S, int B, int H) {
     CpuImpl *im = impl_of(be);
     SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .dc = dc, .cs = (real *)cs,
-                 .W = packed_weights(im, W_h, H, 4, 1), .S = S, .B = B, .H = H};
-    pool_run(im->pool, seq_threads(B, H), lstm_backward_task, &q);
+                 .S = S, .B = B, .H = H};
+    pool_run(im->pool, backward_weights(im, &q, W_h, 4), lstm_backward_task, &q);
 }
 
 static void cpu_gru_forward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *b_h,
@@ -424,8 +441,8 @@ static void cpu_gru_backward(Backend *be, real *gates, real *gates_h, const real
                              real *dhs, int S, int B, int H) {
     CpuImpl *im = impl_of(be);
     SeqArgs q = {.k = im->k, .gates = gates, .gates_h = gates_h, .hs = (real *)hs, .dhs = dhs,
-                 .W = packed_weights(im, W_h, H, 3, 1), .S = S, .B = B, .H = H};
-    pool_run(im->pool, seq_threads(B, H), gru_backward_task, &q);
+                 .S = S, .B = B, .H = H};
+    pool_run(im->pool, backward_weights(im, &q, W_h, 3), gru_backward_task, &q);
 }
 
 static void cpu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H) {
@@ -436,9 +453,8 @@ static void cpu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs,
 
 static void cpu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .W = packed_weights(im, W_h, H, 1, 1),
-                 .S = S, .B = B, .H = H};
-    pool_run(im->pool, seq_threads(B, H), rnn_backward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .S = S, .B = B, .H = H};
+    pool_run(im->pool, backward_weights(im, &q, W_h, 1), rnn_backward_task, &q);
 }
 
 typedef struct DropoutArgs {
