@@ -81,7 +81,7 @@ Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backe
     if (gpu == -1) return backend_cpu_create(threads, err);
 #ifdef CRNN_HAVE_CUDA
     int count = 0;
-    CrnnError why;
+    CrnnError why = {.msg = ""};
     if (backend_cuda_device_count(&count, &why) || count == 0) {
         if (!quiet)
             fprintf(stderr, "%s: no CUDA device (%s): running on the CPU (use -gpu -1 to say so)\n", program,
