@@ -42,8 +42,8 @@ struct CudaImpl {
     double *partials;  /* [CUK_SUMSQ_BLOCKS] */
     double *result;    /* one double on the device */
     double *host_result; /* pinned, for the reductions' values */
-    double *loss_rows; /* [loss_rows_cap] per-row losses of softmax_xent */
-    size_t loss_rows_cap;
+    void *loss_rows; /* per-row losses (double) of softmax_xent */
+    size_t loss_rows_bytes;
     void *scratch; /* embedding_backward's sort (grows, never shrinks) */
     size_t scratch_bytes;
     int failed;
@@ -106,10 +106,12 @@ void *cu_alloc(Backend *be, size_t bytes) {
     CudaImpl *im = impl_of(be);
     void *p = nullptr;
     /* cudaMalloc of 0 bytes gives NULL, which means out of memory here */
-    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
-        (void)cudaGetLastError(); /* out of memory is the caller's to report, not sticky */
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError(); /* out of memory is the caller's to report, and not sticky */
         return nullptr;
     }
+    if (!CUDA_OK(im, e)) return nullptr; /* anything else is the device's failure */
     if (!CUDA_OK(im, cudaMemsetAsync(p, 0, bytes ? bytes : 1, im->stream))) {
         cudaFree(p);
         return nullptr;
@@ -289,13 +291,10 @@ double result_to_host(CudaImpl *im) {
 double cu_softmax_xent(Backend *be, const real *logits, const int32_t *y, real *dlogits, int N, int V, real scale) {
     CudaImpl *im = impl_of(be);
     if (N <= 0) return 0;
-    void *rows = im->loss_rows;
-    size_t cap = im->loss_rows_cap * sizeof(double);
-    if (!ensure(im, &rows, &cap, (size_t)N * sizeof(double))) return NAN;
-    im->loss_rows = (double *)rows;
-    im->loss_rows_cap = cap / sizeof(double);
-    if (!CUDA_OK(im, cuk_softmax_xent(im->stream, logits, y, dlogits, im->loss_rows, N, V, scale)) ||
-        !CUDA_OK(im, cuk_sum_double(im->stream, im->loss_rows, N, im->result)))
+    if (!ensure(im, &im->loss_rows, &im->loss_rows_bytes, (size_t)N * sizeof(double))) return NAN;
+    double *rows = (double *)im->loss_rows;
+    if (!CUDA_OK(im, cuk_softmax_xent(im->stream, logits, y, dlogits, rows, N, V, scale)) ||
+        !CUDA_OK(im, cuk_sum_double(im->stream, rows, N, im->result)))
         return NAN;
     return result_to_host(im);
 }
