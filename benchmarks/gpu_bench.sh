@@ -19,7 +19,9 @@ ITERS=${ITERS:-300}
 WORK=$(mktemp -d /tmp/crnn-gpu-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 [ -x "$BIN/crnn-train" ] || { echo "gpu_bench: no $BIN/crnn-train: run benchmarks/gpu_setup.sh build first" >&2; exit 1; }
-[ -f carry/prefix/usr/bin/mpicc ] && eval "$(benchmarks/gpu_setup.sh env)"
+# crnn's libraries from gpu_setup.sh's prefix; PyTorch keeps the machine's own library path
+TORCH_LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}
+if [ -f carry/prefix/usr/bin/mpicc ]; then eval "$(benchmarks/gpu_setup.sh env)"; fi
 
 # ~6 MB of English-like text (no data set on the machine): words drawn with Zipf-like weights
 python3 - "$WORK/input.txt" <<'PY'
@@ -74,7 +76,7 @@ PY
 
 torch_row() { # H L B
     local H=$1 L=$2 B=$3 mib
-    mib=$(with_peak python3 benchmarks/torch_gpu_lstm.py --input_h5 "$WORK/d.h5" --vocab "$V" --rnn_size "$H" \
+    mib=$(with_peak env LD_LIBRARY_PATH="$TORCH_LD_LIBRARY_PATH" python3 benchmarks/torch_gpu_lstm.py --input_h5 "$WORK/d.h5" --vocab "$V" --rnn_size "$H" \
         --num_layers "$L" --batch_size "$B" --seq_length 50 --iters "$ITERS")
     python3 - "$WORK/out" "$B" "$H" "$L" "$mib" <<'PY'
 import re, sys

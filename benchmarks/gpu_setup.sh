@@ -148,7 +148,8 @@ build() {
     local gen=()
     command -v make >/dev/null || gen=(-G Ninja)
     cmake -S . -B "$dir" "${gen[@]}" -DCRNN_CUDA=ON -DCRNN_WERROR=ON -DNCCL_ROOT="$NCCL_ROOT" \
-        -DMPI_C_COMPILER="$PREFIX/usr/bin/mpicc" -DCMAKE_IGNORE_PREFIX_PATH=/usr
+        -DMPI_C_COMPILER="$PREFIX/usr/bin/mpicc" -DCMAKE_IGNORE_PREFIX_PATH=/usr \
+        -DPython3_EXECUTABLE="$(command -v python3)" # the tests' Python: the one with torch and h5py
     cmake --build "$dir" -j"$(nproc)"
 }
 
