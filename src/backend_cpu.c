@@ -549,6 +549,11 @@ static void cpu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, 
     }
 }
 
+static int cpu_status(Backend *be, CrnnError *err) {
+    (void)be, (void)err;
+    return 0;
+}
+
 static void cpu_destroy(Backend *be) {
     CpuImpl *im = impl_of(be);
     if (im) {
@@ -604,8 +609,13 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->scale = cpu_scale;
     be->adam = cpu_adam;
     be->rmsprop = cpu_rmsprop;
+    be->status = cpu_status;
     be->destroy = cpu_destroy;
     return be;
+}
+
+int backend_check(Backend *be, CrnnError *err) {
+    return be && be->status ? be->status(be, err) : 0;
 }
 
 void backend_destroy(Backend *be) {

@@ -9,6 +9,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#ifdef CRNN_HAVE_CUDA
+#include "crnn/cuda.h"
+#endif
+
 char *openblas_get_corename(void);
 
 void runtime_choose_blas_kernel(char **argv) {
@@ -64,8 +68,8 @@ int runtime_blas_threads(int ranks_on_node) {
     return n < 1 ? 1 : n;
 }
 
-Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int threads,
-                         int quiet, CrnnError *err) {
+Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int local_rank,
+                         int threads, int quiet, CrnnError *err) {
     if (strcmp(gpu_backend, "cuda") != 0) {
         crnn_fail(err, "-gpu_backend %s is not supported; crnn runs on CUDA or the CPU (-gpu -1)", gpu_backend);
         return NULL;
@@ -74,9 +78,59 @@ Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backe
         crnn_fail(err, "-gpu must be -1 (CPU) or a device number, got %lld", (long long)gpu);
         return NULL;
     }
-    if (gpu >= 0 && !quiet) {
+    if (gpu == -1) return backend_cpu_create(threads, err);
+#ifdef CRNN_HAVE_CUDA
+    int count = 0;
+    CrnnError why = {.msg = ""};
+    if (backend_cuda_device_count(&count, &why) || count == 0) {
+        if (!quiet)
+            fprintf(stderr, "%s: no CUDA device (%s): running on the CPU (use -gpu -1 to say so)\n", program,
+                    count == 0 && !why.msg[0] ? "none found" : why.msg);
+        return backend_cpu_create(threads, err);
+    }
+    long long device = (long long)gpu + (local_rank > 0 ? local_rank : 0);
+    if (device >= count) {
+        if (local_rank > 0)
+            crnn_fail(err, "-gpu %lld: this rank (node-local rank %d) would take CUDA device %lld, but this machine has %d (0 to %d)",
+                      (long long)gpu, local_rank, device, count, count - 1);
+        else
+            crnn_fail(err, "-gpu %lld: no such CUDA device; this machine has %d (0 to %d), or -1 for the CPU",
+                      (long long)gpu, count, count - 1);
+        return NULL;
+    }
+    return backend_cuda_create((int)device, err);
+#else
+    (void)local_rank;
+    if (!quiet)
         fprintf(stderr, "%s: this build has no CUDA backend: running on the CPU (use -gpu -1 to say so)\n",
                 program);
-    }
     return backend_cpu_create(threads, err);
+#endif
+}
+
+Comm *runtime_gradient_comm(Comm *comm, Backend *be, CrnnError *err) {
+#ifdef CRNN_HAVE_CUDA
+    if (!backend_is_cuda(be)) return comm;
+    const char *env = getenv("CRNN_NCCL");
+    int want = comm->size > 1;
+    if (env && *env) {
+        if (strcmp(env, "0") != 0 && strcmp(env, "1") != 0) {
+            crnn_fail(err, "CRNN_NCCL must be 0 or 1, got '%s'", env);
+            return NULL;
+        }
+        want = strcmp(env, "1") == 0;
+    }
+    if (!want) {
+        if (comm->size > 1) {
+            crnn_fail(err, "rank %d of %d: CRNN_NCCL=0, but %d ranks on CUDA devices reduce their gradients through NCCL",
+                      comm->rank, comm->size, comm->size);
+            return NULL;
+        }
+        return comm;
+    }
+    return comm_nccl_create(comm, be, err);
+#else
+    (void)be, (void)err;
+    return comm;
+#endif
 }

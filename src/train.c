@@ -991,6 +991,10 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             break;
         }
         double t_comm = now_seconds();
+        if (backend_check(be, err)) { /* a device's failure (the loss's copy waited for the step) */
+            rc = -1;
+            break;
+        }
         r->iteration++;
         const int at_print = r->s.print_every > 0 && r->iteration % r->s.print_every == 0;
         if (!isfinite(loss_mean)) {

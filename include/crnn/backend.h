@@ -104,6 +104,11 @@ struct Backend {
     void (*rmsprop)(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
                     double alpha, double eps);
 
+    /* 0 when every operation so far succeeded, else -1 with the first failure in err. A device
+     * runs operations asynchronously: a failure shows here after the next operation that waits
+     * for the device (to_host, softmax_xent, sumsq), or later. The CPU's never fail. */
+    int (*status)(Backend *be, CrnnError *err);
+
     void (*destroy)(Backend *be);
     void *impl;
 };
@@ -111,6 +116,8 @@ struct Backend {
 /* The CPU backend: OpenBLAS, single-threaded inside, driven by a pool of `threads` threads
  * (at least 1) that split each matrix product by rows and each recurrence by streams. */
 Backend *backend_cpu_create(int threads, CrnnError *err);
+/* be->status, for a table that may lack it: 0 when all went well, else -1 with err filled. */
+int backend_check(Backend *be, CrnnError *err);
 /* Frees the backend (be may be NULL). */
 void backend_destroy(Backend *be);
 

@@ -3,6 +3,7 @@
 #define CRNN_RUNTIME_H
 
 #include "crnn/backend.h"
+#include "crnn/comm.h"
 #include "crnn/common.h"
 #include "crnn/flags.h"
 
@@ -28,9 +29,17 @@ int runtime_start(FlagSet *flags, int argc, char **argv, int *status);
  * at least 1; 0 when the user set OPENBLAS_NUM_THREADS (leave OpenBLAS alone). */
 int runtime_blas_threads(int ranks_on_node);
 
-/* The backend for -gpu N / -gpu_backend NAME: N = -1 is the CPU; N >= 0 asks for CUDA, and
- * without CUDA in the build this says so once (unless quiet) and uses the CPU. */
-Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int threads,
-                         int quiet, CrnnError *err);
+/* The backend for -gpu N / -gpu_backend NAME (FORMATS.md section 5): N = -1 is the CPU; N >= 0
+ * is CUDA device N + local_rank (the rank on its node). Without CUDA in the build, or without a
+ * device (no driver counts as none), this says so on stderr (unless quiet) and uses the CPU; a
+ * device beyond those present is an error naming -gpu and the count. */
+Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int local_rank,
+                         int threads, int quiet, CrnnError *err);
+
+/* The Comm that reduces the gradients of be: on a CUDA backend NCCL (comm_nccl_create, which then
+ * owns comm) when there is more than one rank, or with one rank when the environment says
+ * CRNN_NCCL=1 (to measure NCCL's cost); CRNN_NCCL=0 keeps one rank off NCCL. Otherwise comm
+ * itself. NULL with err on failure (comm is then still the caller's). */
+Comm *runtime_gradient_comm(Comm *comm, Backend *be, CrnnError *err);
 
 #endif

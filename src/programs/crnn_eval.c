@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "note: the %s split holds only %d streams of %lld tokens; evaluating on %d\n", split,
                 data.N, (long long)S, data.N);
     be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                         runtime_blas_threads(1), quiet, &err);
+                         0, runtime_blas_threads(1), quiet, &err);
     if (!be) goto fail;
     if (model_create(&model, &ck.model, be, data.B, data.S, &err)) goto fail;
     model_set_params(&model, ck.params);
@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
         goto fail;
     }
     double loss = evaluate_batches(&model, &data, x, y);
+    if (backend_check(be, &err)) goto fail;
     printf("%s loss = %f\n", split, loss);
     rc = 0;
 fail:

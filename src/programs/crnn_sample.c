@@ -77,11 +77,11 @@ int main(int argc, char **argv) {
                 ck.model.L, ck.model.H, ck.vocab.size, ck.vocab.encoding == VOCAB_BYTES ? "bytes" : "utf-8",
                 (long long)ck.iteration);
     be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                         1, 0, &err);
+                         0, 1, 0, &err);
     if (!be) goto fail;
     if (model_create(&model, &ck.model, be, o.num_samples, 64, &err)) goto fail;
     model_set_params(&model, ck.params);
-    if (sampler_run(&model, &ck.vocab, &o, stdout, &err)) goto fail;
+    if (sampler_run(&model, &ck.vocab, &o, stdout, &err) || backend_check(be, &err)) goto fail;
     rc = 0;
 fail:
     if (rc) crnn_print_error(flags.program, &err);

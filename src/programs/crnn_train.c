@@ -63,8 +63,17 @@ int main(int argc, char **argv) {
     int rc = -1;
     if (comm)
         be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                             runtime_blas_threads(comm->local_size),
+                             comm->local_rank, runtime_blas_threads(comm->local_size),
                              flags_int(&flags, "quiet") != 0 || comm->rank != 0, &err);
+    if (be) { /* on CUDA devices the gradients go through NCCL */
+        Comm *reducer = runtime_gradient_comm(comm, be, &err);
+        if (reducer)
+            comm = reducer;
+        else {
+            backend_destroy(be);
+            be = NULL;
+        }
+    }
     if (be) {
         train_catch_signals();
         rc = train_run(&flags, comm, be, &err);

@@ -1,0 +1,16 @@
+# The CUDA backend and NCCL against the CPU backend (tests/test_backend_cuda.c), and the
+# programs' -gpu handling (tests/test_cuda_cli.py). Without a device (or without CUDA in the
+# build) the GPU tests exit 77 and count as skipped; cuda_cli_fallback runs everywhere: where
+# there is no device it is exactly the path a user takes.
+# AddressSanitizer must leave its shadow gap unprotected for the CUDA driver's mappings
+string(REPLACE "ASAN_OPTIONS=" "ASAN_OPTIONS=protect_shadow_gap=0:" CRNN_CUDA_TEST_ENV "${CRNN_TEST_ENV}")
+add_executable(test_backend_cuda ${CMAKE_CURRENT_SOURCE_DIR}/test_backend_cuda.c)
+target_link_libraries(test_backend_cuda PRIVATE crnn)
+foreach(group ops dropout train greedy nccl)
+  add_test(NAME cuda_${group} COMMAND test_backend_cuda ${group})
+  set_tests_properties(cuda_${group} PROPERTIES ENVIRONMENT "${CRNN_CUDA_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
+endforeach()
+foreach(case fallback checkpoint)
+  add_test(NAME cuda_cli_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_cli.py ${case})
+  set_tests_properties(cuda_cli_${case} PROPERTIES ENVIRONMENT "${CRNN_CUDA_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
+endforeach()

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The programs' -gpu handling (FORMATS.md section 5) and CPU <-> GPU checkpoints.
+
+`test_cuda_cli.py fallback`: runs everywhere. Without a device (or without CUDA in the build)
+`-gpu 0` says so once on stderr (once under mpirun too) and trains on the CPU exactly as
+`-gpu -1`, which says nothing; with a device, `-gpu 0` trains on it and a device number beyond
+those present is an error naming -gpu. Bad -gpu values are errors either way.
+`test_cuda_cli.py checkpoint`: needs a device (exit 77 otherwise): a GPU-trained checkpoint samples
+the same greedy text on the CPU and on the GPU, evaluates to the same loss, and resumes on the CPU;
+a CPU checkpoint samples the same text on the GPU; one rank through NCCL (CRNN_NCCL=1) trains as
+without it."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_cli import Case, losses, must, prog, run  # noqa: E402
+
+NO_DEVICE = re.compile(r"no CUDA device|has no CUDA backend")
+SKIP = 77
+
+
+def train(c, name, gpu, *extra, env=None):
+    args = c.train_args(name, "-max_iters", 20, "-print_every", 1, "-checkpoint_every", 20, *extra)
+    args[args.index("-gpu") + 1] = str(gpu)
+    return run(args, env=env)
+
+
+def mpirun():
+    return shutil.which("mpirun")
+
+
+def case_fallback(c):
+    rc, out, err = train(c, "g", 0)
+    assert rc == 0, f"-gpu 0 failed ({rc}):\n{out}\n{err}"
+    device = not NO_DEVICE.search(err)
+    rc, out_cpu, err_cpu = train(c, "c", -1)
+    assert rc == 0, f"-gpu -1 failed ({rc}):\n{out_cpu}\n{err_cpu}"
+    assert not NO_DEVICE.search(err_cpu) and "CUDA" not in err_cpu, f"-gpu -1 mentions CUDA:\n{err_cpu}"
+    assert len(losses(out)) == 20 and len(losses(out_cpu)) == 20, f"20 losses expected:\n{out}\n{out_cpu}"
+    assert os.path.exists(os.path.join(c.dir, "g_20.h5")), "no checkpoint from the -gpu 0 run"
+    if not device:
+        lines = [l for l in err.splitlines() if NO_DEVICE.search(l)]
+        assert len(lines) == 1, f"the fallback should be said once, got:\n{err}"
+        assert "running on the CPU" in lines[0] and lines[0].startswith("crnn-train: "), lines[0]
+        assert losses(out) == losses(out_cpu), "the fallback does not train as -gpu -1 does"
+        # a device number beyond those present: with none at all, still the CPU
+        rc, out99, err99 = train(c, "g99", 99)
+        assert rc == 0 and len(NO_DEVICE.findall(err99)) == 1, f"-gpu 99 without a device:\n{out99}\n{err99}"
+        # under mpirun: every rank falls back, one says so
+        if mpirun():
+            args = c.train_args("m", "-max_iters", 3, "-print_every", 1)
+            rc, outm, errm = run([mpirun(), "-np", "2"] + [str(a) for a in args[:args.index("-gpu") + 1]] + ["0"] +
+                                 [str(a) for a in args[args.index("-gpu") + 2:]])
+            assert rc == 0, f"mpirun -np 2 -gpu 0 failed ({rc}):\n{outm}\n{errm}"
+            said = len(NO_DEVICE.findall(errm + outm))
+            assert said == 1, f"2 ranks should say it once, said {said} times:\n{outm}\n{errm}"
+    else:
+        assert not NO_DEVICE.search(err), err
+        for l_gpu, l_cpu in zip(losses(out), losses(out_cpu)):
+            assert abs(l_gpu - l_cpu) <= 1e-4, f"GPU and CPU losses differ: {losses(out)} vs {losses(out_cpu)}"
+        rc, out99, err99 = train(c, "g99", 99)
+        assert rc != 0 and "-gpu 99" in err99 and "this machine has" in err99, f"-gpu 99:\n{out99}\n{err99}"
+    for bad, needle in ((-2, "-gpu must be -1"),):
+        rc, o, e = train(c, "bad", bad)
+        assert rc != 0 and needle in e, f"-gpu {bad}: expected an error with '{needle}':\n{o}\n{e}"
+    rc, o, e = run(c.train_args("bad", "-gpu_backend", "opencl", "-max_iters", 1))
+    assert rc != 0 and "-gpu_backend opencl is not supported" in e, f"-gpu_backend opencl:\n{o}\n{e}"
+
+
+def sample(ckpt, gpu):
+    return must([prog("crnn-sample"), "-checkpoint", ckpt, "-gpu", gpu, "-sample", 0, "-length", 100,
+                 "-start_text", "The "])
+
+
+def case_checkpoint(c):
+    rc, out, err = train(c, "probe", 0, "-max_iters", 1)
+    if rc == 0 and NO_DEVICE.search(err):
+        print(f"SKIP: no CUDA device ({err.strip()})")
+        return SKIP
+    assert rc == 0, f"-gpu 0 failed ({rc}):\n{out}\n{err}"
+    rc, out, err = train(c, "g", 0)
+    assert rc == 0, f"training on the GPU failed:\n{out}\n{err}"
+    ck_gpu = os.path.join(c.dir, "g_20.h5")
+    text_cpu, text_gpu = sample(ck_gpu, -1), sample(ck_gpu, 0)
+    assert len(text_cpu) >= 104 and text_cpu == text_gpu, f"greedy text differs:\nCPU: {text_cpu!r}\nGPU: {text_gpu!r}"
+    evals = []
+    for gpu in (-1, 0):
+        o = must([prog("crnn-eval"), "-checkpoint", ck_gpu, "-gpu", gpu, "-split", "val"])
+        evals.append(float(re.search(r"val loss = (\S+)", o).group(1)))
+    assert abs(evals[0] - evals[1]) <= 1e-4, f"crnn-eval on the CPU and the GPU: {evals}"
+    # the GPU run resumed on the CPU, and the CPU's continuation against the GPU's
+    rc, o_cpu, e = run(c.train_args("g", "-resume", ck_gpu, "-max_iters", 25, "-print_every", 1))
+    assert rc == 0 and len(losses(o_cpu)) == 5, f"resuming a GPU checkpoint on the CPU:\n{o_cpu}\n{e}"
+    args = c.train_args("g2", "-resume", ck_gpu, "-max_iters", 25, "-print_every", 1)
+    args[args.index("-gpu") + 1] = "0"
+    o_gpu = must(args)
+    for a, b in zip(losses(o_cpu), losses(o_gpu)):
+        assert abs(a - b) <= 1e-4, f"resumed on the CPU {losses(o_cpu)} and on the GPU {losses(o_gpu)}"
+    # a CPU checkpoint on the GPU
+    rc, out, err = train(c, "c", -1)
+    ck_cpu = os.path.join(c.dir, "c_20.h5")
+    assert sample(ck_cpu, 0) == sample(ck_cpu, -1), "a CPU checkpoint samples differently on the GPU"
+    # one rank through NCCL: a mean over one rank changes nothing
+    env = dict(os.environ, CRNN_NCCL="1")
+    rc, out_n, err_n = train(c, "n", 0, env=env)
+    assert rc == 0, f"CRNN_NCCL=1 failed:\n{out_n}\n{err_n}"
+    rc, out_g, err_g = train(c, "n0", 0)
+    assert losses(out_n) == losses(out_g), f"through NCCL {losses(out_n)}, without {losses(out_g)}"
+    # two ranks: on one device the second rank's device (0 + local rank 1) does not exist
+    if mpirun():
+        args = [str(a) for a in c.train_args("m", "-max_iters", 5, "-print_every", 1)]
+        args[args.index("-gpu") + 1] = "0"
+        rc, o, e = run([mpirun(), "-np", "2"] + args)
+        if rc != 0:
+            assert "node-local rank 1" in o + e and "-gpu 0" in o + e, f"mpirun -np 2:\n{o}\n{e}"
+        else:
+            assert len(losses(o)) == 5, f"two ranks through NCCL:\n{o}\n{e}"
+    return 0
+
+
+def main():
+    cases = {"fallback": case_fallback, "checkpoint": case_checkpoint}
+    if len(sys.argv) != 2 or sys.argv[1] not in cases:
+        print(f"usage: {sys.argv[0]} {'|'.join(cases)}", file=sys.stderr)
+        return 2
+    c = Case()
+    try:
+        rc = cases[sys.argv[1]](c)
+    finally:
+        c.close()
+    if rc == SKIP:
+        return SKIP
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
