@@ -9,12 +9,18 @@
 #include <string.h>
 #include <unistd.h>
 
-/* JSON has no NaN or infinity: such a value is written as null. */
+/* A real number, always with a fraction or an exponent so that readers (Python's json) see a
+ * float even when it is integral (epoch 2, a learning rate of 1); JSON has no NaN or infinity:
+ * such a value is written as null. */
 static void put_number(FILE *fp, double v) {
-    if (isfinite(v))
-        fprintf(fp, "%.9g", v);
-    else
+    if (!isfinite(v)) {
         fputs("null", fp);
+        return;
+    }
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    fputs(buf, fp);
+    if (!strpbrk(buf, ".e")) fputs(".0", fp);
 }
 
 /* Keeps the lines whose "iteration" is at most `last`. */
