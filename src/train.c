@@ -976,12 +976,12 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         double t0 = now_seconds();
         dataset_batch(&r->train, r->batch_index, r->x, r->y);
         double t_io = now_seconds();
-        /* dropout's masks are keyed by the iteration and the global streams, not by the rank */
+        /* dropout's masks are keyed by the iteration and the global streams, not by the rank;
+         * validation (evaluate_batches) turns it off again */
         model_set_dropout(&r->model, 1, r->seed, (uint64_t)r->iteration, comm->rank * B);
         double loss = model_forward(&r->model, r->x, r->y, B, S);
         Buckets buckets = {.comm = comm, .err = err};
         model_backward(&r->model, overlap ? bucket_ready : NULL, &buckets);
-        model_set_dropout(&r->model, 0, 0, 0, 0);
         double t_backward = now_seconds();
         real loss_mean = (real)loss;
         if (buckets.failed || (overlap ? comm->wait_all(comm, err)
