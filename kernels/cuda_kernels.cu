@@ -9,6 +9,14 @@
 #include "crnn/philox.h"
 #include "cuda_kernels.cuh"
 
+/* kernel<<<grid, block, shared, stream>>>, spelled so that tests/cuemu can run the same launches
+ * on the CPU (the launch syntax is nvcc's alone). */
+#ifdef CUEMU
+#define CUK_LAUNCH(kernel, grid, block, shared, stream) CUEMU_LAUNCH(kernel, grid, block, shared, stream)
+#else
+#define CUK_LAUNCH(kernel, grid, block, shared, stream) kernel<<<grid, block, shared, stream>>>
+#endif
+
 namespace {
 
 constexpr int kThreads = 256;
@@ -314,20 +322,20 @@ size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
 cudaError_t cuk_rows_set_bias(cudaStream_t s, float *dst, const float *b1, const float *b2, int M, int N) {
     if (M <= 0 || N <= 0) return cudaSuccess;
-    rows_set_bias_kernel<<<grid_for((size_t)M * N), kThreads, 0, s>>>(dst, b1, b2, M, N);
+    CUK_LAUNCH(rows_set_bias_kernel, grid_for((size_t)M * N), kThreads, 0, s)(dst, b1, b2, M, N);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_col_sum(cudaStream_t s, float *out, const float *in, int M, int N) {
     if (N <= 0) return cudaSuccess;
-    col_sum_kernel<<<(unsigned)((N + 31) / 32), dim3(32, 32), 0, s>>>(out, in, M, N);
+    CUK_LAUNCH(col_sum_kernel, (unsigned)((N + 31) / 32), dim3(32, 32), 0, s)(out, in, M, N);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_embedding_forward(cudaStream_t s, float *out, const int32_t *idx, const float *table, int N,
                                   int D, int add) {
     if (N <= 0 || D <= 0) return cudaSuccess;
-    embedding_forward_kernel<<<grid_for((size_t)N * D), kThreads, 0, s>>>(out, idx, table, N, D, add);
+    CUK_LAUNCH(embedding_forward_kernel, grid_for((size_t)N * D), kThreads, 0, s)(out, idx, table, N, D, add);
     return cudaGetLastError();
 }
 
@@ -352,62 +360,62 @@ cudaError_t cuk_embedding_backward(cudaStream_t s, float *dtable, const float *d
     int32_t *keys = (int32_t *)base, *rows_in = (int32_t *)(base + part), *rows = (int32_t *)(base + 2 * part);
     void *temp = base + 3 * part;
     size_t temp_bytes = scratch_bytes - 3 * part;
-    iota_kernel<<<grid_for((size_t)N), kThreads, 0, s>>>(rows_in, N);
+    CUK_LAUNCH(iota_kernel, grid_for((size_t)N), kThreads, 0, s)(rows_in, N);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     e = cub::DeviceRadixSort::SortPairs(temp, temp_bytes, idx, keys, rows_in, rows, N, 0, 32, s);
     if (e != cudaSuccess) return e;
     const int threads = D < 128 ? (D + 31) / 32 * 32 : 128;
-    embedding_segments_kernel<<<dim3((unsigned)N, (unsigned)((D + threads - 1) / threads)), threads, 0, s>>>(
+    CUK_LAUNCH(embedding_segments_kernel, dim3((unsigned)N, (unsigned)((D + threads - 1) / threads)), threads, 0, s)(
         dtable, dout, keys, rows, N, D);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_lstm_cell_forward(cudaStream_t s, float *a, const float *c_prev, float *c, float *h, int B, int H) {
     if (B <= 0 || H <= 0) return cudaSuccess;
-    lstm_forward_kernel<<<grid_for((size_t)B * H), kThreads, 0, s>>>(a, c_prev, c, h, B, H);
+    CUK_LAUNCH(lstm_forward_kernel, grid_for((size_t)B * H), kThreads, 0, s)(a, c_prev, c, h, B, H);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_lstm_cell_backward(cudaStream_t s, float *gates, const float *c_prev, const float *c,
                                    const float *dh, float *dc, int B, int H) {
     if (B <= 0 || H <= 0) return cudaSuccess;
-    lstm_backward_kernel<<<grid_for((size_t)B * H), kThreads, 0, s>>>(gates, c_prev, c, dh, dc, B, H);
+    CUK_LAUNCH(lstm_backward_kernel, grid_for((size_t)B * H), kThreads, 0, s)(gates, c_prev, c, dh, dc, B, H);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_gru_cell_forward(cudaStream_t s, float *a, const float *ah, const float *h_prev, float *h,
                                  int B, int H) {
     if (B <= 0 || H <= 0) return cudaSuccess;
-    gru_forward_kernel<<<grid_for((size_t)B * H), kThreads, 0, s>>>(a, ah, h_prev, h, B, H);
+    CUK_LAUNCH(gru_forward_kernel, grid_for((size_t)B * H), kThreads, 0, s)(a, ah, h_prev, h, B, H);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_gru_cell_backward(cudaStream_t s, float *gates, float *ah, const float *h_prev, const float *dh,
                                   float *dh_prev, int B, int H) {
     if (B <= 0 || H <= 0) return cudaSuccess;
-    gru_backward_kernel<<<grid_for((size_t)B * H), kThreads, 0, s>>>(gates, ah, h_prev, dh, dh_prev, B, H);
+    CUK_LAUNCH(gru_backward_kernel, grid_for((size_t)B * H), kThreads, 0, s)(gates, ah, h_prev, dh, dh_prev, B, H);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_rnn_cell_forward(cudaStream_t s, float *a, float *h, int B, int H) {
     const size_t n = (size_t)(B > 0 ? B : 0) * (size_t)(H > 0 ? H : 0);
     if (n == 0) return cudaSuccess;
-    rnn_forward_kernel<<<grid_for(n), kThreads, 0, s>>>(a, h, n);
+    CUK_LAUNCH(rnn_forward_kernel, grid_for(n), kThreads, 0, s)(a, h, n);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_rnn_cell_backward(cudaStream_t s, float *gates, const float *dh, int B, int H) {
     const size_t n = (size_t)(B > 0 ? B : 0) * (size_t)(H > 0 ? H : 0);
     if (n == 0) return cudaSuccess;
-    rnn_backward_kernel<<<grid_for(n), kThreads, 0, s>>>(gates, dh, n);
+    CUK_LAUNCH(rnn_backward_kernel, grid_for(n), kThreads, 0, s)(gates, dh, n);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_dropout(cudaStream_t s, float *out, const float *x, int S, int B, int H, float p, float keep_scale,
                         uint64_t seed, uint64_t iteration, int first_stream, int layer) {
     if (S <= 0 || B <= 0 || H <= 0) return cudaSuccess;
-    dropout_kernel<<<grid_for((size_t)S * B * H), kThreads, 0, s>>>(out, x, S, B, H, p, keep_scale, seed,
+    CUK_LAUNCH(dropout_kernel, grid_for((size_t)S * B * H), kThreads, 0, s)(out, x, S, B, H, p, keep_scale, seed,
                                                                     iteration, first_stream, layer);
     return cudaGetLastError();
 }
@@ -419,43 +427,43 @@ cudaError_t cuk_softmax_xent(cudaStream_t s, const float *logits, const int32_t 
      * a few warps per row */
     int threads = (V + 31) / 32 * 32;
     if (threads > 512) threads = 512;
-    softmax_xent_kernel<<<(unsigned)N, threads, 0, s>>>(logits, y, dlogits, loss_rows, V, scale);
+    CUK_LAUNCH(softmax_xent_kernel, (unsigned)N, threads, 0, s)(logits, y, dlogits, loss_rows, V, scale);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_sum_double(cudaStream_t s, const double *x, int n, double *out) {
-    sum_double_kernel<<<1, 1024, 0, s>>>(x, n, out);
+    CUK_LAUNCH(sum_double_kernel, 1, 1024, 0, s)(x, n, out);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_sumsq(cudaStream_t s, const float *x, size_t n, double *partials, double *out) {
-    sumsq_kernel<<<CUK_SUMSQ_BLOCKS, kThreads, 0, s>>>(x, n, partials);
+    CUK_LAUNCH(sumsq_kernel, CUK_SUMSQ_BLOCKS, kThreads, 0, s)(x, n, partials);
     cudaError_t e = cudaGetLastError();
     return e != cudaSuccess ? e : cuk_sum_double(s, partials, CUK_SUMSQ_BLOCKS, out);
 }
 
 cudaError_t cuk_clamp(cudaStream_t s, float *g, size_t n, float c) {
     if (n == 0) return cudaSuccess;
-    clamp_kernel<<<grid_for(n), kThreads, 0, s>>>(g, n, c);
+    CUK_LAUNCH(clamp_kernel, grid_for(n), kThreads, 0, s)(g, n, c);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_scale(cudaStream_t s, float *g, size_t n, float factor) {
     if (n == 0) return cudaSuccess;
-    scale_kernel<<<grid_for(n), kThreads, 0, s>>>(g, n, factor);
+    CUK_LAUNCH(scale_kernel, grid_for(n), kThreads, 0, s)(g, n, factor);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_adam(cudaStream_t s, float *x, const float *g, float *m, float *v, size_t n, float b1, float b2,
                      float eps, float step) {
     if (n == 0) return cudaSuccess;
-    adam_kernel<<<grid_for(n), kThreads, 0, s>>>(x, g, m, v, n, b1, b2, eps, step);
+    CUK_LAUNCH(adam_kernel, grid_for(n), kThreads, 0, s)(x, g, m, v, n, b1, b2, eps, step);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_rmsprop(cudaStream_t s, float *x, const float *g, float *v, size_t n, float alpha, float lr,
                         float eps) {
     if (n == 0) return cudaSuccess;
-    rmsprop_kernel<<<grid_for(n), kThreads, 0, s>>>(x, g, v, n, alpha, lr, eps);
+    CUK_LAUNCH(rmsprop_kernel, grid_for(n), kThreads, 0, s)(x, g, v, n, alpha, lr, eps);
     return cudaGetLastError();
 }

@@ -4,6 +4,9 @@
 # there is no device it is exactly the path a user takes.
 # AddressSanitizer must leave its shadow gap unprotected for the CUDA driver's mappings
 string(REPLACE "ASAN_OPTIONS=" "ASAN_OPTIONS=protect_shadow_gap=0:" CRNN_CUDA_TEST_ENV "${CRNN_TEST_ENV}")
+if(CRNN_CUDA_EMULATED) # CUDA on tests/cuemu: the tests may ask it for more devices
+  list(APPEND CRNN_CUDA_TEST_ENV "CRNN_CUDA_EMULATED=1")
+endif()
 add_executable(test_backend_cuda ${CMAKE_CURRENT_SOURCE_DIR}/test_backend_cuda.c)
 target_link_libraries(test_backend_cuda PRIVATE crnn)
 foreach(group ops dropout train greedy nccl)

@@ -21,6 +21,8 @@ from test_cli import Case, losses, must, prog, run  # noqa: E402
 
 NO_DEVICE = re.compile(r"no CUDA device|has no CUDA backend")
 SKIP = 77
+# the build runs its CUDA code on tests/cuemu (CRNN_CUDA=EMULATE), which can have any number of devices
+EMULATED = os.environ.get("CRNN_CUDA_EMULATED") == "1"
 
 
 def train(c, name, gpu, *extra, env=None):
@@ -110,15 +112,31 @@ def case_checkpoint(c):
     assert rc == 0, f"CRNN_NCCL=1 failed:\n{out_n}\n{err_n}"
     rc, out_g, err_g = train(c, "n0", 0)
     assert losses(out_n) == losses(out_g), f"through NCCL {losses(out_n)}, without {losses(out_g)}"
-    # two ranks: on one device the second rank's device (0 + local rank 1) does not exist
+    # two ranks of 2 streams against one of 4 (the same global batch): on one device the second
+    # rank's device (0 + local rank 1) does not exist, and both ranks stop (neither waits for
+    # the other); with two devices (the emulation can have both) they train as one rank does
     if mpirun():
-        args = [str(a) for a in c.train_args("m", "-max_iters", 5, "-print_every", 1)]
-        args[args.index("-gpu") + 1] = "0"
-        rc, o, e = run([mpirun(), "-np", "2"] + args)
-        if rc != 0:
-            assert "node-local rank 1" in o + e and "-gpu 0" in o + e, f"mpirun -np 2:\n{o}\n{e}"
-        else:
-            assert len(losses(o)) == 5, f"two ranks through NCCL:\n{o}\n{e}"
+        def ranks(name, np, batch, devices=None):
+            args = [str(a) for a in c.train_args(name, "-max_iters", 5, "-print_every", 1)]
+            args[args.index("-gpu") + 1] = "0"
+            args[args.index("-batch_size") + 1] = str(batch)
+            if np == 1:
+                return run(args)
+            env = dict(os.environ, CUEMU_DEVICES=str(devices)) if devices else None
+            return run([mpirun(), "-np", str(np)] + (["-x", "CUEMU_DEVICES"] if devices else []) + args, env=env)
+        rc1, o1, e1 = ranks("r1", 1, 4)
+        assert rc1 == 0 and len(losses(o1)) == 5, f"one rank:\n{o1}\n{e1}"
+        for devices in ((1, 2) if EMULATED else (None,)):
+            rc, o, e = ranks("m", 2, 2, devices)
+            if rc != 0:
+                assert "node-local rank 1" in o + e and "-gpu 0" in o + e, f"mpirun -np 2:\n{o}\n{e}"
+                assert "another rank could not start" in o + e, f"rank 0 did not say why it stopped:\n{o}\n{e}"
+                assert devices != 2, f"two ranks on two emulated devices failed:\n{o}\n{e}"
+            else:
+                assert devices != 1, f"two ranks on one device should fail:\n{o}\n{e}"
+                assert len(losses(o)) == 5, f"two ranks through NCCL:\n{o}\n{e}"
+                for a, b in zip(losses(o), losses(o1)):
+                    assert abs(a - b) <= 1e-5, f"two ranks {losses(o)}, one rank {losses(o1)}"
     return 0
 
 

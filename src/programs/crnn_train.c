@@ -61,15 +61,19 @@ int main(int argc, char **argv) {
     Comm *comm = comm_create(&argc, &argv, &err);
     Backend *be = NULL;
     int rc = -1;
-    if (comm)
+    if (comm) { /* a rank that cannot start its device stops every rank */
         be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
                              comm->local_rank, runtime_blas_threads(comm->local_size),
                              flags_int(&flags, "quiet") != 0 || comm->rank != 0, &err);
-    if (be) { /* on CUDA devices the gradients go through NCCL */
+        if (runtime_all_ok(comm, be != NULL, &err)) {
+            backend_destroy(be);
+            be = NULL;
+        }
+    }
+    if (be) { /* on CUDA devices the gradients go through NCCL (which then owns comm) */
         Comm *reducer = runtime_gradient_comm(comm, be, &err);
-        if (reducer)
-            comm = reducer;
-        else {
+        if (reducer) comm = reducer;
+        if (runtime_all_ok(comm, reducer != NULL, &err)) {
             backend_destroy(be);
             be = NULL;
         }
