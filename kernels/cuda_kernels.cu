@@ -437,9 +437,11 @@ cudaError_t cuk_sum_double(cudaStream_t s, const double *x, int n, double *out) 
 }
 
 cudaError_t cuk_sumsq(cudaStream_t s, const float *x, size_t n, double *partials, double *out) {
-    CUK_LAUNCH(sumsq_kernel, CUK_SUMSQ_BLOCKS, kThreads, 0, s)(x, n, partials);
+    /* the number of blocks depends on n alone, so the order of the additions does too */
+    const unsigned blocks = grid_for(n) < CUK_SUMSQ_BLOCKS ? grid_for(n) : CUK_SUMSQ_BLOCKS;
+    CUK_LAUNCH(sumsq_kernel, blocks, kThreads, 0, s)(x, n, partials);
     cudaError_t e = cudaGetLastError();
-    return e != cudaSuccess ? e : cuk_sum_double(s, partials, CUK_SUMSQ_BLOCKS, out);
+    return e != cudaSuccess ? e : cuk_sum_double(s, partials, (int)blocks, out);
 }
 
 cudaError_t cuk_clamp(cudaStream_t s, float *g, size_t n, float c) {

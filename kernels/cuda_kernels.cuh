@@ -48,7 +48,7 @@ cudaError_t cuk_softmax_xent(cudaStream_t s, const float *logits, const int32_t 
                              double *loss_rows, int N, int V, float scale);
 /* *out = sum of x[0..n) (double), in a fixed order. */
 cudaError_t cuk_sum_double(cudaStream_t s, const double *x, int n, double *out);
-/* Blocks of cuk_sumsq's first pass: partials holds this many doubles. */
+/* The most blocks of cuk_sumsq's first pass (one per 256 elements up to this): partials holds this many doubles. */
 #define CUK_SUMSQ_BLOCKS 512
 /* *out = sum of x[k]^2 in double: per-block partials, then one block over them (deterministic). */
 cudaError_t cuk_sumsq(cudaStream_t s, const float *x, size_t n, double *partials, double *out);

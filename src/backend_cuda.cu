@@ -34,6 +34,28 @@ namespace {
  * into a CUDA graph (32 MiB: NVIDIA's recommendation for Hopper). */
 constexpr size_t kBlasWorkspace = (size_t)32 << 20;
 
+/* The recurrences' CUDA graphs. A recurrence issues two launches per time step (an sgemm and
+ * the cell's kernel), and for a character model's small matrices the launches, not the
+ * arithmetic, bound the time: so each recurrence is captured once per distinct set of
+ * arguments and then replayed, one launch for all its steps. Replaying is exactly re-issuing
+ * the captured calls with the same arguments (the pointers, the shapes and the loop's own
+ * constants are the key), so the results are the same bit for bit. Recurrences of fewer than
+ * kGraphMinSteps steps (sampling's one) are issued directly. */
+constexpr int kGraphSlots = 64;
+constexpr int kGraphMinSteps = 2;
+
+struct GraphKey {
+    int op;
+    const void *p[6];
+    int n[3];
+};
+
+struct GraphSlot {
+    GraphKey key;
+    cudaGraphExec_t exec; /* null: free */
+    uint64_t used;
+};
+
 struct CudaImpl {
     int device;
     cudaStream_t stream;
@@ -46,6 +68,10 @@ struct CudaImpl {
     size_t loss_rows_bytes;
     void *scratch; /* embedding_backward's sort (grows, never shrinks) */
     size_t scratch_bytes;
+    GraphSlot graphs[kGraphSlots]; /* the recurrences' CUDA graphs, by their arguments */
+    int graphs_off;                /* CRNN_CUDA_GRAPHS=0, or a capture failed */
+    uint64_t clock;                /* for evicting the least recently used graph */
+    long graphs_captured, graphs_replayed;
     int failed;
     char message[CRNN_ERROR_MAX];
 };
@@ -98,6 +124,77 @@ bool ensure(CudaImpl *im, void **buf, size_t *cap, size_t bytes) {
     }
     *cap = bytes;
     return true;
+}
+
+bool same_key(const GraphKey &a, const GraphKey &b) {
+    if (a.op != b.op) return false;
+    for (int k = 0; k < 6; k++)
+        if (a.p[k] != b.p[k]) return false;
+    for (int k = 0; k < 3; k++)
+        if (a.n[k] != b.n[k]) return false;
+    return true;
+}
+
+/* Captures body()'s work on the stream into a graph in a free (or the least recently used)
+ * slot; null when the capture did not work, after which graphs stay off and body() runs
+ * directly. A failing call inside body() is recorded as it would be outside a capture. */
+template <typename F> GraphSlot *capture(CudaImpl *im, const GraphKey &key, F &&body) {
+    GraphSlot *slot = &im->graphs[0];
+    for (GraphSlot &g : im->graphs) {
+        if (!g.exec) {
+            slot = &g;
+            break;
+        }
+        if (g.used < slot->used) slot = &g;
+    }
+    if (slot->exec) { /* evicted: its last launch finishes first */
+        if (!CUDA_OK(im, cudaStreamSynchronize(im->stream))) return nullptr;
+        CUDA_OK(im, cudaGraphExecDestroy(slot->exec));
+        slot->exec = nullptr;
+    }
+    cudaGraph_t graph = nullptr;
+    /* thread-local: another thread's CUDA calls (NCCL's) do not disturb the capture */
+    if (cudaStreamBeginCapture(im->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        (void)cudaGetLastError();
+        im->graphs_off = 1;
+        return nullptr;
+    }
+    body();
+    cudaError_t e = cudaStreamEndCapture(im->stream, &graph);
+    cudaGraphExec_t exec = nullptr;
+    if (e == cudaSuccess && !im->failed) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (e != cudaSuccess || im->failed || !exec) {
+        (void)cudaGetLastError();
+        if (exec) cudaGraphExecDestroy(exec);
+        im->graphs_off = 1;
+        return nullptr;
+    }
+    slot->key = key;
+    slot->exec = exec;
+    im->graphs_captured++;
+    return slot;
+}
+
+/* Issues body()'s work: through the graph of `key` (captured on first use) or directly. */
+template <typename F> void issue(CudaImpl *im, const GraphKey &key, int steps, F &&body) {
+    if (im->graphs_off || im->failed || steps < kGraphMinSteps) {
+        body();
+        return;
+    }
+    GraphSlot *slot = nullptr;
+    for (GraphSlot &g : im->graphs)
+        if (g.exec && same_key(g.key, key)) {
+            slot = &g;
+            break;
+        }
+    const bool fresh = !slot;
+    if (fresh && !(slot = capture(im, key, body))) {
+        if (!im->failed) body(); /* not captured: issued directly */
+        return;
+    }
+    slot->used = ++im->clock;
+    if (CUDA_OK(im, cudaGraphLaunch(slot->exec, im->stream)) && !fresh) im->graphs_replayed++;
 }
 
 /* ---- memory ------------------------------------------------------------------------------ */
@@ -201,11 +298,13 @@ void cu_embedding_backward(Backend *be, real *dtable, const real *dout, const in
 void cu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S, int B, int H) {
     CudaImpl *im = impl_of(be);
     const size_t BH = (size_t)B * H;
-    for (int t = 0; t < S; t++) {
-        real *a = gates + (size_t)t * B * 4 * H;
-        GEMM(im, 0, 0, B, 4 * H, H, 1.0f, hs + t * BH, H, W_h, 4 * H, 1.0f, a, 4 * H);
-        CUDA_OK(im, cuk_lstm_cell_forward(im->stream, a, cs + t * BH, cs + (t + 1) * BH, hs + (t + 1) * BH, B, H));
-    }
+    issue(im, GraphKey{1, {gates, W_h, hs, cs}, {S, B, H}}, S, [&] {
+        for (int t = 0; t < S; t++) {
+            real *a = gates + (size_t)t * B * 4 * H;
+            GEMM(im, 0, 0, B, 4 * H, H, 1.0f, hs + t * BH, H, W_h, 4 * H, 1.0f, a, 4 * H);
+            CUDA_OK(im, cuk_lstm_cell_forward(im->stream, a, cs + t * BH, cs + (t + 1) * BH, hs + (t + 1) * BH, B, H));
+        }
+    });
 }
 
 void cu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs, real *dc, int S, int B,
@@ -213,61 +312,74 @@ void cu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs,
     CudaImpl *im = impl_of(be);
     const size_t BH = (size_t)B * H;
     if (S <= 0 || BH == 0) return;
-    CUDA_OK(im, cudaMemsetAsync(dc, 0, BH * sizeof *dc, im->stream));
-    for (int t = S - 1; t >= 0; t--) {
-        real *dh = dhs + t * BH;
-        if (t < S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
-            GEMM(im, 0, 1, B, H, 4 * H, 1.0f, gates + (size_t)(t + 1) * B * 4 * H, 4 * H, W_h, 4 * H, 1.0f, dh, H);
-        CUDA_OK(im, cuk_lstm_cell_backward(im->stream, gates + (size_t)t * B * 4 * H, cs + t * BH, cs + (t + 1) * BH,
-                                           dh, dc, B, H));
-    }
+    issue(im, GraphKey{2, {gates, W_h, cs, dhs, dc}, {S, B, H}}, S, [&] {
+        CUDA_OK(im, cudaMemsetAsync(dc, 0, BH * sizeof *dc, im->stream));
+        for (int t = S - 1; t >= 0; t--) {
+            real *dh = dhs + t * BH;
+            if (t < S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
+                GEMM(im, 0, 1, B, H, 4 * H, 1.0f, gates + (size_t)(t + 1) * B * 4 * H, 4 * H, W_h, 4 * H, 1.0f, dh, H);
+            CUDA_OK(im, cuk_lstm_cell_backward(im->stream, gates + (size_t)t * B * 4 * H, cs + t * BH,
+                                               cs + (t + 1) * BH, dh, dc, B, H));
+        }
+    });
 }
 
 void cu_gru_forward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *b_h, real *hs, int S,
                     int B, int H) {
     CudaImpl *im = impl_of(be);
     const size_t BH = (size_t)B * H;
-    /* every step's recurrent part starts from b_h: all S steps at once */
-    CUDA_OK(im, cuk_rows_set_bias(im->stream, gates_h, b_h, nullptr, S * B, 3 * H));
-    for (int t = 0; t < S; t++) {
-        real *ah = gates_h + (size_t)t * B * 3 * H;
-        const real *h_prev = hs + t * BH;
-        GEMM(im, 0, 0, B, 3 * H, H, 1.0f, h_prev, H, W_h, 3 * H, 1.0f, ah, 3 * H);
-        CUDA_OK(im, cuk_gru_cell_forward(im->stream, gates + (size_t)t * B * 3 * H, ah, h_prev, hs + (t + 1) * BH, B, H));
-    }
+    issue(im, GraphKey{3, {gates, gates_h, W_h, b_h, hs}, {S, B, H}}, S, [&] {
+        /* every step's recurrent part starts from b_h: all S steps at once */
+        CUDA_OK(im, cuk_rows_set_bias(im->stream, gates_h, b_h, nullptr, S * B, 3 * H));
+        for (int t = 0; t < S; t++) {
+            real *ah = gates_h + (size_t)t * B * 3 * H;
+            const real *h_prev = hs + t * BH;
+            GEMM(im, 0, 0, B, 3 * H, H, 1.0f, h_prev, H, W_h, 3 * H, 1.0f, ah, 3 * H);
+            CUDA_OK(im, cuk_gru_cell_forward(im->stream, gates + (size_t)t * B * 3 * H, ah, h_prev, hs + (t + 1) * BH,
+                                             B, H));
+        }
+    });
 }
 
 void cu_gru_backward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *hs, real *dhs, int S,
                      int B, int H) {
     CudaImpl *im = impl_of(be);
     const size_t BH = (size_t)B * H;
-    for (int t = S - 1; t >= 0; t--) {
-        real *dh = dhs + t * BH;
-        if (t < S - 1) /* the recurrent gradient from step t+1: dA_h,{t+1} W_h^T */
-            GEMM(im, 0, 1, B, H, 3 * H, 1.0f, gates_h + (size_t)(t + 1) * B * 3 * H, 3 * H, W_h, 3 * H, 1.0f, dh, H);
-        CUDA_OK(im, cuk_gru_cell_backward(im->stream, gates + (size_t)t * B * 3 * H, gates_h + (size_t)t * B * 3 * H,
-                                          hs + t * BH, dh, t > 0 ? dh - BH : nullptr, B, H));
-    }
+    issue(im, GraphKey{4, {gates, gates_h, W_h, hs, dhs}, {S, B, H}}, S, [&] {
+        for (int t = S - 1; t >= 0; t--) {
+            real *dh = dhs + t * BH;
+            if (t < S - 1) /* the recurrent gradient from step t+1: dA_h,{t+1} W_h^T */
+                GEMM(im, 0, 1, B, H, 3 * H, 1.0f, gates_h + (size_t)(t + 1) * B * 3 * H, 3 * H, W_h, 3 * H, 1.0f, dh,
+                     H);
+            CUDA_OK(im, cuk_gru_cell_backward(im->stream, gates + (size_t)t * B * 3 * H,
+                                              gates_h + (size_t)t * B * 3 * H, hs + t * BH, dh,
+                                              t > 0 ? dh - BH : nullptr, B, H));
+        }
+    });
 }
 
 void cu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H) {
     CudaImpl *im = impl_of(be);
     const size_t BH = (size_t)B * H;
-    for (int t = 0; t < S; t++) {
-        real *a = gates + t * BH;
-        GEMM(im, 0, 0, B, H, H, 1.0f, hs + t * BH, H, W_h, H, 1.0f, a, H);
-        CUDA_OK(im, cuk_rnn_cell_forward(im->stream, a, hs + (t + 1) * BH, B, H));
-    }
+    issue(im, GraphKey{5, {gates, W_h, hs}, {S, B, H}}, S, [&] {
+        for (int t = 0; t < S; t++) {
+            real *a = gates + t * BH;
+            GEMM(im, 0, 0, B, H, H, 1.0f, hs + t * BH, H, W_h, H, 1.0f, a, H);
+            CUDA_OK(im, cuk_rnn_cell_forward(im->stream, a, hs + (t + 1) * BH, B, H));
+        }
+    });
 }
 
 void cu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H) {
     CudaImpl *im = impl_of(be);
     const size_t BH = (size_t)B * H;
-    for (int t = S - 1; t >= 0; t--) {
-        real *dh = dhs + t * BH;
-        if (t < S - 1) GEMM(im, 0, 1, B, H, H, 1.0f, gates + (t + 1) * BH, H, W_h, H, 1.0f, dh, H);
-        CUDA_OK(im, cuk_rnn_cell_backward(im->stream, gates + t * BH, dh, B, H));
-    }
+    issue(im, GraphKey{6, {gates, W_h, dhs}, {S, B, H}}, S, [&] {
+        for (int t = S - 1; t >= 0; t--) {
+            real *dh = dhs + t * BH;
+            if (t < S - 1) GEMM(im, 0, 1, B, H, H, 1.0f, gates + (t + 1) * BH, H, W_h, H, 1.0f, dh, H);
+            CUDA_OK(im, cuk_rnn_cell_backward(im->stream, gates + t * BH, dh, B, H));
+        }
+    });
 }
 
 void cu_dropout(Backend *be, real *out, const real *x, int S, int B, int H, real p, uint64_t seed,
@@ -339,6 +451,8 @@ void cu_destroy(Backend *be) {
     if (im) {
         /* no cudaDeviceReset: a NCCL communicator may still use the device */
         if (im->stream) cudaStreamSynchronize(im->stream);
+        for (GraphSlot &g : im->graphs)
+            if (g.exec) cudaGraphExecDestroy(g.exec);
         if (im->blas) cublasDestroy(im->blas);
         cudaFree(im->blas_workspace);
         cudaFree(im->partials);
@@ -378,6 +492,8 @@ extern "C" Backend *backend_cuda_create(int device, CrnnError *err) {
     be->impl = im;
     be->destroy = cu_destroy;
     im->device = device;
+    const char *graphs = getenv("CRNN_CUDA_GRAPHS");
+    im->graphs_off = graphs && strcmp(graphs, "0") == 0; /* to measure what they bring */
     /* stream-ordered set-up: each call checked; the first failure says what and where */
     bool ok = CUDA_OK(im, cudaSetDevice(device)) &&
               CUDA_OK(im, cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking)) &&
@@ -431,4 +547,12 @@ extern "C" int backend_cuda_device(const Backend *be) {
 
 extern "C" void *backend_cuda_stream(const Backend *be) {
     return backend_is_cuda(be) ? (void *)((const CudaImpl *)be->impl)->stream : nullptr;
+}
+
+extern "C" int backend_cuda_graphs(const Backend *be, long *captured, long *replayed) {
+    if (!backend_is_cuda(be)) return -1;
+    const CudaImpl *im = (const CudaImpl *)be->impl;
+    *captured = im->graphs_captured;
+    *replayed = im->graphs_replayed;
+    return im->graphs_off ? 0 : 1;
 }

@@ -3,10 +3,11 @@
  *   ops      every operation of backend.h (relative error in norm under 1e-5 for elementwise
  *            work; for work containing float32 products a bound from the product's length);
  *            the embedding gradient and the optimisers bit for bit where the CPU's order of
- *            float operations is reproduced
+ *            float operations is reproduced; the recurrences' CUDA graphs, captured and
+ *            replayed, bit for bit as the launches issued directly (CRNN_CUDA_GRAPHS=0)
  *   dropout  the mask bit for bit (same Philox key, same keep test)
  *   train    the whole model (lstm, gru, rnn; with and without an embedding) for 20 Adam steps:
- *            every loss within 1e-4 of the CPU's
+ *            every loss within 1e-4 of the CPU's, the recurrences replayed from their graphs
  *   greedy   parameters CPU -> GPU -> CPU through host float32 (model_get/set_params, as a
  *            checkpoint moves them) unchanged, and the same greedy text for 100 characters
  *   nccl     the NCCL Comm over one rank: the mean of device buffers (flat and in buckets),
@@ -312,11 +313,78 @@ static void test_flat(void) {
     pair_free(&g), pair_free(&x), pair_free(&m), pair_free(&v), pair_free(&z);
 }
 
+/* One forward and backward of a G-gate recurrence on be, `rounds` times over the same device
+ * buffers from the same host inputs: every output of each round, one round after another. */
+enum { REC_GATES, REC_W, REC_HS, REC_CS, REC_GATES_H, REC_BH, REC_DHS, REC_DC, REC_N };
+static float *recurrence_rounds(Backend *be, int G, float *const *host, const size_t *n, int rounds, int S, int B,
+                                int H) {
+    float *dev[REC_N];
+    size_t total = 0;
+    for (int k = 0; k < REC_N; k++) total += n[k], dev[k] = be->alloc(be, n[k] * sizeof(float));
+    float *out = malloc((size_t)rounds * total * sizeof *out), *o = out;
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < REC_N; k++) be->to_device(be, dev[k], host[k], n[k] * sizeof(float));
+        if (G == 4) {
+            be->lstm_forward(be, dev[REC_GATES], dev[REC_W], dev[REC_HS], dev[REC_CS], S, B, H);
+            be->lstm_backward(be, dev[REC_GATES], dev[REC_W], dev[REC_CS], dev[REC_DHS], dev[REC_DC], S, B, H);
+        } else if (G == 3) {
+            be->gru_forward(be, dev[REC_GATES], dev[REC_GATES_H], dev[REC_W], dev[REC_BH], dev[REC_HS], S, B, H);
+            be->gru_backward(be, dev[REC_GATES], dev[REC_GATES_H], dev[REC_W], dev[REC_HS], dev[REC_DHS], S, B, H);
+        } else {
+            be->rnn_forward(be, dev[REC_GATES], dev[REC_W], dev[REC_HS], S, B, H);
+            be->rnn_backward(be, dev[REC_GATES], dev[REC_W], dev[REC_DHS], S, B, H);
+        }
+        for (int k = 0; k < REC_N; k++, o += n[k - 1]) be->to_host(be, o, dev[k], n[k] * sizeof(float));
+    }
+    for (int k = 0; k < REC_N; k++) be->free(be, dev[k]);
+    return out;
+}
+
+/* The recurrences' CUDA graphs: the first round on a set of buffers captures a graph for the
+ * forward and one for the backward, the second replays them, and both rounds give bit for bit
+ * what a backend that issues every launch directly (CRNN_CUDA_GRAPHS=0) gives. */
+static void test_graphs(void) {
+    const int S = 7, B = 3, H = 20;
+    CrnnError err = {.msg = ""};
+    setenv("CRNN_CUDA_GRAPHS", "0", 1);
+    Backend *direct = backend_cuda_create(0, &err);
+    unsetenv("CRNN_CUDA_GRAPHS");
+    CHECK(direct != NULL, "a second CUDA backend: %s", err.msg);
+    if (!direct) return;
+    for (int G = 1; G <= 4; G++) {
+        if (G == 2) continue;
+        const size_t BH = (size_t)B * H;
+        const size_t n[REC_N] = {(size_t)S * B * G * H, (size_t)H * G * H, (S + 1) * BH, (S + 1) * BH,
+                                 (size_t)S * B * 3 * H, 3 * (size_t)H, (size_t)S * BH, BH};
+        float *host[REC_N];
+        size_t total = 0;
+        for (int k = 0; k < REC_N; k++) host[k] = host_random(n[k], k == REC_W ? 0.3f : 1), total += n[k];
+        long c0 = 0, r0 = 0, c1 = 0, r1 = 0, cd = 0, rd = 0;
+        backend_cuda_graphs(gpu, &c0, &r0);
+        float *graphs = recurrence_rounds(gpu, G, host, n, 2, S, B, H);
+        const int on = backend_cuda_graphs(gpu, &c1, &r1);
+        float *plain = recurrence_rounds(direct, G, host, n, 1, S, B, H);
+        const int direct_on = backend_cuda_graphs(direct, &cd, &rd);
+        CHECK(on == 1 && c1 - c0 == 2 && r1 - r0 == 2,
+              "G %d: graphs on %d, %ld captured and %ld replayed (expected on, 2 and 2)", G, on, c1 - c0, r1 - r0);
+        CHECK(direct_on == 0 && cd == 0 && rd == 0, "CRNN_CUDA_GRAPHS=0: graphs on %d, %ld captured, %ld replayed",
+              direct_on, cd, rd);
+        CHECK(memcmp(graphs, graphs + total, total * sizeof *graphs) == 0,
+              "G %d: the replayed graphs differ from their first launch", G);
+        CHECK(memcmp(graphs, plain, total * sizeof *graphs) == 0, "G %d: the graphs differ from direct launches", G);
+        free(graphs), free(plain);
+        for (int k = 0; k < REC_N; k++) free(host[k]);
+    }
+    CHECK(backend_check(direct, &err) == 0, "the direct CUDA backend failed: %s", err.msg);
+    backend_destroy(direct);
+}
+
 static int group_ops(void) {
     test_dense();
     test_embedding();
     for (int G = 1; G <= 4; G++)
         if (G != 2) test_recurrence(G);
+    test_graphs();
     test_softmax();
     test_flat();
     return 0;
@@ -390,6 +458,11 @@ static int group_train(void) {
     rc |= train_one("gru", 16);
     rc |= train_one("rnn", 16);
     rc |= train_one("lstm", 0); /* one-hot input: the embedding kernels on W_x */
+    long captured = 0, replayed = 0;
+    const int on = backend_cuda_graphs(gpu, &captured, &replayed);
+    /* every step after the first replays each layer's forward and backward */
+    CHECK(on == 1 && captured > 0 && replayed >= 4 * 19 * 2, "training replayed %ld graphs (%ld captured, on %d)",
+          replayed, captured, on);
     return rc;
 }
 

@@ -116,18 +116,21 @@ def case_checkpoint(c):
     # rank's device (0 + local rank 1) does not exist, and both ranks stop (neither waits for
     # the other); with two devices (the emulation can have both) they train as one rank does
     if mpirun():
-        def ranks(name, np, batch, devices=None):
+        def ranks(name, np, batch, devices=None, streams="eager"):
             args = [str(a) for a in c.train_args(name, "-max_iters", 5, "-print_every", 1)]
             args[args.index("-gpu") + 1] = "0"
             args[args.index("-batch_size") + 1] = str(batch)
             if np == 1:
                 return run(args)
-            env = dict(os.environ, CUEMU_DEVICES=str(devices)) if devices else None
-            return run([mpirun(), "-np", str(np)] + (["-x", "CUEMU_DEVICES"] if devices else []) + args, env=env)
+            if not devices:
+                return run([mpirun(), "-np", str(np)] + args)
+            # both of the emulation's stream orders: a missing event wait shows in one of them
+            env = dict(os.environ, CUEMU_DEVICES=str(devices), CUEMU_STREAMS=streams)
+            return run([mpirun(), "-np", str(np), "-x", "CUEMU_DEVICES", "-x", "CUEMU_STREAMS"] + args, env=env)
         rc1, o1, e1 = ranks("r1", 1, 4)
         assert rc1 == 0 and len(losses(o1)) == 5, f"one rank:\n{o1}\n{e1}"
-        for devices in ((1, 2) if EMULATED else (None,)):
-            rc, o, e = ranks("m", 2, 2, devices)
+        for devices, streams in (((1, "eager"), (2, "eager"), (2, "lazy")) if EMULATED else ((None, ""),)):
+            rc, o, e = ranks("m", 2, 2, devices, streams)
             if rc != 0:
                 assert "node-local rank 1" in o + e and "-gpu 0" in o + e, f"mpirun -np 2:\n{o}\n{e}"
                 assert "another rank could not start" in o + e, f"rank 0 did not say why it stopped:\n{o}\n{e}"
@@ -136,7 +139,7 @@ def case_checkpoint(c):
                 assert devices != 1, f"two ranks on one device should fail:\n{o}\n{e}"
                 assert len(losses(o)) == 5, f"two ranks through NCCL:\n{o}\n{e}"
                 for a, b in zip(losses(o), losses(o1)):
-                    assert abs(a - b) <= 1e-5, f"two ranks {losses(o)}, one rank {losses(o1)}"
+                    assert abs(a - b) <= 1e-5, f"two ranks ({streams}) {losses(o)}, one rank {losses(o1)}"
     return 0
 
 

@@ -7,10 +7,9 @@
  *            argument, sgemm operand and NCCL buffer is checked against them (direction, bounds);
  *            new device memory is filled with NaN bytes, as uninitialised memory may hold;
  *   streams  work is queued and runs only when the host makes it (a synchronisation, an event
- *            another stream waits for, a copy into pageable memory), and then every other
- *            stream's queued work runs first: what the host reads without waiting is stale, and
- *            a stream that reads another's results without waiting for its event reads them
- *            before they are written;
+ *            another stream waits for, a copy into pageable memory): what the host reads
+ *            without waiting is stale; CUEMU_STREAMS chooses between two legal orders of the
+ *            streams, which between them catch a missing event wait in either direction;
  *   kernels  every CUDA thread is a coroutine: barriers and warp shuffles are exact, a barrier
  *            that not every thread reaches is reported as the deadlock it is;
  *   graphs   stream capture records the work with its arguments by value; what a capture may
@@ -199,13 +198,26 @@ bool live_stream(cudaStream_t s) {
 }
 bool live_event(cudaEvent_t e) { return std::find(events.begin(), events.end(), (Event *)e) != events.end(); }
 
-/* Runs st's work up to its seq-th operation. Every other stream's queued work runs first (but
- * never a stream already running further up the call chain): a legal order on a device, and the
- * one that makes a consumer missing its event read what its producer has not yet written. */
+/* Which legal order the streams run in (CUEMU_STREAMS): "eager" (the default) runs every other
+ * stream's queued work before the stream the host waits for (never one already running further
+ * up the call chain), so that a consumer that misses its producer's event reads what is not yet
+ * written; "lazy" runs a stream's work only when something waits for it, so that a producer's
+ * results that nobody waits for arrive too late. A test of the ordering runs under both. */
+bool eager_streams() {
+    static const int eager = [] {
+        const char *v = getenv("CUEMU_STREAMS");
+        if (!v || !*v || strcmp(v, "eager") == 0) return 1;
+        if (strcmp(v, "lazy") == 0) return 0;
+        die("CUEMU_STREAMS=%s: eager or lazy", v);
+    }();
+    return eager;
+}
+
+/* Runs st's work up to its seq-th operation. */
 void run_until(Stream *st, uint64_t seq) {
     if (st->executed >= seq) return;
     st->busy++;
-    for (size_t i = 0; i < streams.size(); i++) {
+    for (size_t i = 0; eager_streams() && i < streams.size(); i++) {
         Stream *other = streams[i];
         if (other != st && !other->busy && other->executed < other->enqueued) run_until(other, other->enqueued);
     }
@@ -862,10 +874,12 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode mo
     CHECK_STICKY();
     if (!live_stream(s)) return note(cudaErrorInvalidResourceHandle);
     Stream *st = stream_of(s);
-    if (st->legacy || st->capture || mode != cudaStreamCaptureModeGlobal) {
+    /* with one host thread, thread-local capture is global capture; relaxed would allow the
+     * calls that cuemu checks, so it is not emulated */
+    if (st->legacy || st->capture || mode == cudaStreamCaptureModeRelaxed) {
         say("cudaStreamBeginCapture: %s", st->legacy ? "the legacy stream cannot be captured"
                                           : st->capture ? "the stream is capturing already"
-                                                        : "cuemu emulates cudaStreamCaptureModeGlobal only");
+                                                        : "cuemu emulates the global and thread-local modes only");
         return note(st->capture ? cudaErrorStreamCaptureUnsupported : cudaErrorInvalidValue);
     }
     Graph *g = new Graph;
