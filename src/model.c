@@ -45,8 +45,10 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     m->params = alloc_reals(m, m->num_params, &failed);
     m->grads = alloc_reals(m, m->num_params, &failed);
     if (failed) {
+        const size_t n = m->num_params; /* model_destroy clears m */
         model_destroy(m);
-        return crnn_fail(err, "out of memory for %zu parameters", m->num_params);
+        return crnn_fail(err, "out of memory for %zu parameters on the %s backend; try a smaller -rnn_size or -num_layers",
+                         n, be->name);
     }
     /* views, in model_layout's order */
     int k = 0;

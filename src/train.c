@@ -526,7 +526,7 @@ static int validate(Run *r, double *loss, CrnnError *err) {
     model_set_state(m, h, c, B);
     free(h);
     free(c);
-    return 0;
+    return backend_check(m->be, err); /* a device's failure, not a NaN loss */
 }
 
 static ConfigEntry *config_from_flags(FlagSet *flags, int *n) {
@@ -579,6 +579,33 @@ static int update_best(Run *r, const char *path, CrnnError *err) {
     return 0;
 }
 
+/* Writes ck (its values on the host) as the checkpoint of this iteration, its metrics sidecar,
+ * and the best-model link; then prunes to -keep_last. */
+static int write_checkpoint_files(Run *r, const Checkpoint *ck, CrnnError *err) {
+    char path[PATH_MAX + 64];
+    if (r->s.charrnn_names) { /* char-rnn's lm_<savefile>_epoch<e>_<val>.h5 */
+        double val = r->hist.n_val > 0 && r->hist.val_iteration[r->hist.n_val - 1] == r->iteration
+                         ? (double)r->hist.val_loss[r->hist.n_val - 1] : NAN;
+        snprintf(path, sizeof path, "%s_epoch%.2f_%.4f.h5", r->s.checkpoint_name, run_epoch(r), val);
+    } else {
+        snprintf(path, sizeof path, "%s_%" PRId64 ".h5", r->s.checkpoint_name, r->iteration);
+    }
+    if (checkpoint_write(path, ck, err)) return -1;
+    snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
+    if (!r->s.quiet) {
+        end_live_line();
+        printf("wrote %s\n", path);
+    }
+    char json[PATH_MAX + 8];
+    snprintf(json, sizeof json, "%s_%" PRId64 ".json", r->s.checkpoint_name, r->iteration);
+    int rc = metrics_write_sidecar(json, r->flags, r->iteration, r->hist.train_loss, r->hist.n_train,
+                                   r->hist.val_loss, r->hist.val_iteration, r->hist.n_val, r->step_times,
+                                   r->n_steps, err);
+    if (rc == 0) rc = update_best(r, path, err);
+    remove_old_checkpoints(r->s.checkpoint_name, r->s.keep_last);
+    return rc;
+}
+
 /* Rank 0: the checkpoint, with every stream's hidden state ([L, P*B, H], gathered). */
 static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError *err) {
     Model *m = &r->model;
@@ -617,29 +644,8 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
         model_get_params(m, ck.params);
         if (r->opt.m) r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
         r->be->to_host(r->be, ck.optim_v, r->opt.v, m->num_params * sizeof(float));
-        char path[PATH_MAX + 64];
-        if (r->s.charrnn_names) { /* char-rnn's lm_<savefile>_epoch<e>_<val>.h5 */
-            double val = r->hist.n_val > 0 && r->hist.val_iteration[r->hist.n_val - 1] == r->iteration
-                             ? (double)r->hist.val_loss[r->hist.n_val - 1] : NAN;
-            snprintf(path, sizeof path, "%s_epoch%.2f_%.4f.h5", r->s.checkpoint_name, run_epoch(r), val);
-        } else {
-            snprintf(path, sizeof path, "%s_%" PRId64 ".h5", r->s.checkpoint_name, r->iteration);
-        }
-        rc = checkpoint_write(path, &ck, err);
-        if (rc == 0) {
-            snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
-            if (!r->s.quiet) {
-                end_live_line();
-                printf("wrote %s\n", path);
-            }
-            char json[PATH_MAX + 8];
-            snprintf(json, sizeof json, "%s_%" PRId64 ".json", r->s.checkpoint_name, r->iteration);
-            rc = metrics_write_sidecar(json, r->flags, r->iteration, r->hist.train_loss, r->hist.n_train,
-                                       r->hist.val_loss, r->hist.val_iteration, r->hist.n_val,
-                                       r->step_times, r->n_steps, err);
-            if (rc == 0) rc = update_best(r, path, err);
-            remove_old_checkpoints(r->s.checkpoint_name, r->s.keep_last);
-        }
+        if (backend_check(r->be, err) == 0) /* nothing a failed device copied is written */
+            rc = write_checkpoint_files(r, &ck, err);
     }
     free(ck.config);
     free(ck.params);
@@ -709,13 +715,23 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
         all_c = malloc((size_t)L * all * sizeof *all_c);
     }
     int64_t status = (!h || !cc || (c->rank == 0 && (!all_h || !all_c))) ? 1 : 0;
+    CrnnError device = {.msg = ""};
+    if (!status) { /* a failed device's states are not gathered */
+        model_get_state(m, h, cc, B);
+        if (backend_check(m->be, &device)) status = 2;
+    }
     int rc = 0;
     if (c->allreduce_max_int(c, &status, err)) {
+        rc = -1;
+    } else if (status == 2) {
+        if (device.msg[0])
+            *err = device;
+        else
+            crnn_fail(err, "rank %d: another rank's device failed (its message says why)", c->rank);
         rc = -1;
     } else if (status) {
         rc = crnn_fail(err, "rank %d: out of memory gathering the hidden states for a checkpoint", c->rank);
     } else {
-        model_get_state(m, h, cc, B);
         for (int l = 0; l < L && rc == 0; l++)
             if (c->gather(c, h + l * mine, mine * sizeof *h, all_h ? all_h + l * all : NULL, 0, err) ||
                 c->gather(c, cc + l * mine, mine * sizeof *cc, all_c ? all_c + l * all : NULL, 0, err))

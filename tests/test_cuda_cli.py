@@ -8,7 +8,9 @@ those present is an error naming -gpu. Bad -gpu values are errors either way.
 `test_cuda_cli.py checkpoint`: needs a device (exit 77 otherwise): a GPU-trained checkpoint samples
 the same greedy text on the CPU and on the GPU, evaluates to the same loss, and resumes on the CPU;
 a CPU checkpoint samples the same text on the GPU; one rank through NCCL (CRNN_NCCL=1) trains as
-without it."""
+without it; two ranks through NCCL train as one rank of the same global batch.
+`test_cuda_cli.py device_failure`: needs the CUDA emulation (CRNN_CUDA=EMULATE, tests/cuemu): a
+device lost in the middle of training, and one too small for the model."""
 import os
 import re
 import shutil
@@ -143,8 +145,44 @@ def case_checkpoint(c):
     return 0
 
 
+def case_device_failure(c):
+    """A device that fails (a kernel launch, as CUEMU_FAIL_LAUNCH makes the emulation's fail: the
+    device is then lost, every later call fails) stops training with the CUDA error and where
+    it surfaced, not with advice about a NaN loss; the checkpoints written before stay good
+    and none is written after. Device memory too small for the model is an out-of-memory error
+    that says what did not fit."""
+    if not EMULATED:
+        print("SKIP: needs the CUDA emulation's fault injection (a CRNN_CUDA=EMULATE build)")
+        return SKIP
+    extra = ("-max_iters", 10, "-checkpoint_every", 5)
+    rc, out, err = train(c, "ok", 0, *extra, env=dict(os.environ, CUEMU_STATS="1"))
+    assert rc == 0, f"the undisturbed run failed:\n{out}\n{err}"
+    total = int(re.search(r"cuemu: (\d+) kernel launches", err).group(1))
+    text_5 = sample(os.path.join(c.dir, "ok_5.h5"), -1)
+    for frac in (0.1, 0.75):  # before the first checkpoint, and between the two
+        n = int(total * frac)
+        name = f"f{n}"
+        rc, out, err = train(c, name, 0, *extra, env=dict(os.environ, CUEMU_FAIL_LAUNCH=str(n)))
+        assert rc == 1, f"launch {n} of {total} failed, but crnn-train exited {rc}:\n{out}\n{err}"
+        assert re.search(r"crnn-train: error: CUDA device 0: backend_cuda\.cu:\d+: .*unspecified launch failure", err), \
+            f"the CUDA error is not reported:\n{err}"
+        assert "learning_rate" not in err, f"a lost device reported as a NaN loss:\n{err}"
+        left = os.listdir(c.dir)
+        assert not [f for f in left if f.startswith(name) and f.endswith(".tmp")], f"temporary files left: {left}"
+        assert f"{name}_10.h5" not in left, "a checkpoint was written after the device failed"
+        if frac < 0.5:
+            assert f"{name}_5.h5" not in left, "a checkpoint was written after the device failed"
+        else:
+            assert sample(os.path.join(c.dir, f"{name}_5.h5"), -1) == text_5, "the checkpoint before the failure changed"
+    # room for the runtime's own buffers (cuBLAS's 32 MiB workspace) but not for the model
+    rc, out, err = train(c, "oom", 0, "-rnn_size", 512, env=dict(os.environ, CUEMU_MEMORY=str(34 << 20)))
+    assert rc == 1 and re.search(r"out of memory for \d+ parameters on the cuda backend; try a smaller -rnn_size", err), \
+        f"a model too big for the device:\n{out}\n{err}"
+    return 0
+
+
 def main():
-    cases = {"fallback": case_fallback, "checkpoint": case_checkpoint}
+    cases = {"fallback": case_fallback, "checkpoint": case_checkpoint, "device_failure": case_device_failure}
     if len(sys.argv) != 2 or sys.argv[1] not in cases:
         print(f"usage: {sys.argv[0]} {'|'.join(cases)}", file=sys.stderr)
         return 2

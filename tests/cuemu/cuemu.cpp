@@ -17,7 +17,7 @@
  *   errors   a bad launch configuration is a launch error; a wild pointer is a sticky device
  *            error that every later call returns; CUEMU_FAIL_LAUNCH=N makes the Nth kernel
  *            launch fail (sticky), CUEMU_MEMORY=BYTES bounds device memory, CUEMU_DEVICES=N
- *            sets the number of devices (0: none).
+ *            sets the number of devices (0: none); CUEMU_STATS=1 counts the launches at exit.
  *
  * One host thread uses it at a time. x86-64 only (the coroutine switch). */
 #include <cublas_v2.h>
@@ -431,6 +431,14 @@ void run_block(unsigned n) {
 }
 
 long launches = 0; /* kernels run so far, for CUEMU_FAIL_LAUNCH */
+
+/* CUEMU_STATS=1: the number of kernel launches at exit (to aim CUEMU_FAIL_LAUNCH). */
+struct Stats {
+    ~Stats() {
+        const char *v = getenv("CUEMU_STATS");
+        if (v && strcmp(v, "1") == 0) say("%ld kernel launches", launches);
+    }
+} stats;
 
 void run_kernel(const char *name, dim3 grid, dim3 block, const std::function<void()> &body) {
     static const long fail_at = env_long("CUEMU_FAIL_LAUNCH", 0);
