@@ -2,7 +2,8 @@
 # crnn on one GPU against PyTorch's nn.LSTM (cuDNN): the same model (embedding 64, L LSTM layers
 # of H, linear decoder), data (crnn-preprocess's split of one text), batch and optimiser (Adam
 # 2e-3, elementwise clamp 5), for 2x128, 2x512 and 3x1024 at B=50 and B=256 (S=50); crnn also
-# with its gradients through NCCL over one rank (CRNN_NCCL=1). Prints a markdown table:
+# without its recurrences' CUDA graphs (CRNN_CUDA_GRAPHS=0) and with its gradients through NCCL
+# over one rank (CRNN_NCCL=1). Prints a markdown table:
 # ms/iter and chars/s in steady state, and the GPU memory the run took.
 #
 #   benchmarks/gpu_bench.sh [BUILD_DIR]     (default build-gpu; after gpu_setup.sh build)
@@ -93,7 +94,8 @@ echo "|---|---|---|---|---|---|---|---|"
 for B in 50 256; do
     for HL in "128 2" "512 2" "1024 3"; do
         set -- $HL
-        crnn_row "$1" "$2" "$B" "crnn (cuBLAS + fused kernels)"
+        crnn_row "$1" "$2" "$B" "crnn (cuBLAS + fused kernels, recurrences as CUDA graphs)"
+        crnn_row "$1" "$2" "$B" "crnn, every launch issued directly" CRNN_CUDA_GRAPHS=0
         crnn_row "$1" "$2" "$B" "crnn, gradients through NCCL (1 rank)" CRNN_NCCL=1
         torch_row "$1" "$2" "$B"
     done

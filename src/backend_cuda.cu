@@ -91,8 +91,13 @@ void record_failure(CudaImpl *im, const char *file, int line, const char *call, 
 
 bool cuda_ok(CudaImpl *im, cudaError_t e, const char *call, const char *file, int line) {
     if (e == cudaSuccess) return true;
-    char what[256];
-    snprintf(what, sizeof what, "%s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    char what[384];
+    /* a kernel's fault surfaces at a later call, unless launches wait for their kernels */
+    const char *blocking = getenv("CUDA_LAUNCH_BLOCKING");
+    const bool async = (e == cudaErrorLaunchFailure || e == cudaErrorIllegalAddress) &&
+                       !(blocking && strcmp(blocking, "1") == 0);
+    snprintf(what, sizeof what, "%s (%s)%s", cudaGetErrorString(e), cudaGetErrorName(e),
+             async ? "; an earlier kernel may have failed: with CUDA_LAUNCH_BLOCKING=1 the failing launch is named" : "");
     record_failure(im, file, line, call, what);
     return false;
 }

@@ -167,6 +167,7 @@ def case_device_failure(c):
         assert re.search(r"crnn-train: error: CUDA device 0: backend_cuda\.cu:\d+: .*unspecified launch failure", err), \
             f"the CUDA error is not reported:\n{err}"
         assert "learning_rate" not in err, f"a lost device reported as a NaN loss:\n{err}"
+        assert "CUDA_LAUNCH_BLOCKING=1" in err, f"no hint for finding the failing launch:\n{err}"
         left = os.listdir(c.dir)
         assert not [f for f in left if f.startswith(name) and f.endswith(".tmp")], f"temporary files left: {left}"
         assert f"{name}_10.h5" not in left, "a checkpoint was written after the device failed"
@@ -174,6 +175,11 @@ def case_device_failure(c):
             assert f"{name}_5.h5" not in left, "a checkpoint was written after the device failed"
         else:
             assert sample(os.path.join(c.dir, f"{name}_5.h5"), -1) == text_5, "the checkpoint before the failure changed"
+    # with launches that wait for their kernels, the error names the failing one
+    rc, out, err = train(c, "blocking", 0, *extra,
+                         env=dict(os.environ, CUEMU_FAIL_LAUNCH=str(total // 2), CUDA_LAUNCH_BLOCKING="1"))
+    assert rc == 1 and re.search(r"CUDA device 0: backend_cuda\.cu:\d+: cuk_\w+\(.*unspecified launch failure", err) \
+        and "CUDA_LAUNCH_BLOCKING=1" not in err, f"CUDA_LAUNCH_BLOCKING=1 does not name the launch:\n{err}"
     # room for the runtime's own buffers (cuBLAS's 32 MiB workspace) but not for the model
     rc, out, err = train(c, "oom", 0, "-rnn_size", 512, env=dict(os.environ, CUEMU_MEMORY=str(34 << 20)))
     assert rc == 1 and re.search(r"out of memory for \d+ parameters on the cuda backend; try a smaller -rnn_size", err), \

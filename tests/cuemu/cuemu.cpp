@@ -17,7 +17,8 @@
  *   errors   a bad launch configuration is a launch error; a wild pointer is a sticky device
  *            error that every later call returns; CUEMU_FAIL_LAUNCH=N makes the Nth kernel
  *            launch fail (sticky), CUEMU_MEMORY=BYTES bounds device memory, CUEMU_DEVICES=N
- *            sets the number of devices (0: none); CUEMU_STATS=1 counts the launches at exit.
+ *            sets the number of devices (0: none); CUEMU_STATS=1 counts the launches at exit;
+ *            CUDA_LAUNCH_BLOCKING=1 runs all work as it is issued, as the CUDA runtime does.
  *
  * One host thread uses it at a time. x86-64 only (the coroutine switch). */
 #include <cublas_v2.h>
@@ -279,6 +280,11 @@ void enqueue(Stream *st, Op op) {
     }
     st->queue.push_back(std::move(op));
     st->enqueued++;
+    static const bool blocking = [] {
+        const char *v = getenv("CUDA_LAUNCH_BLOCKING");
+        return v && strcmp(v, "1") == 0;
+    }();
+    if (blocking) run_all(st); /* CUDA_LAUNCH_BLOCKING=1: every call waits for its work */
 }
 
 /* ---- kernels: CUDA threads as coroutines ----------------------------------------------------- */
@@ -746,7 +752,7 @@ cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s) 
         return note(cudaErrorInvalidValue);
     }
     enqueue(stream_of(s), [dst, value, bytes] { memset(dst, value, bytes); });
-    return cudaSuccess;
+    return sticky != cudaSuccess ? note(sticky) : cudaSuccess;
 }
 
 cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
@@ -953,7 +959,7 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
         for (const Op &op : *ops)
             if (sticky == cudaSuccess) op();
     });
-    return cudaSuccess;
+    return sticky != cudaSuccess ? note(sticky) : cudaSuccess; /* run already under CUDA_LAUNCH_BLOCKING */
 }
 
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
@@ -1139,10 +1145,10 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
         }
         MPI_Comm_dup(MPI_COMM_WORLD, &c->mpi);
         /* every rank must hold rank 0's id */
-        long long h = 1469598103934665603ll, lo = 0, hi = 0;
-        for (size_t i = 0; i < sizeof id.internal; i++) h = (h ^ (unsigned char)id.internal[i]) * 1099511628211ll;
-        MPI_Allreduce(&h, &lo, 1, MPI_LONG_LONG, MPI_MIN, c->mpi);
-        MPI_Allreduce(&h, &hi, 1, MPI_LONG_LONG, MPI_MAX, c->mpi);
+        unsigned long long h = 1469598103934665603ull, lo = 0, hi = 0; /* FNV-1a */
+        for (size_t i = 0; i < sizeof id.internal; i++) h = (h ^ (unsigned char)id.internal[i]) * 1099511628211ull;
+        MPI_Allreduce(&h, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, c->mpi);
+        MPI_Allreduce(&h, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, c->mpi);
         if (lo != hi) {
             MPI_Comm_free(&c->mpi);
             delete c;
