@@ -8,7 +8,8 @@ those present is an error naming -gpu. Bad -gpu values are errors either way.
 `test_cuda_cli.py checkpoint`: needs a device (exit 77 otherwise): a GPU-trained checkpoint samples
 the same greedy text on the CPU and on the GPU, evaluates to the same loss, and resumes on the CPU;
 a CPU checkpoint samples the same text on the GPU; one rank through NCCL (CRNN_NCCL=1) trains as
-without it; two ranks through NCCL train as one rank of the same global batch.
+without it; two ranks through NCCL train as one rank of the same global batch, and their
+checkpoint continues on one CPU rank as they did.
 `test_cuda_cli.py device_failure`: needs the CUDA emulation (CRNN_CUDA=EMULATE, tests/cuemu): a
 device lost in the middle of training, and one too small for the model."""
 import os
@@ -119,7 +120,7 @@ def case_checkpoint(c):
     # the other); with two devices (the emulation can have both) they train as one rank does
     if mpirun():
         def ranks(name, np, batch, devices=None, streams="eager"):
-            args = [str(a) for a in c.train_args(name, "-max_iters", 5, "-print_every", 1)]
+            args = [str(a) for a in c.train_args(name, "-max_iters", 5, "-print_every", 1, "-checkpoint_every", 3)]
             args[args.index("-gpu") + 1] = "0"
             args[args.index("-batch_size") + 1] = str(batch)
             if np == 1:
@@ -142,6 +143,12 @@ def case_checkpoint(c):
                 assert len(losses(o)) == 5, f"two ranks through NCCL:\n{o}\n{e}"
                 for a, b in zip(losses(o), losses(o1)):
                     assert abs(a - b) <= 1e-5, f"two ranks ({streams}) {losses(o)}, one rank {losses(o1)}"
+                # their checkpoint continues on one CPU rank (the same global batch) as they did
+                rc, o_cpu, e_cpu = run(c.train_args("m", "-resume", os.path.join(c.dir, "m_3.h5"), "-max_iters", 5,
+                                                    "-print_every", 1))
+                assert rc == 0 and len(losses(o_cpu)) == 2, f"resuming two GPU ranks' checkpoint on a CPU:\n{o_cpu}\n{e_cpu}"
+                for a, b in zip(losses(o_cpu), losses(o)[3:]):
+                    assert abs(a - b) <= 1e-5, f"resumed on one CPU rank {losses(o_cpu)}, two GPU ranks {losses(o)[3:]}"
     return 0
 
 

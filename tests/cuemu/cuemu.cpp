@@ -777,7 +777,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     if (!s || !live_stream(s)) return note(cudaErrorInvalidResourceHandle);
     Stream *st = (Stream *)s;
     if (st->capture) return capture_violation(st->capture, "cudaStreamDestroy of a capturing stream");
-    run_all(st); /* the work already queued still runs */
+    run_everything(); /* its queued work still runs, and so does any other stream's that waits for it */
     streams.erase(std::find(streams.begin(), streams.end(), st));
     delete st;
     return cudaSuccess;
