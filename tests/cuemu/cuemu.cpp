@@ -11,7 +11,9 @@
  *            without waiting is stale; CUEMU_STREAMS chooses between two legal orders of the
  *            streams, which between them catch a missing event wait in either direction;
  *   kernels  every CUDA thread is a coroutine: barriers and warp shuffles are exact, a barrier
- *            that not every thread reaches is reported as the deadlock it is;
+ *            that not every thread reaches is reported as the deadlock it is; CUEMU_RACECHECK=1
+ *            runs each kernel twice, its threads and blocks in reverse the second time, and
+ *            reports a result that depends on the order (a race);
  *   graphs   stream capture records the work with its arguments by value; what a capture may
  *            not do (synchronise, allocate, copy pageable memory) fails as CUDA fails it;
  *   errors   a bad launch configuration is a launch error; a wild pointer is a sticky device
@@ -397,6 +399,8 @@ void wait_at(FiberState barrier) {
         kernel_name, block_idx.x, block_idx.y, block_idx.z, n, counts[WAIT_BLOCK], counts[WAIT_WARP], counts[DONE]);
 }
 
+bool reversed = false; /* threads and blocks in reverse order (CUEMU_RACECHECK's second run) */
+
 void run_block(unsigned n) {
     if (fibers.size() < n) fibers.resize(n);
     if (lanes.size() < n) lanes.resize(n);
@@ -409,12 +413,14 @@ void run_block(unsigned n) {
     unsigned left = n;
     while (left) {
         bool ran = false;
-        for (unsigned i = 0; i < n; i++)
+        for (unsigned k = 0; k < n; k++) {
+            const unsigned i = reversed ? n - 1 - k : k;
             if (fibers[i].state == RUNNABLE) {
                 resume(&fibers[i]);
                 ran = true;
                 if (fibers[i].state == DONE) left--;
             }
+        }
         if (ran || !left) continue;
         /* everyone still running waits: release the warps whose 32 lanes all wait at a shuffle,
          * else the block if every thread waits at __syncthreads */
@@ -446,7 +452,57 @@ struct Stats {
     }
 } stats;
 
-void run_kernel(const char *name, dim3 grid, dim3 block, const std::function<void()> &body) {
+void run_grid() {
+    const unsigned n = block_dim.x * block_dim.y * block_dim.z;
+    const unsigned long long blocks = (unsigned long long)grid_dim.x * grid_dim.y * grid_dim.z;
+    for (unsigned long long b = 0; b < blocks; b++) {
+        const unsigned long long k = reversed ? blocks - 1 - b : b;
+        block_idx = uint3((unsigned)(k % grid_dim.x), (unsigned)(k / grid_dim.x % grid_dim.y),
+                          (unsigned)(k / ((unsigned long long)grid_dim.x * grid_dim.y)));
+        run_block(n);
+    }
+}
+
+/* CUEMU_RACECHECK=1 runs every kernel twice from the same memory: threads and blocks in their
+ * order, then in reverse. A kernel free of races (and of reads of shared memory it has not
+ * written) gives the same bytes both times; one that differs is reported. */
+bool racecheck() {
+    static const bool on = env_long("CUEMU_RACECHECK", 0) != 0;
+    return on;
+}
+
+void run_checked(const char *name, const std::vector<const void *> &reach) {
+    /* the device memory the kernel can reach: the allocations its pointer arguments are in */
+    std::vector<std::pair<char *, size_t>> regions;
+    for (const void *p : reach) {
+        const auto *a = p ? containing(p, 0) : nullptr;
+        if (!a) continue;
+        std::pair<char *, size_t> r((char *)a->first, a->second.size);
+        if (std::find(regions.begin(), regions.end(), r) == regions.end()) regions.push_back(r);
+    }
+    std::vector<std::vector<char>> before, first;
+    for (auto &r : regions) before.emplace_back(r.first, r.first + r.second);
+    run_grid();
+    for (size_t k = 0; k < regions.size(); k++) {
+        first.emplace_back(regions[k].first, regions[k].first + regions[k].second);
+        memcpy(regions[k].first, before[k].data(), regions[k].second);
+    }
+    reversed = true;
+    run_grid();
+    reversed = false;
+    for (size_t k = 0; k < regions.size(); k++)
+        if (memcmp(regions[k].first, first[k].data(), regions[k].second) != 0) {
+            size_t at = 0;
+            while (regions[k].first[at] == first[k][at]) at++;
+            die("kernel %s: its results depend on the order its threads run in (byte %zu of the %zu-byte "
+                "allocation at %p): a race, such as a missing __syncthreads, two threads writing one place, or "
+                "shared memory read before it is written",
+                name, at, regions[k].second, (void *)regions[k].first);
+        }
+}
+
+void run_kernel(const char *name, dim3 grid, dim3 block, const std::function<void()> &body,
+                const std::vector<const void *> &reach) {
     static const long fail_at = env_long("CUEMU_FAIL_LAUNCH", 0);
     if (++launches == fail_at) {
         say("kernel %s: the launch fails, as CUEMU_FAIL_LAUNCH=%ld asks", name, fail_at);
@@ -457,13 +513,10 @@ void run_kernel(const char *name, dim3 grid, dim3 block, const std::function<voi
     kernel_name = name;
     grid_dim = grid;
     block_dim = block;
-    const unsigned n = block.x * block.y * block.z;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                block_idx = uint3(x, y, z);
-                run_block(n);
-            }
+    if (racecheck())
+        run_checked(name, reach);
+    else
+        run_grid();
     kernel_body = nullptr;
 }
 
@@ -507,7 +560,8 @@ void enqueue_kernel(cudaStream_t s, const char *name, dim3 grid, dim3 block, siz
             lose_device(cudaErrorIllegalAddress);
             return;
         }
-    enqueue(stream_of(s), [name, grid, block, body = std::move(body)] { run_kernel(name, grid, block, body); });
+    std::vector<const void *> reach(ptrs, ptrs + nptrs);
+    enqueue(stream_of(s), [name, grid, block, body = std::move(body), reach] { run_kernel(name, grid, block, body, reach); });
 }
 
 cudaError_t sort_pairs_i32(void *temp, size_t &temp_bytes, const int32_t *keys_in, int32_t *keys_out,
