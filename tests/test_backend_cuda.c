@@ -6,8 +6,9 @@
  *            float operations is reproduced; the recurrences' CUDA graphs, captured and
  *            replayed, bit for bit as the launches issued directly (CRNN_CUDA_GRAPHS=0)
  *   dropout  the mask bit for bit (same Philox key, same keep test)
- *   train    the whole model (lstm, gru, rnn; with and without an embedding) for 20 Adam steps:
- *            every loss within 1e-4 of the CPU's, the recurrences replayed from their graphs
+ *   train    the whole model (lstm, gru, rnn; with and without an embedding; Adam or RMSprop;
+ *            dropout; clipping by element or by norm) for 20 steps: every loss within 1e-4 of
+ *            the CPU's, the recurrences replayed from their graphs
  *   greedy   parameters CPU -> GPU -> CPU through host float32 (model_get/set_params, as a
  *            checkpoint moves them) unchanged, and the same greedy text for 100 characters
  *   nccl     the NCCL Comm over one rank: the mean of device buffers (flat and in buckets),
@@ -412,16 +413,19 @@ static void tokens(int32_t *x, int n, int V) {
     for (int k = 0; k < n; k++) x[k] = (int32_t)((rnd() + 1) * 0.5f * V) % V;
 }
 
-static int train_one(const char *type, int D) {
-    ModelConfig cfg = {.V = 23, .D = D, .H = 48, .L = 2, .dropout = 0};
+/* 20 steps of one model on both backends from the same parameters and tokens: with dropout p
+ * (masks keyed by the step), the optimizer `optim`, and clipping by element (clamp 5) or by
+ * norm (to 0.05, which these gradients exceed). */
+static int train_one(const char *type, int D, double p_drop, const char *optim, int clip_norm) {
+    ModelConfig cfg = {.V = 23, .D = D, .H = 48, .L = 2, .dropout = p_drop};
     snprintf(cfg.model_type, sizeof cfg.model_type, "%s", type);
     const int B = 8, S = 12, steps = 20;
     Model mc, mg;
     Optimizer oc, og;
     CrnnError err;
     if (model_create(&mc, &cfg, cpu, B, S, &err) || model_create(&mg, &cfg, gpu, B, S, &err) ||
-        optim_create(&oc, cpu, "adam", mc.num_params, 2e-3, 0.95, &err) ||
-        optim_create(&og, gpu, "adam", mg.num_params, 2e-3, 0.95, &err)) {
+        optim_create(&oc, cpu, optim, mc.num_params, 2e-3, 0.95, &err) ||
+        optim_create(&og, gpu, optim, mg.num_params, 2e-3, 0.95, &err)) {
         fprintf(stderr, "FAIL: %s\n", err.msg);
         return 1;
     }
@@ -434,18 +438,26 @@ static int train_one(const char *type, int D) {
     for (int step = 0; step < steps; step++) {
         tokens(x, B * S, cfg.V);
         tokens(y, B * S, cfg.V);
+        model_set_dropout(&mc, p_drop > 0, 31, (uint64_t)step, 0);
+        model_set_dropout(&mg, p_drop > 0, 31, (uint64_t)step, 0);
         double lc = model_forward(&mc, x, y, B, S), lg = model_forward(&mg, x, y, B, S);
         model_backward(&mc, NULL, NULL);
         model_backward(&mg, NULL, NULL);
-        optim_clip(cpu, mc.grads, mc.num_params, 5, 0);
-        optim_clip(gpu, mg.grads, mg.num_params, 5, 0);
+        if (clip_norm && step == 0) {
+            const double norm = sqrt(cpu->sumsq(cpu, mc.grads, mc.num_params));
+            CHECK(norm > 0.05, "%s: the gradient's norm %.3g does not reach the clip (0.05)", type, norm);
+        }
+        optim_clip(cpu, mc.grads, mc.num_params, clip_norm ? 0.05 : 5, clip_norm);
+        optim_clip(gpu, mg.grads, mg.num_params, clip_norm ? 0.05 : 5, clip_norm);
         optim_step(&oc, mc.params, mc.grads);
         optim_step(&og, mg.params, mg.grads);
         if (fabs(lg - lc) > worst) worst = fabs(lg - lc);
-        CHECK(fabs(lg - lc) <= 1e-4, "%s (D %d) step %d: loss %.7f on the GPU, %.7f on the CPU", type, D, step, lg, lc);
+        CHECK(fabs(lg - lc) <= 1e-4, "%s (D %d, dropout %g, %s, clip %s) step %d: loss %.7f on the GPU, %.7f on the CPU",
+              type, D, p_drop, optim, clip_norm ? "norm" : "clamp", step, lg, lc);
     }
     CHECK(backend_check(gpu, &err) == 0, "the CUDA backend failed: %s", err.msg);
-    printf("%s D=%d: %d steps, largest loss difference %.3g\n", type, D, steps, worst);
+    printf("%s D=%d dropout %g %s clip %s: %d steps, largest loss difference %.3g\n", type, D, p_drop, optim,
+           clip_norm ? "norm" : "clamp", steps, worst);
     free(p), free(x), free(y);
     optim_destroy(&oc), optim_destroy(&og);
     model_destroy(&mc), model_destroy(&mg);
@@ -454,10 +466,13 @@ static int train_one(const char *type, int D) {
 
 static int group_train(void) {
     int rc = 0;
-    rc |= train_one("lstm", 16);
-    rc |= train_one("gru", 16);
-    rc |= train_one("rnn", 16);
-    rc |= train_one("lstm", 0); /* one-hot input: the embedding kernels on W_x */
+    rc |= train_one("lstm", 16, 0, "adam", 0);
+    rc |= train_one("gru", 16, 0, "adam", 0);
+    rc |= train_one("rnn", 16, 0, "adam", 0);
+    rc |= train_one("lstm", 0, 0, "adam", 0); /* one-hot input: the embedding kernels on W_x */
+    /* dropout (its masks regenerated in backward), RMSprop, and clipping by norm */
+    rc |= train_one("lstm", 16, 0.3, "rmsprop", 1);
+    rc |= train_one("gru", 0, 0.5, "adam", 1);
     long captured = 0, replayed = 0;
     const int on = backend_cuda_graphs(gpu, &captured, &replayed);
     /* every step after the first replays each layer's forward and backward */

@@ -115,12 +115,14 @@ def case_checkpoint(c):
     assert rc == 0, f"CRNN_NCCL=1 failed:\n{out_n}\n{err_n}"
     rc, out_g, err_g = train(c, "n0", 0)
     assert losses(out_n) == losses(out_g), f"through NCCL {losses(out_n)}, without {losses(out_g)}"
-    # two ranks of 2 streams against one of 4 (the same global batch): on one device the second
-    # rank's device (0 + local rank 1) does not exist, and both ranks stop (neither waits for
-    # the other); with two devices (the emulation can have both) they train as one rank does
+    # two ranks of 2 streams against one of 4 (the same global batch, dropout's masks keyed by
+    # the global stream): on one device the second rank's device (0 + local rank 1) does not
+    # exist, and both ranks stop (neither waits for the other); with two devices (the emulation
+    # can have both) they train as one rank does
     if mpirun():
         def ranks(name, np, batch, devices=None, streams="eager"):
-            args = [str(a) for a in c.train_args(name, "-max_iters", 5, "-print_every", 1, "-checkpoint_every", 3)]
+            args = [str(a) for a in c.train_args(name, "-max_iters", 5, "-print_every", 1, "-checkpoint_every", 3,
+                                                 "-dropout", 0.4)]
             args[args.index("-gpu") + 1] = "0"
             args[args.index("-batch_size") + 1] = str(batch)
             if np == 1:
@@ -145,7 +147,7 @@ def case_checkpoint(c):
                     assert abs(a - b) <= 1e-5, f"two ranks ({streams}) {losses(o)}, one rank {losses(o1)}"
                 # their checkpoint continues on one CPU rank (the same global batch) as they did
                 rc, o_cpu, e_cpu = run(c.train_args("m", "-resume", os.path.join(c.dir, "m_3.h5"), "-max_iters", 5,
-                                                    "-print_every", 1))
+                                                    "-print_every", 1, "-dropout", 0.4))
                 assert rc == 0 and len(losses(o_cpu)) == 2, f"resuming two GPU ranks' checkpoint on a CPU:\n{o_cpu}\n{e_cpu}"
                 for a, b in zip(losses(o_cpu), losses(o)[3:]):
                     assert abs(a - b) <= 1e-5, f"resumed on one CPU rank {losses(o_cpu)}, two GPU ranks {losses(o)[3:]}"
