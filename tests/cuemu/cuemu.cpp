@@ -561,7 +561,8 @@ void enqueue_kernel(cudaStream_t s, const char *name, dim3 grid, dim3 block, siz
             return;
         }
     std::vector<const void *> reach(ptrs, ptrs + nptrs);
-    enqueue(stream_of(s), [name, grid, block, body = std::move(body), reach] { run_kernel(name, grid, block, body, reach); });
+    enqueue(stream_of(s),
+            [name, grid, block, body = std::move(body), reach] { run_kernel(name, grid, block, body, reach); });
 }
 
 cudaError_t sort_pairs_i32(void *temp, size_t &temp_bytes, const int32_t *keys_in, int32_t *keys_out,
