@@ -971,6 +971,8 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph) {
         if (m != st && !m->joined) unjoined = true;
         m->capture = nullptr;
     }
+    for (Event *ev : events) /* recorded inside the capture: nothing to wait for outside it */
+        if (ev->capture == g) ev->capture = nullptr, ev->recorded = false;
     captures_active--;
     if (unjoined) {
         say("cudaStreamEndCapture: a stream forked into the capture has work its origin never waited for");
