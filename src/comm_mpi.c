@@ -213,3 +213,15 @@ Comm *comm_create(int *argc, char ***argv, CrnnError *err) {
     }
     return c;
 }
+
+int comm_all_ok(Comm *c, int ok, const char *what, CrnnError *err) {
+    int64_t failed = ok ? 0 : 1;
+    CrnnError why;
+    if (c->allreduce_max_int(c, &failed, &why)) {
+        if (ok) *err = why;
+        return -1;
+    }
+    if (!failed) return 0;
+    if (ok) crnn_fail(err, "rank %d of %d: stopping, another rank %s (its message says why)", c->rank, c->size, what);
+    return -1;
+}

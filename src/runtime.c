@@ -134,15 +134,3 @@ Comm *runtime_gradient_comm(Comm *comm, Backend *be, CrnnError *err) {
     return comm;
 #endif
 }
-
-int runtime_all_ok(Comm *comm, int ok, CrnnError *err) {
-    int64_t failed = ok ? 0 : 1;
-    CrnnError why;
-    if (comm->allreduce_max_int(comm, &failed, &why)) {
-        if (ok) *err = why;
-        return -1;
-    }
-    if (!failed) return 0;
-    if (ok) crnn_fail(err, "rank %d of %d: stopping, another rank could not start (its message says why)", comm->rank, comm->size);
-    return -1;
-}

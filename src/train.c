@@ -714,30 +714,23 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
         all_h = malloc((size_t)L * all * sizeof *all_h);
         all_c = malloc((size_t)L * all * sizeof *all_c);
     }
-    int64_t status = (!h || !cc || (c->rank == 0 && (!all_h || !all_c))) ? 1 : 0;
-    CrnnError device = {.msg = ""};
-    if (!status) { /* a failed device's states are not gathered */
+    int ok = h && cc && (c->rank != 0 || (all_h && all_c));
+    if (!ok) {
+        crnn_fail(err, "rank %d: out of memory gathering the hidden states for a checkpoint", c->rank);
+    } else { /* a failed device's states are not gathered */
         model_get_state(m, h, cc, B);
-        if (backend_check(m->be, &device)) status = 2;
+        ok = backend_check(m->be, err) == 0;
     }
     int rc = 0;
-    if (c->allreduce_max_int(c, &status, err)) {
+    if (comm_all_ok(c, ok, "could not gather its hidden states for the checkpoint", err)) {
         rc = -1;
-    } else if (status == 2) {
-        if (device.msg[0])
-            *err = device;
-        else
-            crnn_fail(err, "rank %d: another rank's device failed (its message says why)", c->rank);
-        rc = -1;
-    } else if (status) {
-        rc = crnn_fail(err, "rank %d: out of memory gathering the hidden states for a checkpoint", c->rank);
     } else {
         for (int l = 0; l < L && rc == 0; l++)
             if (c->gather(c, h + l * mine, mine * sizeof *h, all_h ? all_h + l * all : NULL, 0, err) ||
                 c->gather(c, cc + l * mine, mine * sizeof *cc, all_c ? all_c + l * all : NULL, 0, err))
                 rc = -1;
         if (rc == 0) {
-            status = c->rank == 0 ? (rank0_validate_and_write(r, all_h, all_c, err) ? 1 : 0) : 0;
+            int64_t status = c->rank == 0 ? (rank0_validate_and_write(r, all_h, all_c, err) ? 1 : 0) : 0;
             if (c->broadcast(c, &status, sizeof status, 0, err))
                 rc = -1;
             else if (status)

@@ -36,5 +36,10 @@ Comm *comm_single_create(CrnnError *err);
 Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err);
 /* MPI when a launcher (mpirun, srun with PMIx) started this process, else the single process. */
 Comm *comm_create(int *argc, char ***argv, CrnnError *err);
+/* Whether every rank of c is `ok` (a collective: every rank calls it): 0 when all are; -1
+ * otherwise, err keeping this rank's own failure or, on a rank that was fine, saying that
+ * another rank `what` (e.g. "could not start"). So that a rank that fails alone stops the
+ * others instead of leaving them waiting in the next collective. */
+int comm_all_ok(Comm *c, int ok, const char *what, CrnnError *err);
 
 #endif

@@ -42,10 +42,4 @@ Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backe
  * itself. NULL with err on failure (comm is then still the caller's). */
 Comm *runtime_gradient_comm(Comm *comm, Backend *be, CrnnError *err);
 
-/* Whether every rank of comm is `ok` (a collective: every rank calls it): 0 when all are; -1
- * otherwise, err keeping this rank's own failure or, on a rank that was fine, saying that
- * another rank failed. So that a rank that cannot start (its device, NCCL) stops the others
- * instead of leaving them waiting in a collective. */
-int runtime_all_ok(Comm *comm, int ok, CrnnError *err);
-
 #endif

@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
         be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
                              comm->local_rank, runtime_blas_threads(comm->local_size),
                              flags_int(&flags, "quiet") != 0 || comm->rank != 0, &err);
-        if (runtime_all_ok(comm, be != NULL, &err)) {
+        if (comm_all_ok(comm, be != NULL, "could not start", &err)) {
             backend_destroy(be);
             be = NULL;
         }
@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     if (be) { /* on CUDA devices the gradients go through NCCL (which then owns comm) */
         Comm *reducer = runtime_gradient_comm(comm, be, &err);
         if (reducer) comm = reducer;
-        if (runtime_all_ok(comm, reducer != NULL, &err)) {
+        if (comm_all_ok(comm, reducer != NULL, "could not start", &err)) {
             backend_destroy(be);
             be = NULL;
         }
