@@ -193,7 +193,6 @@ Stream legacy_stream = [] {
 }();
 std::vector<Stream *> streams = {&legacy_stream};
 std::vector<Event *> events;
-int captures_active = 0;
 
 Stream *stream_of(cudaStream_t s) { return s ? (Stream *)s : &legacy_stream; }
 bool live_stream(cudaStream_t s) {
@@ -659,48 +658,41 @@ cudaError_t cudaGetLastError(void) {
 
 cudaError_t cudaPeekAtLastError(void) { return last_error; }
 
+/* Each error cuemu returns, with CUDA's message for it; its name is its enumerator's. */
+#define CUEMU_ERROR(e, text) {e, #e, text}
+static const struct {
+    cudaError_t e;
+    const char *name, *text;
+} cuda_errors[] = {
+    CUEMU_ERROR(cudaSuccess, "no error"),
+    CUEMU_ERROR(cudaErrorInvalidValue, "invalid argument"),
+    CUEMU_ERROR(cudaErrorMemoryAllocation, "out of memory"),
+    CUEMU_ERROR(cudaErrorInitializationError, "initialization error"),
+    CUEMU_ERROR(cudaErrorInvalidConfiguration, "invalid configuration argument"),
+    CUEMU_ERROR(cudaErrorInvalidMemcpyDirection, "invalid copy direction for memcpy"),
+    CUEMU_ERROR(cudaErrorNoDevice, "no CUDA-capable device is detected"),
+    CUEMU_ERROR(cudaErrorInvalidDevice, "invalid device ordinal"),
+    CUEMU_ERROR(cudaErrorInvalidResourceHandle, "invalid resource handle"),
+    CUEMU_ERROR(cudaErrorNotReady, "device not ready"),
+    CUEMU_ERROR(cudaErrorIllegalAddress, "an illegal memory access was encountered"),
+    CUEMU_ERROR(cudaErrorLaunchFailure, "unspecified launch failure"),
+    CUEMU_ERROR(cudaErrorStreamCaptureUnsupported, "operation not permitted when stream is capturing"),
+    CUEMU_ERROR(cudaErrorStreamCaptureInvalidated, "operation failed due to a previous error during capture"),
+    CUEMU_ERROR(cudaErrorStreamCaptureUnmatched, "capture was not initiated in this stream"),
+    CUEMU_ERROR(cudaErrorStreamCaptureUnjoined, "capturing stream has unjoined work"),
+};
+#undef CUEMU_ERROR
+
 const char *cudaGetErrorName(cudaError_t e) {
-    switch (e) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInitializationError: return "cudaErrorInitializationError";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
-    case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
-    case cudaErrorNotReady: return "cudaErrorNotReady";
-    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
-    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
-    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
-    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
-    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
-    case cudaErrorStreamCaptureUnjoined: return "cudaErrorStreamCaptureUnjoined";
-    default: return "cudaErrorUnknown";
-    }
+    for (const auto &x : cuda_errors)
+        if (x.e == e) return x.name;
+    return "cudaErrorUnknown";
 }
 
 const char *cudaGetErrorString(cudaError_t e) {
-    switch (e) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInitializationError: return "initialization error";
-    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
-    case cudaErrorNotReady: return "device not ready";
-    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
-    case cudaErrorLaunchFailure: return "unspecified launch failure";
-    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
-    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
-    case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
-    case cudaErrorStreamCaptureUnjoined: return "capturing stream has unjoined work";
-    default: return "unknown error";
-    }
+    for (const auto &x : cuda_errors)
+        if (x.e == e) return x.text;
+    return "unknown error";
 }
 
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
@@ -956,7 +948,6 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode mo
     g->members.push_back(st);
     st->capture = g;
     st->captured = 0;
-    captures_active++;
     return cudaSuccess;
 }
 
@@ -973,7 +964,6 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph) {
     }
     for (Event *ev : events) /* recorded inside the capture: nothing to wait for outside it */
         if (ev->capture == g) ev->capture = nullptr, ev->recorded = false;
-    captures_active--;
     if (unjoined) {
         say("cudaStreamEndCapture: a stream forked into the capture has work its origin never waited for");
         delete g;
@@ -1121,29 +1111,30 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
     return CUBLAS_STATUS_SUCCESS;
 }
 
+#define CUEMU_STATUS(s, text) {s, #s, text}
+static const struct {
+    cublasStatus_t s;
+    const char *name, *text;
+} blas_statuses[] = {
+    CUEMU_STATUS(CUBLAS_STATUS_SUCCESS, "success"),
+    CUEMU_STATUS(CUBLAS_STATUS_NOT_INITIALIZED, "the library was not initialized"),
+    CUEMU_STATUS(CUBLAS_STATUS_ALLOC_FAILED, "the resource allocation failed"),
+    CUEMU_STATUS(CUBLAS_STATUS_INVALID_VALUE, "an invalid numeric value was used as an argument"),
+    CUEMU_STATUS(CUBLAS_STATUS_EXECUTION_FAILED, "the GPU program failed to execute"),
+    CUEMU_STATUS(CUBLAS_STATUS_INTERNAL_ERROR, "an internal operation failed"),
+    CUEMU_STATUS(CUBLAS_STATUS_NOT_SUPPORTED, "the functionality requested is not supported"),
+};
+#undef CUEMU_STATUS
+
 const char *cublasGetStatusName(cublasStatus_t s) {
-    switch (s) {
-    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    }
+    for (const auto &x : blas_statuses)
+        if (x.s == s) return x.name;
     return "CUBLAS_STATUS_UNKNOWN";
 }
 
 const char *cublasGetStatusString(cublasStatus_t s) {
-    switch (s) {
-    case CUBLAS_STATUS_SUCCESS: return "success";
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "the library was not initialized";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "the resource allocation failed";
-    case CUBLAS_STATUS_INVALID_VALUE: return "an invalid numeric value was used as an argument";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "the GPU program failed to execute";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "an internal operation failed";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "the functionality requested is not supported";
-    }
+    for (const auto &x : blas_statuses)
+        if (x.s == s) return x.text;
     return "unknown status";
 }
 
