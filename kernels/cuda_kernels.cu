@@ -56,38 +56,32 @@ __device__ __forceinline__ float sigmoid_r(float x) { return 0.5f + 0.5f * tanh_
 
 /* ---- reductions within a block (blockDim.x a multiple of 32, at most 1024) ---------------- */
 
-__device__ __forceinline__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+struct MaxOp {
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+struct SumOp {
+    __device__ double operator()(double a, double b) const { return a + b; }
+};
+
+template <typename T, typename Op> __device__ __forceinline__ T warp_reduce(T v, Op op) {
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(kFullMask, v, o));
     return v;
 }
-__device__ __forceinline__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
-    return v;
-}
-/* Every thread gets the block's maximum. */
-__device__ float block_max(float v) {
-    __shared__ float shared[32];
+/* Every thread gets op over the block's values, combined in the same order every time;
+ * `identity` stands in for the warps the block does not have. */
+template <typename T, typename Op> __device__ T block_reduce(T v, T identity, Op op) {
+    __shared__ T shared[32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = warp_max(v);
+    v = warp_reduce(v, op);
     if (lane == 0) shared[warp] = v;
     __syncthreads();
-    v = lane < warps ? shared[lane] : -INFINITY;
-    v = warp_max(v);
+    v = lane < warps ? shared[lane] : identity;
+    v = warp_reduce(v, op);
     __syncthreads(); /* shared is reused by the next call */
     return v;
 }
-/* Every thread gets the block's sum, combined in the same order every time. */
-__device__ double block_sum(double v) {
-    __shared__ double shared[32];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = warp_sum(v);
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    v = lane < warps ? shared[lane] : 0.0;
-    v = warp_sum(v);
-    __syncthreads();
-    return v;
-}
+__device__ float block_max(float v) { return block_reduce(v, -INFINITY, MaxOp()); }
+__device__ double block_sum(double v) { return block_reduce(v, 0.0, SumOp()); }
 
 /* ---- dense helpers ---------------------------------------------------------------------- */
 
