@@ -335,7 +335,10 @@ static float *recurrence_rounds(Backend *be, int G, float *const *host, const si
             be->rnn_forward(be, dev[REC_GATES], dev[REC_W], dev[REC_HS], S, B, H);
             be->rnn_backward(be, dev[REC_GATES], dev[REC_W], dev[REC_DHS], S, B, H);
         }
-        for (int k = 0; k < REC_N; k++, o += n[k - 1]) be->to_host(be, o, dev[k], n[k] * sizeof(float));
+        for (int k = 0; k < REC_N; k++) {
+            be->to_host(be, o, dev[k], n[k] * sizeof(float));
+            o += n[k];
+        }
     }
     for (int k = 0; k < REC_N; k++) be->free(be, dev[k]);
     return out;
