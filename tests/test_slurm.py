@@ -304,10 +304,14 @@ def preempt(c, s, launcher):
     deadline = time.time() + 60
     while any(re.search(rf"[._]{j}\.", f) for f in os.listdir(spool)) and time.time() < deadline:
         time.sleep(0.2)
+    # slurmd refuses the new run's credential when it was made in the same second as slurmd
+    # revoked the previous run's ("Killing non-startable batch JobId=1: Job credential revoked",
+    # and the job ends FAILED without starting): let that second pass
+    time.sleep(2)
     s.cmd(["scontrol", "update", f"jobid={j}", "StartTime=now"])
     info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED"}, timeout=150, what="after the requeue")
     text = read(log)
-    assert info["JobState"] == "COMPLETED", f"{info['JobState']}\n{text}"
+    assert info["JobState"] == "COMPLETED", f"{info['JobState']}\n{info}\n{text}\n{s.logs()}"
     # appended, not overwritten: both starts in the one output file
     assert "start 1 on" in text and "start 2 on" in text, text
     assert re.search(rf"resuming from {re.escape(ck)}_{stop}\.h5 at iteration {stop}\n", text), text
