@@ -1,9 +1,13 @@
 /* The MPI Comm: one rank per process, the world communicator, errors returned as values
  * naming the rank. A rank that dies ends the job through mpirun (or srun --kill-on-bad-exit),
  * never a hang: every collective here is on the world communicator. */
+#include <inttypes.h>
 #include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "crnn/comm.h"
 
@@ -27,7 +31,14 @@ static int mpi_fail(Comm *c, int code, const char *what, CrnnError *err) {
     int len = 0;
     MPI_Error_string(code, text, &len);
     text[len] = '\0';
-    return crnn_fail(err, "rank %d of %d: %s failed: %s", c->rank, c->size, what, text);
+    CommTimer *t = c->timer;
+    t->broken = 1;
+    if (t->timed && t->what)
+        return crnn_fail(err, "rank %d of %d on %s: %s at iteration %" PRId64 " failed: %s: a rank, its host or the network "
+                              "between them is gone; ending the whole job (the checkpoints written so far are whole: "
+                              "continue with -resume auto)",
+                         c->rank, c->size, c->host, t->what, t->iteration, text);
+    return crnn_fail(err, "rank %d of %d on %s: %s failed: %s", c->rank, c->size, c->host, what, text);
 }
 
 #ifdef CRNN_DOUBLE
@@ -44,12 +55,40 @@ static void scale(real *buf, size_t n, int size) {
     for (size_t k = 0; k < n; k++) buf[k] *= s;
 }
 
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Waits for req: as long as it takes, or while the timer is on at most timer->timeout seconds,
+ * polling the request (Open MPI's own wait polls the same way: no CPU is spent that MPI_Wait
+ * would not spend). A request left behind by a timeout is never freed: the job ends. */
+static int wait_request(Comm *c, MPI_Request *req, const char *what, CrnnError *err) {
+    const CommTimer *t = c->timer;
+    int rc;
+    if (!t->timed || t->timeout <= 0) {
+        rc = MPI_Wait(req, MPI_STATUS_IGNORE);
+        return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, what, err);
+    }
+    const double deadline = now_seconds() + t->timeout;
+    for (unsigned spins = 0;; spins++) {
+        int done = 0;
+        rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return mpi_fail(c, rc, what, err);
+        if (done) return 0;
+        if ((spins & 63) == 0 && now_seconds() > deadline) return comm_timeout_error(c, NULL, err);
+    }
+}
+
 static int mpi_allreduce_mean(Comm *c, real *buf, size_t n, CrnnError *err) {
     if (c->size == 1) return 0;
     for (size_t off = 0; off < n; off += MPI_PIECE) {
         int count = (int)(n - off < MPI_PIECE ? n - off : MPI_PIECE);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, count, MPI_REAL_T, MPI_SUM, impl(c)->world);
-        if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "the gradient allreduce", err);
+        MPI_Request req;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, count, MPI_REAL_T, MPI_SUM, impl(c)->world, &req);
+        if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "an allreduce", err);
+        if (wait_request(c, &req, "an allreduce", err)) return -1;
     }
     scale(buf, n, c->size);
     return 0;
@@ -83,41 +122,54 @@ static int mpi_allreduce_mean_start(Comm *c, real *buf, size_t n, CrnnError *err
 
 static int mpi_wait_all(Comm *c, CrnnError *err) {
     MpiImpl *m = impl(c);
-    int rc = MPI_SUCCESS;
-    for (int k = 0; k < m->npending; k++) {
-        int r = MPI_Wait(&m->pending[k].req, MPI_STATUS_IGNORE);
-        if (r != MPI_SUCCESS && rc == MPI_SUCCESS) rc = r;
-        scale(m->pending[k].buf, m->pending[k].n, c->size);
+    int rc = 0;
+    for (int k = 0; k < m->npending && rc == 0; k++) {
+        rc = wait_request(c, &m->pending[k].req, "waiting for the gradient allreduces", err);
+        if (rc == 0) scale(m->pending[k].buf, m->pending[k].n, c->size);
     }
     m->npending = 0;
-    if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "waiting for the gradient allreduces", err);
-    return 0;
+    return rc;
 }
 
 static int mpi_allreduce_max_int(Comm *c, int64_t *v, CrnnError *err) {
     if (c->size == 1) return 0;
-    int rc = MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT64_T, MPI_MAX, impl(c)->world);
-    return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, "an allreduce", err);
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_INT64_T, MPI_MAX, impl(c)->world, &req);
+    if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "an allreduce", err);
+    return wait_request(c, &req, "an allreduce", err);
 }
 
 static int mpi_broadcast(Comm *c, void *buf, size_t bytes, int root, CrnnError *err) {
     for (size_t off = 0; off < bytes; off += MPI_PIECE) {
         int count = (int)(bytes - off < MPI_PIECE ? bytes - off : MPI_PIECE);
-        int rc = MPI_Bcast((char *)buf + off, count, MPI_BYTE, root, impl(c)->world);
+        MPI_Request req;
+        int rc = MPI_Ibcast((char *)buf + off, count, MPI_BYTE, root, impl(c)->world, &req);
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "a broadcast", err);
+        if (wait_request(c, &req, "a broadcast", err)) return -1;
     }
     return 0;
 }
 
 static int mpi_gather(Comm *c, const void *send, size_t bytes, void *recv, int root, CrnnError *err) {
     if (bytes > (size_t)1 << 30) return crnn_fail(err, "rank %d: gather of %zu bytes is too large", c->rank, bytes);
-    int rc = MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, root, impl(c)->world);
-    return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, "gathering the hidden states", err);
+    MPI_Request req;
+    int rc = MPI_Igather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, root, impl(c)->world, &req);
+    if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "a gather", err);
+    return wait_request(c, &req, "a gather", err);
 }
 
 static int mpi_barrier(Comm *c, CrnnError *err) {
-    int rc = MPI_Barrier(impl(c)->world);
-    return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, "a barrier", err);
+    MPI_Request req;
+    int rc = MPI_Ibarrier(impl(c)->world, &req);
+    if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "a barrier", err);
+    return wait_request(c, &req, "a barrier", err);
+}
+
+static void mpi_abort(Comm *c, int code) {
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Abort(impl(c)->world, code);
+    exit(code); /* MPI_Abort does not return; should it, the process still ends */
 }
 
 static void mpi_destroy(Comm *c) {
@@ -129,24 +181,30 @@ static void mpi_destroy(Comm *c) {
         free(m->pending);
         free(m);
     }
+    if (c) free(c->timer);
     free(c);
 }
 
 Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     Comm *c = crnn_calloc(1, sizeof *c, err);
     MpiImpl *m = crnn_calloc(1, sizeof *m, err);
-    if (!c || !m) {
+    CommTimer *timer = crnn_calloc(1, sizeof *timer, err);
+    if (!c || !m || !timer) {
         free(c);
         free(m);
+        free(timer);
         return NULL;
     }
     c->impl = m;
+    c->timer = timer;
+    if (gethostname(c->host, sizeof c->host - 1) != 0) snprintf(c->host, sizeof c->host, "?");
     m->node = MPI_COMM_NULL;
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited) {
         int provided;
         if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            free(timer);
             free(m);
             free(c);
             crnn_fail(err, "MPI_Init failed; run under mpirun, or without it for one process");
@@ -175,6 +233,7 @@ Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     c->gather = mpi_gather;
     c->barrier = mpi_barrier;
     c->destroy = mpi_destroy;
+    c->abort = mpi_abort;
     return c;
 }
 
@@ -224,4 +283,23 @@ int comm_all_ok(Comm *c, int ok, const char *what, CrnnError *err) {
     if (!failed) return 0;
     if (ok) crnn_fail(err, "rank %d of %d: stopping, another rank %s (its message says why)", c->rank, c->size, what);
     return -1;
+}
+
+void comm_timed(Comm *c, int64_t iteration, const char *what) {
+    c->timer->timed = 1;
+    c->timer->iteration = iteration;
+    c->timer->what = what;
+}
+
+void comm_untimed(Comm *c) { c->timer->timed = 0; }
+
+int comm_timeout_error(Comm *c, const char *waited_for, CrnnError *err) {
+    CommTimer *t = c->timer;
+    t->broken = 1;
+    return crnn_fail(err,
+                     "rank %d of %d on %s: waited %g s (-comm_timeout) for %s in %s at iteration %" PRId64
+                     " and heard nothing: a rank, its host or the network between them is gone or stuck; ending the "
+                     "whole job (the checkpoints written so far are whole: continue with -resume auto)",
+                     c->rank, c->size, c->host, t->timeout, waited_for ? waited_for : "the other ranks",
+                     t->what ? t->what : "a collective", t->iteration);
 }

@@ -151,6 +151,14 @@ static void release(Comm *c, int with_inner) {
 
 static void nccl_destroy(Comm *c) { release(c, 1); }
 
+/* The devices' reductions are abandoned (a lost peer would leave them waiting for ever), then
+ * the inner Comm ends the job. */
+static void nccl_abort(Comm *c, int code) {
+    NcclImpl *m = impl_of(c);
+    abort_comm(m);
+    m->inner->abort(m->inner, code);
+}
+
 int comm_is_nccl(const Comm *c) { return c && c->destroy == nccl_destroy; }
 
 /* Rank 0's ncclUniqueId, broadcast over the inner Comm, with whether rank 0 could make one (so
@@ -201,6 +209,8 @@ Comm *comm_nccl_create(Comm *inner, Backend *be, CrnnError *err) {
     c->size = inner->size;
     c->local_rank = inner->local_rank;
     c->local_size = inner->local_size;
+    memcpy(c->host, inner->host, sizeof c->host);
+    c->timer = inner->timer; /* the inner Comm's: -comm_timeout bounds its waits */
     c->mpi_comm = inner->mpi_comm;
     c->allreduce_mean = nccl_allreduce_mean;
     c->allreduce_mean_start = nccl_start;
@@ -210,6 +220,7 @@ Comm *comm_nccl_create(Comm *inner, Backend *be, CrnnError *err) {
     c->broadcast = nccl_broadcast;
     c->barrier = nccl_barrier;
     c->destroy = nccl_destroy;
+    c->abort = nccl_abort;
     if (start_nccl(c, err)) {
         release(c, 0);
         return NULL;

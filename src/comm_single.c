@@ -1,6 +1,8 @@
 /* The single-process Comm: one rank, every collective is the identity. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crnn/comm.h"
 
@@ -29,11 +31,26 @@ static int single_barrier(Comm *c, CrnnError *err) {
     (void)c, (void)err;
     return 0;
 }
-static void single_destroy(Comm *c) { free(c); }
+static void single_destroy(Comm *c) {
+    if (c) free(c->timer);
+    free(c);
+}
+/* one process: nothing to wait for, nothing to tell */
+static void single_abort(Comm *c, int code) {
+    (void)c;
+    fflush(stdout);
+    exit(code);
+}
 
 Comm *comm_single_create(CrnnError *err) {
     Comm *c = crnn_calloc(1, sizeof *c, err);
     if (!c) return NULL;
+    c->timer = crnn_calloc(1, sizeof *c->timer, err);
+    if (!c->timer) {
+        free(c);
+        return NULL;
+    }
+    if (gethostname(c->host, sizeof c->host - 1) != 0) snprintf(c->host, sizeof c->host, "?");
     c->name = "single";
     c->rank = 0;
     c->size = 1;
@@ -47,5 +64,6 @@ Comm *comm_single_create(CrnnError *err) {
     c->broadcast = single_broadcast;
     c->barrier = single_barrier;
     c->destroy = single_destroy;
+    c->abort = single_abort;
     return c;
 }

@@ -56,7 +56,11 @@ int runtime_start(FlagSet *flags, int argc, char **argv, int *status) {
 
 int runtime_blas_threads(int ranks_on_node) {
     const char *env = getenv("OPENBLAS_NUM_THREADS");
-    if (env && *env) return 0;
+    if (env && *env) { /* the user's (or crnn-launch's) choice */
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (*end == '\0' && n >= 1 && n <= 4096) return (int)n;
+    }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     if (online < 1) online = 1;
     int n = (int)(online / (ranks_on_node > 0 ? ranks_on_node : 1));
@@ -133,4 +137,24 @@ Comm *runtime_gradient_comm(Comm *comm, Backend *be, CrnnError *err) {
     (void)be, (void)err;
     return comm;
 #endif
+}
+
+void runtime_cpu_list(char *out, size_t cap) {
+    cpu_set_t set;
+    size_t len = 0;
+    out[0] = '\0';
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    for (int k = 0; k < CPU_SETSIZE && len + 1 < cap; k++) {
+        if (!CPU_ISSET(k, &set)) continue;
+        int last = k;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) last++;
+        int n = last > k ? snprintf(out + len, cap - len, "%s%d-%d", len ? "," : "", k, last)
+                         : snprintf(out + len, cap - len, "%s%d", len ? "," : "", k);
+        if (n < 0 || (size_t)n >= cap - len) break;
+        len += (size_t)n;
+        k = last;
+    }
 }

@@ -1,5 +1,6 @@
 /* The training loop (FORMATS.md sections 2, 4 and 5): torch-rnn's schedule and output, with
  * exact resume. One process per rank; rank 0 validates, prints and writes checkpoints. */
+#include "crnn/runlock.h"
 #include "crnn/train.h"
 
 #include <dirent.h>
@@ -89,6 +90,7 @@ typedef struct Settings {
     int charrnn_names; /* -checkpoint_dir / -savefile: char-rnn's checkpoint names */
     char prefix[PATH_MAX]; /* see checkpoint_prefix; checkpoint_name points here */
     int clip_norm;         /* -grad_clip_mode norm */
+    double comm_timeout;   /* seconds; 0: wait for ever */
 } Settings;
 
 /* The prefix of every file a run writes: -checkpoint_name, or char-rnn's
@@ -105,7 +107,7 @@ static void checkpoint_prefix(FlagSet *flags, char *out, size_t cap) {
 static const char *const resume_may_change[] = {
     "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last",
     "quiet", "gpu", "gpu_backend", "learning_rate", "batch_size", "input_h5", "input_json",
-    "progress", "allreduce", "speed_benchmark", "memory_benchmark", "resume", "init_from",
+    "progress", "allreduce", "comm_timeout", "verbose", "speed_benchmark", "memory_benchmark", "resume", "init_from",
     "reset_iterations", "seed", "config", NULL};
 /* Flags that fix the model or its data view: an error to change on resume. */
 static const char *const resume_must_keep[] = {"model_type", "wordvec_size", "rnn_size",
@@ -214,6 +216,9 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
         return crnn_fail(err, "-dropout must be in [0, 1), got %g", s->model.dropout);
     if (flags_int(flags, "batchnorm") != 0)
         return crnn_fail(err, "-batchnorm 1 is not supported by crnn; drop the flag");
+    s->comm_timeout = flags_real(flags, "comm_timeout");
+    if (!(s->comm_timeout >= 0) || s->comm_timeout > 1e9)
+        return crnn_fail(err, "-comm_timeout must be 0 (wait for ever) or a number of seconds, got %g", s->comm_timeout);
     s->max_epochs = flags_real(flags, "max_epochs");
     if (!(s->max_epochs > 0)) return crnn_fail(err, "-max_epochs must be above 0, got %g", s->max_epochs);
     s->max_iters = flags_int(flags, "max_iters");
@@ -722,6 +727,7 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
         ok = backend_check(m->be, err) == 0;
     }
     int rc = 0;
+    comm_timed(c, r->iteration, "gathering the hidden states");
     if (comm_all_ok(c, ok, "could not gather its hidden states for the checkpoint", err)) {
         rc = -1;
     } else {
@@ -730,7 +736,10 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
                 c->gather(c, cc + l * mine, mine * sizeof *cc, all_c ? all_c + l * all : NULL, 0, err))
                 rc = -1;
         if (rc == 0) {
+            /* rank 0 validates and writes; the others wait for it as long as it takes */
+            if (c->rank != 0) comm_untimed(c);
             int64_t status = c->rank == 0 ? (rank0_validate_and_write(r, all_h, all_c, err) ? 1 : 0) : 0;
+            if (c->rank == 0) comm_timed(c, r->iteration, "sending the checkpoint's outcome");
             if (c->broadcast(c, &status, sizeof status, 0, err))
                 rc = -1;
             else if (status)
@@ -879,9 +888,19 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         return crnn_fail(err, "-init_from and -resume exclude each other");
     r->seed = (uint64_t)r->s.seed;
     quiet = r->s.quiet || comm->rank != 0;
+    comm->timer->timeout = r->s.comm_timeout;
 
-    if (comm->rank == 0 && prepare_checkpoint_folder(r->s.checkpoint_name, err)) return -1;
-    if (vocab_read_json(&r->vocab, r->s.input_json, err)) return -1;
+    /* one writer per run: rank 0 holds <checkpoint_name>.lock before it writes anything */
+    RunLock lock = {.fd = -1};
+    int locked = 1;
+    if (comm->rank == 0) {
+        char warning[PATH_MAX + 256];
+        locked = prepare_checkpoint_folder(r->s.checkpoint_name, err) == 0 &&
+                 runlock_acquire(&lock, r->s.checkpoint_name, warning, sizeof warning, err) == 0;
+        if (locked && warning[0]) fprintf(stderr, "crnn-train: warning: %s\n", warning);
+    }
+    if (comm_all_ok(comm, locked, "could not take the run's lock", err)) goto out;
+    if (vocab_read_json(&r->vocab, r->s.input_json, err)) goto out;
     r->s.model.V = r->vocab.size;
     if (model_config_check(&r->s.model, err)) goto out;
 
@@ -993,9 +1012,12 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         model_backward(&r->model, overlap ? bucket_ready : NULL, &buckets);
         double t_backward = now_seconds();
         real loss_mean = (real)loss;
-        if (buckets.failed || (overlap ? comm->wait_all(comm, err)
-                                       : comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err)) ||
-            comm->allreduce_mean(comm, &loss_mean, 1, err)) {
+        const int64_t step = r->iteration + 1;
+        comm_timed(comm, step, "the gradient allreduce");
+        int failed = buckets.failed || (overlap ? comm->wait_all(comm, err)
+                                                : comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err));
+        comm_timed(comm, step, "the loss allreduce");
+        if (failed || comm->allreduce_mean(comm, &loss_mean, 1, err)) {
             rc = -1;
             break;
         }
@@ -1047,6 +1069,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             double cps = elapsed > 0 ? window_steps * chars_per_step / elapsed : 0.0;
             /* every rank's time split, per step over the window, to rank 0 */
             for (int k = 0; k < 3; k++) window_time[k] /= (double)window_steps;
+            comm_timed(comm, r->iteration, "gathering the step times");
             if (comm->gather(comm, window_time, sizeof window_time, rank_times, 0, err)) {
                 rc = -1;
                 break;
@@ -1076,6 +1099,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         int at_checkpoint = (r->s.checkpoint_every > 0 && r->iteration % r->s.checkpoint_every == 0) ||
                             r->iteration == total;
         int64_t stop = stop_signal != 0;
+        comm_timed(comm, r->iteration, "the stop flag's allreduce");
         if (comm->allreduce_max_int(comm, &stop, err)) {
             rc = -1;
             break;
@@ -1085,6 +1109,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
                 rc = -1;
                 break;
             }
+            comm_timed(comm, r->iteration, "the barrier after the checkpoint");
             if (comm->barrier(comm, err)) {
                 rc = -1;
                 break;
@@ -1110,6 +1135,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
 out:
     if (rc != 0 && rc != CRNN_EXIT_STOPPED) rc = -1;
     metrics_close(&r->metrics);
+    runlock_release(&lock);
     free(r->step_times);
     free(r->x);
     free(r->y);

@@ -4,11 +4,13 @@
 Run as `test_cli.py <case>`; CRNN_BIN names the build folder. Each case makes its own small
 text in a temporary folder."""
 import glob
+import json
 import os
 import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -502,6 +504,56 @@ def case_progress(c):
     # -quiet silences both
     rc, out = run_in_pty([*args, "-quiet", 1])
     assert rc == 0 and out.strip() == "", repr(out)
+
+
+def refused_while_running(c, start_a, start_b, holder_host):
+    """start_a: the command of a long run A; start_b: a second start on A's checkpoint name.
+    B must exit 1 within seconds naming A's host and pid, and touch nothing of A's: its metrics
+    keep every record and grow on, its checkpoints stay as they were. Returns A's Popen, still
+    running."""
+    a = subprocess.Popen([str(x) for x in start_a], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = os.path.join(c.dir, "lock_metrics.jsonl")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        assert a.poll() is None, a.communicate()
+        if os.path.exists(metrics) and open(metrics).read().count('"train"') >= 12:
+            break
+        time.sleep(0.05)
+    before = open(metrics).read()
+    ckpts = {f: os.stat(os.path.join(c.dir, f)).st_mtime_ns for f in os.listdir(c.dir) if f.startswith("lock_1")}
+    assert ckpts, os.listdir(c.dir)
+    t0 = time.time()
+    b = subprocess.run([str(x) for x in start_b], capture_output=True, text=True, timeout=60)
+    took = time.time() - t0
+    assert b.returncode == 1, (b.returncode, b.stdout, b.stderr)
+    assert took < 10, f"the refusal took {took:.1f} s"
+    holder = open(os.path.join(c.dir, "lock.lock")).read()
+    assert f"host {holder_host}, pid " in holder, holder
+    assert "another crnn-train is writing this run" in b.stderr and holder.strip() in b.stderr, b.stderr
+    after = open(metrics).read()
+    assert after.startswith(before), "the second start changed the running job's metrics"
+    for f, t in ckpts.items():
+        assert os.stat(os.path.join(c.dir, f)).st_mtime_ns == t, f"the second start touched {f}"
+    return a
+
+
+def case_lock(c):
+    """One writer per run: a second start on a running job's checkpoint name refuses and changes
+    nothing; the job goes on and ends as it would have."""
+    args = c.train_args("lock", "-max_iters", 1000000, "-checkpoint_every", 10, "-print_every", 1)
+    a = refused_while_running(c, args, c.train_args("lock", "-max_iters", 5, "-resume", "auto"), socket.gethostname())
+    try:
+        a.send_signal(signal.SIGUSR1)
+        out, err = a.communicate(timeout=60)
+    finally:
+        if a.poll() is None:
+            a.kill()
+    assert a.returncode == 75, (out, err)
+    its = [json.loads(line)["iteration"] for line in open(os.path.join(c.dir, "lock_metrics.jsonl")) if '"train"' in line]
+    assert its == list(range(1, len(its) + 1)), its
+    # the lock dies with its holder: the run continues at once
+    out = must(c.train_args("lock", "-resume", "auto", "-max_iters", its[-1] + 1))
+    assert f"i = {its[-1] + 1} / {its[-1] + 1}" in out, out
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

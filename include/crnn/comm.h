@@ -10,10 +10,26 @@
 
 typedef struct Comm Comm;
 
+/* -comm_timeout: how long a timed collective may wait for the other ranks. The training step's
+ * collectives are timed (the gradient and loss allreduces, the stop flag, the gathers); the
+ * waits while rank 0 alone works (preprocessing, validation, writing) are not. A wait that runs
+ * out, or a collective that fails (a peer's connection lost), fails with a message naming `what`
+ * and `iteration`, and sets `broken`: the job cannot go on, and must end through Comm.abort (a
+ * clean MPI_Finalize would wait for the lost rank). */
+typedef struct CommTimer {
+    double timeout;     /* seconds; 0: waits are not bounded */
+    int timed;          /* whether the collectives now are timed */
+    int64_t iteration;  /* the step they belong to */
+    const char *what;   /* the operation, for the message */
+    int broken;         /* a collective failed or ran out of time */
+} CommTimer;
+
 struct Comm {
     const char *name;
     int rank, size;             /* in the job */
     int local_rank, local_size; /* on this node */
+    char host[64];              /* this rank's host name */
+    CommTimer *timer;           /* shared by a Comm and the one it wraps (NCCL over MPI) */
     void *mpi_comm;             /* the job's MPI_Comm (for parallel HDF5), or NULL */
     /* buf = mean over ranks of buf (n reals, in backend memory). */
     int (*allreduce_mean)(Comm *c, real *buf, size_t n, CrnnError *err);
@@ -28,6 +44,9 @@ struct Comm {
     int (*broadcast)(Comm *c, void *buf, size_t bytes, int root, CrnnError *err);
     int (*barrier)(Comm *c, CrnnError *err);
     void (*destroy)(Comm *c);
+    /* Ends the whole job now with exit status `code`, without waiting for any rank (MPI_Abort;
+     * ncclCommAbort first on GPUs); for a rank that cannot finish cleanly. Does not return. */
+    void (*abort)(Comm *c, int code);
     void *impl;
 };
 
@@ -40,6 +59,14 @@ Comm *comm_create(int *argc, char ***argv, CrnnError *err);
  * otherwise, err keeping this rank's own failure or, on a rank that was fine, saying that
  * another rank `what` (e.g. "could not start"). So that a rank that fails alone stops the
  * others instead of leaving them waiting in the next collective. */
+/* The collectives that follow are timed (c->timer->timeout), as `what` of step `iteration`. */
+void comm_timed(Comm *c, int64_t iteration, const char *what);
+/* The collectives that follow wait as long as it takes (rank 0 alone is working). */
+void comm_untimed(Comm *c);
+/* The message of a timed wait that ran out; sets timer->broken. `waited_for`: the ranks
+ * not heard from, or NULL when unknown. */
+int comm_timeout_error(Comm *c, const char *waited_for, CrnnError *err);
+
 int comm_all_ok(Comm *c, int ok, const char *what, CrnnError *err);
 
 #endif

@@ -25,9 +25,11 @@ void runtime_choose_blas_kernel(char **argv);
  * *status: 0 after --help, 2 after a flag error (printed as "<program>: error: ..."). */
 int runtime_start(FlagSet *flags, int argc, char **argv, int *status);
 
-/* OpenBLAS threads for a rank: min(CPUs in its affinity mask, online CPUs / ranks on its node),
- * at least 1; 0 when the user set OPENBLAS_NUM_THREADS (leave OpenBLAS alone). */
+/* OpenBLAS threads for a rank: OPENBLAS_NUM_THREADS when set (crnn-launch sets it), else
+ * min(CPUs in its affinity mask, online CPUs / ranks on its node), at least 1. */
 int runtime_blas_threads(int ranks_on_node);
+/* The CPUs this process may run on, as a list like "0-3,8". */
+void runtime_cpu_list(char *out, size_t cap);
 
 /* The backend for -gpu N / -gpu_backend NAME (FORMATS.md section 5): N = -1 is the CPU; N >= 0
  * is CUDA device N + local_rank (the rank on its node). Without CUDA in the build, or without a

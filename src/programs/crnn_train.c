@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "crnn/comm.h"
+#include "crnn/cuda.h"
 #include "crnn/flags.h"
 #include "crnn/runtime.h"
 #include "crnn/train.h"
@@ -44,10 +45,44 @@ static Flag train_flags[] = {
     {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the initialisation"},
     {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print nothing but errors"},
     {.name = "progress", .type = FLAG_STRING, .def = "auto", .help = "line: one live line redrawn in place; plain: a line per -print_every; auto: line on a terminal, not under mpirun", .choices = "auto|line|plain"},
+    {.name = "comm_timeout", .type = FLAG_REAL, .def = "600", .help = "seconds a rank waits for the others in a training step's collective before it ends the whole job (a lost host or rank); 0: wait for ever"},
+    {.name = "verbose", .type = FLAG_INT, .def = "0", .help = "1: print each rank's host, node-local rank, threads and device at start"},
     {.name = "allreduce", .type = FLAG_STRING, .def = "overlap", .help = "gradient reduction across ranks", .choices = "overlap|flat"},
     {.name = "speed_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag: step times are always measured"},
     {.name = "memory_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag (CUDA only)"},
 };
+
+/* -verbose 1: where each rank runs, one line per rank in rank order, printed by rank 0 */
+static int report_ranks(Comm *comm, Backend *be, int threads, CrnnError *err) {
+    enum { LINE = 256 };
+    char mine[LINE], cpus[96];
+    runtime_cpu_list(cpus, sizeof cpus);
+    if (strcmp(be->name, "cpu") == 0)
+        snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, cpu backend, %d threads, CPUs %s",
+                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, threads, cpus);
+    else
+        snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, %s device %d, CPUs %s",
+                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, be->name,
+#ifdef CRNN_HAVE_CUDA
+                 backend_cuda_device(be),
+#else
+                 -1,
+#endif
+                 cpus);
+    char *all = comm->rank == 0 ? malloc((size_t)comm->size * LINE) : NULL;
+    int ok = comm->rank != 0 || all != NULL;
+    if (comm_all_ok(comm, ok, "ran out of memory", err)) {
+        free(all);
+        return comm->rank == 0 && !ok ? crnn_fail(err, "out of memory") : -1;
+    }
+    int rc = comm->gather(comm, mine, LINE, all, 0, err);
+    if (rc == 0 && all) {
+        for (int r = 0; r < comm->size; r++) printf("%s\n", all + (size_t)r * LINE);
+        fflush(stdout);
+    }
+    free(all);
+    return rc;
+}
 
 int main(int argc, char **argv) {
     FlagSet flags = {.program = "crnn-train",
@@ -60,10 +95,11 @@ int main(int argc, char **argv) {
     CrnnError err;
     Comm *comm = comm_create(&argc, &argv, &err);
     Backend *be = NULL;
-    int rc = -1;
+    int rc = -1, threads = 1;
     if (comm) { /* a rank that cannot start its device stops every rank */
+        threads = runtime_blas_threads(comm->local_size);
         be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                             comm->local_rank, runtime_blas_threads(comm->local_size),
+                             comm->local_rank, threads,
                              flags_int(&flags, "quiet") != 0 || comm->rank != 0, &err);
         if (comm_all_ok(comm, be != NULL, "could not start", &err)) {
             backend_destroy(be);
@@ -78,6 +114,10 @@ int main(int argc, char **argv) {
             be = NULL;
         }
     }
+    if (be && flags_int(&flags, "verbose") && report_ranks(comm, be, threads, &err)) {
+        backend_destroy(be);
+        be = NULL;
+    }
     if (be) {
         train_catch_signals();
         rc = train_run(&flags, comm, be, &err);
@@ -86,6 +126,9 @@ int main(int argc, char **argv) {
         if (comm && comm->size > 1 && strncmp(err.msg, "rank ", 5) != 0)
             crnn_fail_context(&err, "rank %d of %d", comm->rank, comm->size);
         crnn_print_error(flags.program, &err);
+        /* a rank that waited in vain cannot finish cleanly (MPI_Finalize would wait for the
+         * lost rank too): the whole job ends here */
+        if (comm && comm->timer->broken) comm->abort(comm, 1);
     }
     backend_destroy(be);
     if (comm) comm->destroy(comm);
