@@ -43,27 +43,52 @@ crnn_setup() {
 # 75, and the job requeues itself. Exit 75 after a SIGUSR1 sent to the steps directly
 # (scancel --signal=USR1) requeues too; after SIGTERM (scancel, the time limit) it does not.
 crnn_train_requeueable() {
-  local ckpt=$1 rc child terminated=0
+  local ckpt=$1 rc child terminated=0 signalled=0
   shift
   mkdir -p "$(dirname "$ckpt")"
   # shellcheck disable=SC2086
   set -- "${crnn_data_flags[@]}" ${CRNN_TRAIN_FLAGS:-} "$@" -checkpoint_name "$ckpt" -resume auto
-  trap 'echo "crnn job: SIGUSR1: checkpointing at the next step"; kill -USR1 "$child" 2>/dev/null' USR1
-  trap 'terminated=1; echo "crnn job: SIGTERM: checkpointing, no requeue"; kill -USR1 "$child" 2>/dev/null' TERM
-  trap 'terminated=1; kill -USR1 "$child" 2>/dev/null' INT
+  trap 'signalled=1; echo "crnn job: SIGUSR1: checkpointing at the next step"; kill -USR1 "$child" 2>/dev/null' USR1
+  trap 'signalled=1; terminated=1; echo "crnn job: SIGTERM: checkpointing, no requeue"; kill -USR1 "$child" 2>/dev/null' TERM
+  trap 'signalled=1; terminated=1; kill -USR1 "$child" 2>/dev/null' INT
   # crnn-train rewrites <prefix>_metrics.jsonl whenever it starts (even with nothing left to do):
   # a launch that exits 0 without it (srun could not start the tasks) is a failure
   local stamp
   stamp=$(dirname "$ckpt")/.$(basename "$ckpt").launched
   touch "$stamp"
-  "$CRNN_LAUNCH" crnn-train "$@" &
-  child=$!
-  # wait returns early (status > 128) when a trapped signal arrives: wait again until it ends
+  # a start refused by the run's lock (<checkpoint_name>.lock: the previous start's ranks are
+  # still exiting, or a host cut off from them trains on) is tried again every 10 s for up to
+  # -comm_timeout + 60 s: by then such ranks have given up waiting for the others
+  local errcopy copier give_up copy_fd
+  errcopy=$(mktemp "${TMPDIR:-/tmp}/crnn-job.XXXXXX")
+  give_up=$((SECONDS + $(crnn_comm_timeout "$@") + 60))
   while :; do
-    rc=0
-    wait "$child" || rc=$?
-    kill -0 "$child" 2>/dev/null || break
+    : > "$errcopy"
+    exec {copy_fd}> >(tee -a "$errcopy" >&2)
+    copier=$!
+    "$CRNN_LAUNCH" crnn-train "$@" 2>&"$copy_fd" &
+    child=$!
+    # wait returns early (status > 128) when a trapped signal arrives: wait again until it ends
+    while :; do
+      rc=0
+      wait "$child" || rc=$?
+      kill -0 "$child" 2>/dev/null || break
+    done
+    exec {copy_fd}>&-
+    wait "$copier" 2>/dev/null || true
+    if [ "$rc" -eq 1 ] && [ "$signalled" = 0 ] && grep -q "another crnn-train is writing this run" "$errcopy"; then
+      if [ "$SECONDS" -lt "$give_up" ]; then
+        echo "crnn job: an earlier start still holds the run (see above): trying again in 10 s, for $((give_up - SECONDS)) s more"
+        sleep 10 &
+        wait $! || true
+        [ "$signalled" = 0 ] && continue
+      else
+        echo "crnn job: error: the run is still locked after -comm_timeout + 60 s: the process named above is alive; stop it, or submit with another CRNN_CHECKPOINT_NAME" >&2
+      fi
+    fi
+    break
   done
+  rm -f "$errcopy"
   trap - USR1 TERM INT
   if [ "$rc" -eq 75 ]; then
     if [ "$terminated" = 1 ]; then
@@ -87,6 +112,21 @@ crnn_train_requeueable() {
   fi
   [ "$rc" -eq 0 ] && echo "crnn job: training finished ($ckpt)"
   return "$rc"
+}
+
+# crnn_comm_timeout FLAGS...: crnn-train's -comm_timeout among FLAGS (600 when not given)
+crnn_comm_timeout() {
+  local t=600
+  while [ $# -gt 0 ]; do
+    case $1 in
+      -comm_timeout|--comm_timeout) t=${2:-600}; shift ;;
+      -comm_timeout=*|--comm_timeout=*) t=${1#*=} ;;
+    esac
+    shift
+  done
+  t=${t%%.*}
+  [[ $t =~ ^[0-9]+$ ]] || t=600
+  echo "$t"
 }
 
 # crnn_check_gpus: warns when the ranks per node are not the GPUs per node (one rank per GPU).

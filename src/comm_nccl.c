@@ -6,6 +6,7 @@
  * A failure aborts the communicator (ncclCommAbort) and every later call reports it. */
 #include <cuda_runtime.h>
 #include <nccl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,7 +156,9 @@ static void nccl_destroy(Comm *c) { release(c, 1); }
  * the inner Comm ends the job. */
 static void nccl_abort(Comm *c, int code) {
     NcclImpl *m = impl_of(c);
+    int was_live = m->nccl && !m->aborted;
     abort_comm(m);
+    if (was_live) fprintf(stderr, "crnn-train: rank %d of %d: the NCCL communicator was aborted\n", c->rank, c->size);
     m->inner->abort(m->inner, code);
 }
 

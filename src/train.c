@@ -1135,6 +1135,12 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
 out:
     if (rc != 0 && rc != CRNN_EXIT_STOPPED) rc = -1;
     metrics_close(&r->metrics);
+    if (comm->timer->broken) { /* the program ends the job now (comm->abort), holding the lock to
+                                * the end; a device may still wait for the lost rank, and
+                                * freeing its memory would wait with it */
+        fflush(stdout);
+        return -1;
+    }
     runlock_release(&lock);
     free(r->step_times);
     free(r->x);

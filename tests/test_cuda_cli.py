@@ -154,6 +154,45 @@ def case_checkpoint(c):
     return 0
 
 
+def case_comm_timeout(c):
+    """Two GPU ranks through NCCL, one of them stopped (SIGSTOP) mid-run: the other waits at
+    most -comm_timeout in the step's collectives, then aborts the NCCL communicator and ends the
+    job with a message naming the operation and the iteration. Needs the CUDA emulation with two
+    devices (or a machine with two GPUs) and mpirun."""
+    import signal
+    import time
+    if not mpirun() or not EMULATED:
+        print("SKIP: needs mpirun and the CUDA emulation (CRNN_CUDA=EMULATE) for two devices")
+        return SKIP
+    args = [str(a) for a in c.train_args("t", "-max_iters", 1000000, "-print_every", 1, "-checkpoint_every", 0,
+                                         "-comm_timeout", 3)]
+    args[args.index("-gpu") + 1] = "0"
+    # lazy streams: the host goes on past the queued reduction, as it does on a device
+    env = dict(os.environ, CUEMU_DEVICES="2", CUEMU_STREAMS="lazy")
+    p = subprocess.Popen([mpirun(), "-np", "2", "-x", "CUEMU_DEVICES", "-x", "CUEMU_STREAMS"] + args,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline, line = time.time() + 120, ""
+        while "i = 3 /" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        assert "i = 3 /" in line, line
+        pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "crnn-train"], capture_output=True, text=True).stdout.split()
+        rank1 = [int(q) for q in pids if b"OMPI_COMM_WORLD_RANK=1" in open(f"/proc/{q}/environ", "rb").read().split(b"\0")]
+        assert len(rank1) == 1, pids
+        os.kill(rank1[0], signal.SIGSTOP)
+        t0 = time.time()
+        out, err = p.communicate(timeout=120)
+        took = time.time() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0, (out, err)
+    assert took < 3 + 30, f"the job took {took:.1f} s to end"
+    assert re.search(r"rank 0 of 2 on \S+: waited 3 s \(-comm_timeout\) for the other ranks in the [a-z' ]+ at iteration \d+", err), err
+    assert "rank 0 of 2: the NCCL communicator was aborted" in err, err
+    return 0
+
+
 def case_device_failure(c):
     """A device that fails (a kernel launch, as CUEMU_FAIL_LAUNCH makes the emulation's fail: the
     device is then lost, every later call fails) stops training with the CUDA error and where
@@ -197,7 +236,8 @@ def case_device_failure(c):
 
 
 def main():
-    cases = {"fallback": case_fallback, "checkpoint": case_checkpoint, "device_failure": case_device_failure}
+    cases = {"fallback": case_fallback, "checkpoint": case_checkpoint, "device_failure": case_device_failure,
+             "comm_timeout": case_comm_timeout}
     if len(sys.argv) != 2 or sys.argv[1] not in cases:
         print(f"usage: {sys.argv[0]} {'|'.join(cases)}", file=sys.stderr)
         return 2

@@ -36,18 +36,27 @@ class Skip(Exception):
 
 
 class Slurm:
-    """A local Slurm for one case: start() or Skip, stop() always."""
+    """A local Slurm for one case: start() or Skip, stop() always. nodes: that many emulated
+    hosts as its nodes (tests/cluster), else this machine as its one node."""
 
-    def __init__(self):
+    def __init__(self, nodes=None):
+        self.nodes = nodes
         self.dir = tempfile.mkdtemp(prefix="crnn-slurm-")
         self.env = dict(os.environ, SLURM_CONF=os.path.join(self.dir, "slurm.conf"),
                         PATH=os.environ["PATH"] + ":/usr/sbin", CRNN_ROOT=ROOT)
 
     def start(self):
-        p = subprocess.run([LOCAL_SLURM, "start", self.dir], capture_output=True, text=True, timeout=90)
+        p = subprocess.run([LOCAL_SLURM, "start", self.dir, *([str(self.nodes)] if self.nodes else [])],
+                           capture_output=True, text=True, timeout=120)
         if p.returncode == SKIP:
             raise Skip(p.stderr.strip() or p.stdout.strip())
         assert p.returncode == 0, f"local_slurm.sh start failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+        # the nodes' subnet for Open MPI's TCP (sbatch passes the environment on to the jobs)
+        for line in open(os.path.join(self.dir, "env")):
+            for kv in line.split()[1:]:
+                k, v = kv.split("=", 1)
+                if k.startswith("OMPI_MCA_"):
+                    self.env[k] = v
 
     def stop(self):
         p = subprocess.run([LOCAL_SLURM, "stop", self.dir], capture_output=True, text=True, timeout=120)
@@ -57,7 +66,7 @@ class Slurm:
 
     def logs(self):
         out = []
-        for name in ("slurmctld.log", "slurmd.log"):
+        for name in ("slurmctld.log", "slurmd.log", "slurmd.h1.log", "slurmd.h2.log"):
             path = os.path.join(self.dir, name)
             if os.path.exists(path):
                 with open(path, errors="replace") as f:
@@ -222,6 +231,41 @@ def case_requeue_logic(c):
     assert p.returncode == 0 and "training finished" in text and "requeue" not in text, (p.returncode, text)
 
 
+def case_lock_retry(c):
+    """A job started while an earlier start still holds the run's lock (its ranks still
+    exiting) waits and tries again, then resumes where the earlier one stopped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_COMM_WORLD", "PMIX_"))}
+    env.update(SLURM_JOB_ID="6", CRNN_ROOT=ROOT, CRNN_DATA=os.path.splitext(c.h5)[0])
+    ck = os.path.join(c.dir, "cv", "ck")
+    os.makedirs(os.path.dirname(ck))
+    job = None
+    earlier = subprocess.Popen([prog("crnn-train"), "-input_h5", c.h5, "-input_json", c.json, "-gpu", "-1", *TINY,
+                                "-checkpoint_name", ck, "-max_iters", "1000000", "-checkpoint_every", "0", "-print_every", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        text, deadline = "", time.time() + 60
+        while "i = 5 /" not in text and time.time() < deadline:
+            text += earlier.stdout.readline()
+        job = subprocess.Popen(["bash", "-c", f". {ROOT}/slurm/common.sh && crnn_setup && crnn_train_requeueable \"$@\"",
+                                "job", ck, "-gpu", "-1", *TINY, "-max_iters", "2000", "-print_every", "1000",
+                                "-comm_timeout", "30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        time.sleep(3)
+        assert job.poll() is None, job.communicate()[0]
+        earlier.send_signal(signal.SIGUSR1)
+        text += earlier.communicate(timeout=60)[0]
+        assert earlier.returncode == 75, text
+        stopped = int(re.search(r"stopped by a signal at iteration (\d+)", text).group(1))
+        out = job.communicate(timeout=120)[0]
+    finally:
+        for p in (earlier, job):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert job.returncode == 0, out
+    assert "another crnn-train is writing this run" in out and "trying again in 10 s" in out, out
+    assert f"resuming from {ck}_{stopped}.h5" in out and "training finished" in out, out
+
+
 # --- under a local Slurm -------------------------------------------------------------------
 
 def case_cpu(c, s):
@@ -279,13 +323,12 @@ def case_gpu_scripts(c, s):
         assert os.path.exists(f"{ck}_10.h5"), text
 
 
-def preempt(c, s, launcher):
+def preempt(c, s, launcher, layout=("-n", 2), total=1500):
     data = os.path.splitext(c.h5)[0]
-    total = 1500
     log = os.path.join(c.dir, "preempt.out")
     ck = os.path.join(c.dir, "cv", "checkpoint")
-    j = s.sbatch(["-n", 2, f"--output={log}", os.path.join(ROOT, "slurm", "cpu.sbatch"), *TINY,
-                  "-max_iters", total, "-checkpoint_every", 500, "-print_every", 1],
+    j = s.sbatch([*layout, f"--output={log}", os.path.join(ROOT, "slurm", "cpu.sbatch"), *TINY,
+                  "-max_iters", total, "-checkpoint_every", 500, "-print_every", 1, "-verbose", 1],
                  env={"CRNN_DATA": data, "CRNN_LAUNCHER": launcher, "CRNN_CHECKPOINT_NAME": ck}, cwd=c.dir)
     wait_for_text(log, r"i = 50 / ")
     # the warning signal to the batch shell, as --signal=B:USR1@secs sends it before the limit
@@ -316,6 +359,8 @@ def preempt(c, s, launcher):
     assert "start 1 on" in text and "start 2 on" in text, text
     assert re.search(rf"resuming from {re.escape(ck)}_{stop}\.h5 at iteration {stop}\n", text), text
     assert "training finished" in text, text
+    if s.nodes:  # both starts ran on both nodes
+        assert len(re.findall(r"^rank 1 of 2: host h2, node-local rank 0 of 1", text, re.M)) == 2, text
     # every iteration once, the resumed ones after the checkpoint's: nothing lost, nothing twice
     iters = [int(m.group(1)) for m in re.finditer(r"i = (\d+) / \d+, loss", text)]
     assert iters == list(range(1, total + 1)), f"iterations printed: {iters[:5]}...{iters[-5:]} ({len(iters)})"
@@ -334,6 +379,42 @@ def case_preempt(c, s):
 
 def case_preempt_mpirun(c, s):
     preempt(c, s, "mpirun")
+
+
+def case_multinode(c, s):
+    """cpu.sbatch and gpu-multinode.sbatch's CPU path across 2 nodes, each an emulated host with
+    a slurmd of its own: srun (PMIx) and mpirun inside the allocation."""
+    data = os.path.splitext(c.h5)[0]
+    train = [*TINY, "-max_iters", 20, "-checkpoint_every", 10, "-print_every", 5, "-verbose", 1]
+    jobs = []
+    for launcher in ("srun", "mpirun"):
+        log = os.path.join(c.dir, f"multi-{launcher}.out")
+        ck = os.path.join(c.dir, f"multi-{launcher}", "checkpoint")
+        jobs.append((s.sbatch(["--nodes=2", f"--output={log}", os.path.join(ROOT, "slurm", "cpu.sbatch"), *train],
+                              env={"CRNN_DATA": data, "CRNN_LAUNCHER": launcher, "CRNN_CHECKPOINT_NAME": ck},
+                              cwd=c.dir), log, ck, 4, launcher))
+    log = os.path.join(c.dir, "gpu-multinode.out")
+    ck = os.path.join(c.dir, "gpu-multinode", "checkpoint")
+    jobs.append((s.sbatch(["--gres=none", "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=1", f"--output={log}",
+                           os.path.join(ROOT, "slurm", "gpu-multinode.sbatch"), *train],
+                          env={"CRNN_DATA": data, "CRNN_CHECKPOINT_NAME": ck, "CUEMU_DEVICES": "0"}, cwd=c.dir),
+                 log, ck, 2, "gpu-multinode"))
+    for j, log, ck, P, what in jobs:
+        info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"}, what=what)
+        text = read(log)
+        assert info["JobState"] == "COMPLETED", f"{what}: {info['JobState']}\n{text}\n{s.logs()}"
+        assert "start 1 on h[1-2]" in text, text
+        hosts = re.findall(rf"^rank \d+ of {P}: host (h\d), node-local rank (\d) of (\d)", text, re.M)
+        per = P // 2
+        want = [(f"h{1 + r // per}", str(r % per), str(per)) for r in range(P)]
+        assert hosts == want, f"{what}: ranks report {hosts}, expected {want}:\n{text}"
+        assert f"in {4 * P} streams" in text and "training finished" in text, text
+        with h5py.File(f"{ck}_20.h5") as f:
+            assert f.attrs["iteration"] == 20 and f["state/data"].attrs["streams"] == 4 * P
+
+
+def case_preempt_multinode(c, s):
+    preempt(c, s, "srun", layout=("--nodes=2", "--ntasks-per-node=1"), total=600)
 
 
 def case_sweep(c, s):
@@ -377,8 +458,11 @@ def case_sweep(c, s):
     assert re.search(rf"^best: setting {rows[0][0]} \({re.escape(rows[0][1])}\)", text, re.M), text
 
 
-NO_SLURM = {"world_check": case_world_check, "launcher": case_launcher, "requeue_logic": case_requeue_logic}
-WITH_SLURM = {"cpu": case_cpu, "gpu_scripts": case_gpu_scripts, "preempt": case_preempt, "preempt_mpirun": case_preempt_mpirun, "sweep": case_sweep}
+NO_SLURM = {"world_check": case_world_check, "launcher": case_launcher, "requeue_logic": case_requeue_logic,
+            "lock_retry": case_lock_retry}
+WITH_SLURM = {"cpu": case_cpu, "gpu_scripts": case_gpu_scripts, "preempt": case_preempt, "preempt_mpirun": case_preempt_mpirun, "sweep": case_sweep,
+              "multinode": case_multinode, "preempt_multinode": case_preempt_multinode}
+NODES = {"multinode": 2, "preempt_multinode": 2}
 
 
 def main():
@@ -392,7 +476,7 @@ def main():
         if name in NO_SLURM:
             NO_SLURM[name](c)
         else:
-            s = Slurm()
+            s = Slurm(NODES.get(name))
             try:
                 s.start()
             except Skip as e:
