@@ -890,16 +890,8 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     quiet = r->s.quiet || comm->rank != 0;
     comm->timer->timeout = r->s.comm_timeout;
 
-    /* one writer per run: rank 0 holds <checkpoint_name>.lock before it writes anything */
     RunLock lock = {.fd = -1};
-    int locked = 1;
-    if (comm->rank == 0) {
-        char warning[PATH_MAX + 256];
-        locked = prepare_checkpoint_folder(r->s.checkpoint_name, err) == 0 &&
-                 runlock_acquire(&lock, r->s.checkpoint_name, warning, sizeof warning, err) == 0;
-        if (locked && warning[0]) fprintf(stderr, "crnn-train: warning: %s\n", warning);
-    }
-    if (comm_all_ok(comm, locked, "could not take the run's lock", err)) goto out;
+    if (comm->rank == 0 && prepare_checkpoint_folder(r->s.checkpoint_name, err)) return -1;
     if (vocab_read_json(&r->vocab, r->s.input_json, err)) goto out;
     r->s.model.V = r->vocab.size;
     if (model_config_check(&r->s.model, err)) goto out;
@@ -941,6 +933,15 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
     if (load_start(r, resume_path, err)) goto out;
     r->last_val_iteration = r->iteration;
+    /* one writer per run: rank 0 holds <checkpoint_name>.lock from here, before its first write
+     * (the metrics), to its exit; everything above only read */
+    int locked = 1;
+    if (comm->rank == 0) {
+        char warning[PATH_MAX + 256];
+        locked = runlock_acquire(&lock, r->s.checkpoint_name, warning, sizeof warning, err) == 0;
+        if (locked && warning[0]) fprintf(stderr, "crnn-train: warning: %s\n", warning);
+    }
+    if (comm_all_ok(comm, locked, "could not take the run's lock", err)) goto out;
     if (comm->rank == 0 && metrics_open(&r->metrics, r->s.checkpoint_name, resume_path[0] ? r->iteration : -1, err))
         goto out;
     if (comm->size > 1) { /* every rank starts from the same parameters */

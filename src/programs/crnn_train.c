@@ -58,8 +58,9 @@ static int report_ranks(Comm *comm, Backend *be, int threads, CrnnError *err) {
     char mine[LINE], cpus[96];
     runtime_cpu_list(cpus, sizeof cpus);
     if (strcmp(be->name, "cpu") == 0)
-        snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, cpu backend, %d threads, CPUs %s",
-                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, threads, cpus);
+        snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, cpu backend, %d thread%s, CPUs %s",
+                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, threads,
+                 threads == 1 ? "" : "s", cpus);
     else
         snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, %s device %d, CPUs %s",
                  comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, be->name,
