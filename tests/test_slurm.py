@@ -160,6 +160,13 @@ def case_launcher(c):
     # a Slurm step: --cpus-per-task decides
     out = dry("crnn-train", SLURM_JOB_ID="7", SLURM_STEP_ID="0", SLURM_CPUS_PER_TASK="3")
     assert "OPENBLAS_NUM_THREADS=3" in out, out
+    # a step over nodes of different task counts: this node's count (SLURM_NODEID), not the first's
+    allowed = len(os.sched_getaffinity(0))
+    for node, tasks in ((0, 3), (1, 1), (2, 1), (3, 2)):
+        out = dry("crnn-train", SLURM_JOB_ID="7", SLURM_STEP_ID="0", SLURM_STEP_TASKS_PER_NODE="3,1(x2),2",
+                  SLURM_NODEID=str(node))
+        want = max(1, min(allowed, ncpu // tasks))
+        assert f"OPENBLAS_NUM_THREADS={want}" in out, (node, tasks, out)
     # a batch script: srun with pmix or mpirun, as asked
     out = dry("--with", "srun", "crnn-train", SLURM_JOB_ID="7", SLURM_NTASKS="4")
     assert "would run: srun --mpi=pmix --kill-on-bad-exit=1" in out, out
