@@ -19,7 +19,8 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import losses, must, params_of, prog, refused_while_running, run_case  # noqa: E402
+from test_cli import losses, must, params_of, refused_while_running, run_case  # noqa: E402
+from test_mpi import close, norm_rel  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "cluster", "cluster.sh")
@@ -101,17 +102,6 @@ def rank_lines(out):
     return found
 
 
-def close_rel(a, b, rel):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.all(np.abs(a - b) <= rel * np.abs(b))
-
-
-def norm_rel(pa, pb):
-    num = sum(float(np.sum((pa[k].astype(np.float64) - pb[k]) ** 2)) for k in pa)
-    den = sum(float(np.sum(pb[k].astype(np.float64) ** 2)) for k in pb)
-    return (num / den) ** 0.5
-
-
 COMMON = ("-max_iters", 30, "-checkpoint_every", 0, "-seq_length", 16, "-print_every", 1, "-verbose", 1)
 
 
@@ -126,7 +116,7 @@ def equivalent(c, cl, slots, per_rank, expect):
     assert ranks == expect, f"ranks report {ranks}, expected {expect}:\n{many}"
     l1, lp = losses(one), losses(many)
     assert len(l1) == len(lp) == 30, (len(l1), len(lp), many)
-    assert close_rel(lp, l1, 1e-5), f"{name}: per-iteration losses differ:\n{l1}\n{lp}"
+    assert close(lp, l1, 1e-5), f"{name}: per-iteration losses differ:\n{l1}\n{lp}"
     err = norm_rel(params_of(os.path.join(c.dir, f"many{name}_30.h5")), params_of(os.path.join(c.dir, f"one{name}_30.h5")))
     assert err < 1e-5, f"{name}: final parameters differ by {err:.3g} in norm"
 
@@ -311,7 +301,7 @@ def case_slow_link(c):
         args = ("-max_iters", 6, "-checkpoint_every", 0, "-seq_length", 16, "-print_every", 1, "-rnn_size", 64)
         many = cl.must(cl.launch(hf, c.train_args("slow", *args, "-batch_size", 10)))
         one = must(c.train_args("slow1", *args, "-batch_size", 20))
-        assert close_rel(losses(many), losses(one), 1e-5), (losses(many), losses(one))
+        assert close(losses(many), losses(one), 1e-5), (losses(many), losses(one))
     finally:
         cl.close()
 
