@@ -1,8 +1,19 @@
 /* The MPI Comm: one rank per process, the world communicator, errors returned as values
  * naming the rank. A rank that dies ends the job through mpirun (or srun --kill-on-bad-exit),
- * never a hang: every collective here is on the world communicator. */
+ * never a hang: every collective here is on the world communicator.
+ *
+ * The gradient buckets of -allreduce overlap are reduced by a communication thread: Open MPI
+ * moves a nonblocking collective's data only inside MPI calls, so without one the buckets that
+ * backward hands over early would wait for the main thread's next MPI call. The thread starts
+ * each bucket's MPI_Iallreduce and tests them every PROGRESS_US microseconds, sleeping in
+ * between (the compute threads keep the cores), while the main thread runs backward; wait_all
+ * waits for it. The two threads never call MPI at the same time (MPI_THREAD_SERIALIZED): the
+ * main thread calls MPI only while the communication thread has nothing in flight. */
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +28,29 @@ typedef struct Pending {
     size_t n;
 } Pending;
 
+/* How often the communication thread drives the reductions in flight. */
+#define PROGRESS_US 100
+
+typedef struct Progress {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* main -> thread: a bucket, or stop */
+    pthread_cond_t idle; /* thread -> main: nothing in flight */
+    int running;
+    int stop;    /* the thread ends (destroy) or parks for good (a timed-out wait) */
+    int started; /* buckets 0 .. started-1 have their MPI_Iallreduce */
+    int done;    /* buckets finished (the thread counts them) */
+    int busy;    /* the thread is inside MPI or has requests in flight */
+    int rc;      /* the first MPI error */
+} Progress;
+
 typedef struct MpiImpl {
     MPI_Comm world, node;
     Pending *pending;
     int npending, cap;
-    int finalize; /* we called MPI_Init */
+    int finalize;    /* we called MPI_Init */
+    int serialized;  /* MPI_THREAD_SERIALIZED was granted: the communication thread may run */
+    Progress prog;
 } MpiImpl;
 
 static MpiImpl *impl(Comm *c) { return c->impl; }
@@ -94,21 +123,113 @@ static int mpi_allreduce_mean(Comm *c, real *buf, size_t n, CrnnError *err) {
     return 0;
 }
 
+/* ---- the communication thread ---------------------------------------------------------- */
+
+static void *progress_main(void *arg) {
+    Comm *c = arg;
+    MpiImpl *m = impl(c);
+    Progress *p = &m->prog;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->started == m->npending && p->done == p->started) {
+            p->busy = 0;
+            pthread_cond_broadcast(&p->idle);
+            pthread_cond_wait(&p->work, &p->mu);
+        }
+        if (p->stop) break;
+        p->busy = 1;
+        int from = p->started, to = m->npending, done = p->done;
+        Pending *pend = m->pending; /* stable while busy: the main thread grows it only when idle */
+        pthread_mutex_unlock(&p->mu);
+        int rc = MPI_SUCCESS;
+        for (int k = from; k < to && rc == MPI_SUCCESS; k++)
+            rc = MPI_Iallreduce(MPI_IN_PLACE, pend[k].buf, (int)pend[k].n, MPI_REAL_T, MPI_SUM, m->world, &pend[k].req);
+        /* the buckets finish in the order they started */
+        while (rc == MPI_SUCCESS && done < to) {
+            int flag = 0;
+            rc = MPI_Test(&pend[done].req, &flag, MPI_STATUS_IGNORE);
+            if (rc != MPI_SUCCESS || !flag) break;
+            scale(pend[done].buf, pend[done].n, c->size);
+            done++;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->started = to;
+        p->done = done;
+        if (rc != MPI_SUCCESS) {
+            if (p->rc == MPI_SUCCESS) p->rc = rc;
+            p->done = p->started = m->npending; /* nothing more can finish: report it */
+            continue;
+        }
+        if (p->done < p->started || p->started < m->npending) {
+            if (p->started == m->npending && !p->stop) { /* nothing new: let the compute run */
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                t.tv_nsec += PROGRESS_US * 1000L;
+                if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+                pthread_cond_timedwait(&p->work, &p->mu, &t);
+            }
+        }
+    }
+    p->busy = 0;
+    pthread_cond_broadcast(&p->idle);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int progress_start(Comm *c, CrnnError *err) {
+    Progress *p = &impl(c)->prog;
+    if (p->running) return 0;
+    if (pthread_create(&p->thread, NULL, progress_main, c) != 0)
+        return crnn_fail(err, "rank %d: cannot start the communication thread: %s", c->rank, strerror(errno));
+    p->running = 1;
+    return 0;
+}
+
+static void progress_stop(MpiImpl *m) {
+    Progress *p = &m->prog;
+    if (!p->running) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->running = 0;
+}
+
+static int grow_pending(Comm *c, CrnnError *err) {
+    MpiImpl *m = impl(c);
+    if (m->npending < m->cap) return 0;
+    int cap = m->cap ? 2 * m->cap : 16;
+    Pending *grown = realloc(m->pending, (size_t)cap * sizeof *grown);
+    if (!grown) return crnn_fail(err, "rank %d: out of memory", c->rank);
+    m->pending = grown;
+    m->cap = cap;
+    return 0;
+}
+
 static int mpi_allreduce_mean_start(Comm *c, real *buf, size_t n, CrnnError *err) {
     if (c->size == 1) return 0;
     MpiImpl *m = impl(c);
+    Progress *p = &m->prog;
+    if (m->serialized && progress_start(c, err)) return -1;
     for (size_t off = 0; off < n; off += MPI_PIECE) {
-        if (m->npending == m->cap) {
-            int cap = m->cap ? 2 * m->cap : 16;
-            Pending *grown = realloc(m->pending, (size_t)cap * sizeof *grown);
-            if (!grown) return crnn_fail(err, "rank %d: out of memory", c->rank);
-            m->pending = grown;
-            m->cap = cap;
+        if (p->running) pthread_mutex_lock(&p->mu);
+        /* the list grows only while the thread has nothing of it in hand */
+        while (p->running && p->busy && m->npending == m->cap) pthread_cond_wait(&p->idle, &p->mu);
+        if (grow_pending(c, err)) {
+            if (p->running) pthread_mutex_unlock(&p->mu);
+            return -1;
         }
-        Pending *p = &m->pending[m->npending];
-        p->buf = buf + off;
-        p->n = n - off < MPI_PIECE ? n - off : MPI_PIECE;
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, p->buf, (int)p->n, MPI_REAL_T, MPI_SUM, m->world, &p->req);
+        Pending *q = &m->pending[m->npending];
+        q->buf = buf + off;
+        q->n = n - off < MPI_PIECE ? n - off : MPI_PIECE;
+        if (p->running) { /* the thread starts it */
+            m->npending++;
+            pthread_cond_signal(&p->work);
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, q->buf, (int)q->n, MPI_REAL_T, MPI_SUM, m->world, &q->req);
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "a gradient bucket's allreduce", err);
         m->npending++;
         /* nudge the progress of the ones already started */
@@ -120,8 +241,49 @@ static int mpi_allreduce_mean_start(Comm *c, real *buf, size_t n, CrnnError *err
     return 0;
 }
 
+/* The main thread's wait for the communication thread, bounded like every timed wait. */
+static int progress_wait(Comm *c, CrnnError *err) {
+    MpiImpl *m = impl(c);
+    Progress *p = &m->prog;
+    const CommTimer *t = c->timer;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int bounded = t->timed && t->timeout > 0;
+    if (bounded) {
+        double whole = floor(t->timeout);
+        deadline.tv_sec += (time_t)whole;
+        deadline.tv_nsec += (long)((t->timeout - whole) * 1e9);
+        if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    int timed_out = 0;
+    while (p->busy || p->started < m->npending || p->done < p->started) {
+        if (!bounded) {
+            pthread_cond_wait(&p->idle, &p->mu);
+        } else if (pthread_cond_timedwait(&p->idle, &p->mu, &deadline) == ETIMEDOUT) {
+            timed_out = 1;
+            break;
+        }
+    }
+    int rc = p->rc;
+    if (timed_out) { /* the thread stops calling MPI before the job is aborted */
+        p->stop = 1;
+        pthread_cond_signal(&p->work);
+        while (p->busy) pthread_cond_wait(&p->idle, &p->mu);
+    } else {
+        m->npending = 0;
+        p->started = p->done = 0;
+        p->rc = MPI_SUCCESS;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (timed_out) return comm_timeout_error(c, NULL, err);
+    if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "waiting for the gradient allreduces", err);
+    return 0;
+}
+
 static int mpi_wait_all(Comm *c, CrnnError *err) {
     MpiImpl *m = impl(c);
+    if (m->prog.running) return progress_wait(c, err);
     int rc = 0;
     for (int k = 0; k < m->npending && rc == 0; k++) {
         rc = wait_request(c, &m->pending[k].req, "waiting for the gradient allreduces", err);
@@ -176,6 +338,10 @@ static void mpi_destroy(Comm *c) {
     if (!c) return;
     MpiImpl *m = impl(c);
     if (m) {
+        progress_stop(m);
+        pthread_mutex_destroy(&m->prog.mu);
+        pthread_cond_destroy(&m->prog.work);
+        pthread_cond_destroy(&m->prog.idle);
         if (m->node != MPI_COMM_NULL) MPI_Comm_free(&m->node);
         if (m->finalize) MPI_Finalize();
         free(m->pending);
@@ -197,13 +363,16 @@ Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     }
     c->impl = m;
     c->timer = timer;
+    pthread_mutex_init(&m->prog.mu, NULL);
+    pthread_cond_init(&m->prog.work, NULL);
+    pthread_cond_init(&m->prog.idle, NULL);
     if (gethostname(c->host, sizeof c->host - 1) != 0) snprintf(c->host, sizeof c->host, "?");
     m->node = MPI_COMM_NULL;
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited) {
         int provided;
-        if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
             free(timer);
             free(m);
             free(c);
@@ -214,6 +383,11 @@ Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     }
     m->world = MPI_COMM_WORLD;
     MPI_Comm_set_errhandler(m->world, MPI_ERRORS_RETURN);
+    /* the communication thread of -allreduce overlap, unless CRNN_COMM_THREAD=0 */
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    const char *thread_env = getenv("CRNN_COMM_THREAD");
+    m->serialized = level >= MPI_THREAD_SERIALIZED && !(thread_env && strcmp(thread_env, "0") == 0);
     MPI_Comm_rank(m->world, &c->rank);
     MPI_Comm_size(m->world, &c->size);
     if (MPI_Comm_split_type(m->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &m->node) == MPI_SUCCESS) {

@@ -44,6 +44,10 @@ def case_np2_vs_np1(c):
         two = must(mpi(2, c.train_args(f"two_{mode}", *common, *extra, "-batch_size", 25, "-allreduce", allreduce)))
         l1, l2 = losses(one), losses(two)
         assert len(l1) == len(l2) == 50, (len(l1), len(l2), two)
+        if mode == "overlap":  # the communication thread reduces the same buckets the same way
+            without = must(mpi(2, c.train_args("two_nothread", *common, "-batch_size", 25, "-allreduce", "overlap")),
+                           env=dict(os.environ, CRNN_COMM_THREAD="0"))
+            assert losses(without) == l2, f"with and without the communication thread:\n{l2}\n{losses(without)}"
         assert close(l2, l1, 1e-5), f"{mode}: per-iteration losses differ:\n{l1}\n{l2}"
         p1 = params_of(os.path.join(c.dir, f"one_{mode}_50.h5"))
         p2 = params_of(os.path.join(c.dir, f"two_{mode}_50.h5"))
