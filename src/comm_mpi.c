@@ -11,7 +11,6 @@
  * main thread calls MPI only while the communication thread has nothing in flight. */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <mpi.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -84,6 +83,16 @@ static void scale(real *buf, size_t n, int size) {
     for (size_t k = 0; k < n; k++) buf[k] *= s;
 }
 
+/* The CLOCK_REALTIME instant `seconds` from now, for pthread_cond_timedwait. */
+static struct timespec realtime_after(double seconds) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    long long ns = (long long)t.tv_nsec + (long long)(seconds * 1e9);
+    t.tv_sec += (time_t)(ns / 1000000000LL);
+    t.tv_nsec = (long)(ns % 1000000000LL);
+    return t;
+}
+
 static double now_seconds(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -106,7 +115,7 @@ static int wait_request(Comm *c, MPI_Request *req, const char *what, CrnnError *
         rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, what, err);
         if (done) return 0;
-        if ((spins & 63) == 0 && now_seconds() > deadline) return comm_timeout_error(c, NULL, err);
+        if ((spins & 63) == 0 && now_seconds() > deadline) return comm_timeout_error(c, err);
     }
 }
 
@@ -160,14 +169,9 @@ static void *progress_main(void *arg) {
             p->done = p->started = m->npending; /* nothing more can finish: report it */
             continue;
         }
-        if (p->done < p->started || p->started < m->npending) {
-            if (p->started == m->npending && !p->stop) { /* nothing new: let the compute run */
-                struct timespec t;
-                clock_gettime(CLOCK_REALTIME, &t);
-                t.tv_nsec += PROGRESS_US * 1000L;
-                if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
-                pthread_cond_timedwait(&p->work, &p->mu, &t);
-            }
+        if (p->done < p->started && p->started == m->npending && !p->stop) { /* nothing new: let the compute run */
+            struct timespec t = realtime_after(PROGRESS_US * 1e-6);
+            pthread_cond_timedwait(&p->work, &p->mu, &t);
         }
     }
     p->busy = 0;
@@ -246,15 +250,8 @@ static int progress_wait(Comm *c, CrnnError *err) {
     MpiImpl *m = impl(c);
     Progress *p = &m->prog;
     const CommTimer *t = c->timer;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    int bounded = t->timed && t->timeout > 0;
-    if (bounded) {
-        double whole = floor(t->timeout);
-        deadline.tv_sec += (time_t)whole;
-        deadline.tv_nsec += (long)((t->timeout - whole) * 1e9);
-        if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
-    }
+    const int bounded = t->timed && t->timeout > 0;
+    const struct timespec deadline = realtime_after(bounded ? t->timeout : 0);
     pthread_mutex_lock(&p->mu);
     int timed_out = 0;
     while (p->busy || p->started < m->npending || p->done < p->started) {
@@ -276,7 +273,7 @@ static int progress_wait(Comm *c, CrnnError *err) {
         p->rc = MPI_SUCCESS;
     }
     pthread_mutex_unlock(&p->mu);
-    if (timed_out) return comm_timeout_error(c, NULL, err);
+    if (timed_out) return comm_timeout_error(c, err);
     if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "waiting for the gradient allreduces", err);
     return 0;
 }
@@ -347,7 +344,7 @@ static void mpi_destroy(Comm *c) {
         free(m->pending);
         free(m);
     }
-    if (c) free(c->timer);
+    free(c->timer);
     free(c);
 }
 
@@ -467,13 +464,12 @@ void comm_timed(Comm *c, int64_t iteration, const char *what) {
 
 void comm_untimed(Comm *c) { c->timer->timed = 0; }
 
-int comm_timeout_error(Comm *c, const char *waited_for, CrnnError *err) {
+int comm_timeout_error(Comm *c, CrnnError *err) {
     CommTimer *t = c->timer;
     t->broken = 1;
     return crnn_fail(err,
-                     "rank %d of %d on %s: waited %g s (-comm_timeout) for %s in %s at iteration %" PRId64
+                     "rank %d of %d on %s: waited %g s (-comm_timeout) for the other ranks in %s at iteration %" PRId64
                      " and heard nothing: a rank, its host or the network between them is gone or stuck; ending the "
                      "whole job (the checkpoints written so far are whole: continue with -resume auto)",
-                     c->rank, c->size, c->host, t->timeout, waited_for ? waited_for : "the other ranks",
-                     t->what ? t->what : "a collective", t->iteration);
+                     c->rank, c->size, c->host, t->timeout, t->what ? t->what : "a collective", t->iteration);
 }

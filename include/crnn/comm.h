@@ -55,18 +55,18 @@ Comm *comm_single_create(CrnnError *err);
 Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err);
 /* MPI when a launcher (mpirun, srun with PMIx) started this process, else the single process. */
 Comm *comm_create(int *argc, char ***argv, CrnnError *err);
-/* Whether every rank of c is `ok` (a collective: every rank calls it): 0 when all are; -1
- * otherwise, err keeping this rank's own failure or, on a rank that was fine, saying that
- * another rank `what` (e.g. "could not start"). So that a rank that fails alone stops the
- * others instead of leaving them waiting in the next collective. */
 /* The collectives that follow are timed (c->timer->timeout), as `what` of step `iteration`. */
 void comm_timed(Comm *c, int64_t iteration, const char *what);
 /* The collectives that follow wait as long as it takes (rank 0 alone is working). */
 void comm_untimed(Comm *c);
-/* The message of a timed wait that ran out; sets timer->broken. `waited_for`: the ranks
- * not heard from, or NULL when unknown. */
-int comm_timeout_error(Comm *c, const char *waited_for, CrnnError *err);
+/* The message of a timed wait that ran out (the ranks not heard from are not known: a
+ * collective does not say); sets timer->broken. */
+int comm_timeout_error(Comm *c, CrnnError *err);
 
+/* Whether every rank of c is `ok` (a collective: every rank calls it): 0 when all are; -1
+ * otherwise, err keeping this rank's own failure or, on a rank that was fine, saying that
+ * another rank `what` (e.g. "could not start"). So that a rank that fails alone stops the
+ * others instead of leaving them waiting in the next collective. */
 int comm_all_ok(Comm *c, int ok, const char *what, CrnnError *err);
 
 #endif
