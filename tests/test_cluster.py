@@ -264,10 +264,10 @@ def case_cutoff(c):
         text = open(err).read()
         assert p.returncode != 0, text
         assert took < timeout + 30, f"the job took {took:.1f} s to end after the cut:\n{text}"
-        m = re.search(r"rank \d+ of 4 on h1: (waited 5 s \(-comm_timeout\) for the other ranks in|"
-                      r"the [a-z' ]+ at iteration \d+ failed)", text)
+        # the operation and the iteration, after a wait that ran out or a connection that failed
+        m = re.search(r"rank \d+ of 4 on h1: (waited 5 s \(-comm_timeout\) for the other ranks in the [a-z' ]+ "
+                      r"at iteration \d+ and heard nothing|the [a-z' ]+ at iteration \d+ failed)", text)
         assert m, text
-        assert re.search(r"(in the [a-z' ]+|[a-z' ]+) at iteration (\d+)", text), text
         print(f"the job ended {took:.1f} s after the cut (-comm_timeout {timeout}): "
               + [line for line in text.splitlines() if "crnn-train: error" in line][0])
         # nothing of the job is left on any host

@@ -350,9 +350,13 @@ def preempt(c, s, launcher, layout=("-n", 2), total=1500):
     assert os.path.exists(f"{ck}_{stop}.h5"), text
     # start the requeued job now rather than after its two-minute begin time (the delay that lets
     # the previous run's step finish: here, wait for its files in slurmd's spool to go)
+    # (every node's: with several nodes each slurmd has its own spool folder under spool/)
     spool = os.path.join(s.dir, "spool")
+
+    def leftovers():
+        return [f for _, _, files in os.walk(spool) for f in files if re.search(rf"[._]{j}\.", f)]
     deadline = time.time() + 60
-    while any(re.search(rf"[._]{j}\.", f) for f in os.listdir(spool)) and time.time() < deadline:
+    while leftovers() and time.time() < deadline:
         time.sleep(0.2)
     # slurmd refuses the new run's credential when it was made in the same second as slurmd
     # revoked the previous run's ("Killing non-startable batch JobId=1: Job credential revoked",
