@@ -8,7 +8,17 @@
  * each bucket's MPI_Iallreduce and tests them every PROGRESS_US microseconds, sleeping in
  * between (the compute threads keep the cores), while the main thread runs backward; wait_all
  * waits for it. The two threads never call MPI at the same time (MPI_THREAD_SERIALIZED): the
- * main thread calls MPI only while the communication thread has nothing in flight. */
+ * main thread calls MPI only while the communication thread has nothing in flight.
+ *
+ * Every allreduce here is in place, and Open MPI's nonblocking allreduce (coll/libnbc) reduces
+ * an in-place buffer through a binomial tree: reduce to rank 0, then broadcast, 2·log2(P) times
+ * the buffer through the slowest link, where a ring sends 2(P-1)/P times it (half as much at
+ * P = 2, a quarter at P = 16; benchmarks/NOTES.md). So under Open MPI, unless the user chose an
+ * algorithm (OMPI_MCA_coll_libnbc_iallreduce_algorithm, or mpirun --mca, which sets the same),
+ * buffers of RING_BYTES and more go round a ring and smaller ones (the loss, the stop flag)
+ * through the tree, whose 2·log2(P) steps beat the ring's 2(P-1) where latency is all: the
+ * choice is made per call through MPI_T's control variable, and where that cannot be written
+ * every buffer takes the ring. */
 #include <errno.h>
 #include <inttypes.h>
 #include <mpi.h>
@@ -43,8 +53,15 @@ typedef struct Progress {
     int rc;      /* the first MPI error */
 } Progress;
 
+/* Buffers of this many bytes and more are reduced around a ring (above). */
+#define RING_BYTES ((size_t)64 << 10)
+
 typedef struct MpiImpl {
     MPI_Comm world, node;
+    int mpit;                  /* we called MPI_T_init_thread */
+    int algo_ctl;              /* algo_handle writes libnbc's iallreduce algorithm per call */
+    int algo;                  /* the algorithm last written (-1: none yet) */
+    MPI_T_cvar_handle algo_handle;
     Pending *pending;
     int npending, cap;
     int finalize;    /* we called MPI_Init */
@@ -119,12 +136,24 @@ static int wait_request(Comm *c, MPI_Request *req, const char *what, CrnnError *
     }
 }
 
+/* MPI_Iallreduce in place, around a ring or through the tree by size (the file's comment).
+ * Called only by the thread that may call MPI at that moment. */
+static int iallreduce(MpiImpl *m, void *buf, int count, MPI_Datatype type, MPI_Op op, MPI_Request *req) {
+    if (m->algo_ctl) {
+        int size = 0;
+        MPI_Type_size(type, &size);
+        int want = (size_t)count * (size_t)size >= RING_BYTES ? 1 : 2; /* libnbc: 1 ring, 2 binomial */
+        if (want != m->algo && MPI_T_cvar_write(m->algo_handle, &want) == MPI_SUCCESS) m->algo = want;
+    }
+    return MPI_Iallreduce(MPI_IN_PLACE, buf, count, type, op, m->world, req);
+}
+
 static int mpi_allreduce_mean(Comm *c, real *buf, size_t n, CrnnError *err) {
     if (c->size == 1) return 0;
     for (size_t off = 0; off < n; off += MPI_PIECE) {
         int count = (int)(n - off < MPI_PIECE ? n - off : MPI_PIECE);
         MPI_Request req;
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, count, MPI_REAL_T, MPI_SUM, impl(c)->world, &req);
+        int rc = iallreduce(impl(c), buf + off, count, MPI_REAL_T, MPI_SUM, &req);
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "an allreduce", err);
         if (wait_request(c, &req, "an allreduce", err)) return -1;
     }
@@ -152,7 +181,7 @@ static void *progress_main(void *arg) {
         pthread_mutex_unlock(&p->mu);
         int rc = MPI_SUCCESS;
         for (int k = from; k < to && rc == MPI_SUCCESS; k++)
-            rc = MPI_Iallreduce(MPI_IN_PLACE, pend[k].buf, (int)pend[k].n, MPI_REAL_T, MPI_SUM, m->world, &pend[k].req);
+            rc = iallreduce(m, pend[k].buf, (int)pend[k].n, MPI_REAL_T, MPI_SUM, &pend[k].req);
         /* the buckets finish in the order they started */
         while (rc == MPI_SUCCESS && done < to) {
             int flag = 0;
@@ -233,7 +262,7 @@ static int mpi_allreduce_mean_start(Comm *c, real *buf, size_t n, CrnnError *err
             pthread_mutex_unlock(&p->mu);
             continue;
         }
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, q->buf, (int)q->n, MPI_REAL_T, MPI_SUM, m->world, &q->req);
+        int rc = iallreduce(impl(c), q->buf, (int)q->n, MPI_REAL_T, MPI_SUM, &q->req);
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "a gradient bucket's allreduce", err);
         m->npending++;
         /* nudge the progress of the ones already started */
@@ -293,7 +322,7 @@ static int mpi_wait_all(Comm *c, CrnnError *err) {
 static int mpi_allreduce_max_int(Comm *c, int64_t *v, CrnnError *err) {
     if (c->size == 1) return 0;
     MPI_Request req;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_INT64_T, MPI_MAX, impl(c)->world, &req);
+    int rc = iallreduce(impl(c), v, 1, MPI_INT64_T, MPI_MAX, &req);
     if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "an allreduce", err);
     return wait_request(c, &req, "an allreduce", err);
 }
@@ -340,6 +369,8 @@ static void mpi_destroy(Comm *c) {
         pthread_cond_destroy(&m->prog.work);
         pthread_cond_destroy(&m->prog.idle);
         if (m->node != MPI_COMM_NULL) MPI_Comm_free(&m->node);
+        if (m->algo_ctl) MPI_T_cvar_handle_free(&m->algo_handle);
+        if (m->mpit) MPI_T_finalize();
         if (m->finalize) MPI_Finalize();
         free(m->pending);
         free(m);
@@ -367,6 +398,12 @@ Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     m->node = MPI_COMM_NULL;
     int inited = 0;
     MPI_Initialized(&inited);
+#ifdef OPEN_MPI
+    /* the ring for every buffer, unless the user chose; refined per call below (the file's
+     * comment). OMPI_MCA_ variables are read by MPI_Init. */
+    const int user_algo = getenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm") != NULL;
+    if (!inited && !user_algo) setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 1);
+#endif
     if (!inited) {
         int provided;
         if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
@@ -380,6 +417,15 @@ Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     }
     m->world = MPI_COMM_WORLD;
     MPI_Comm_set_errhandler(m->world, MPI_ERRORS_RETURN);
+    m->algo = -1;
+#ifdef OPEN_MPI
+    int tlevel, index, count;
+    if (!inited && !user_algo && MPI_T_init_thread(MPI_THREAD_SERIALIZED, &tlevel) == MPI_SUCCESS) {
+        m->mpit = 1;
+        m->algo_ctl = MPI_T_cvar_get_index("coll_libnbc_iallreduce_algorithm", &index) == MPI_SUCCESS &&
+                      MPI_T_cvar_handle_alloc(index, NULL, &m->algo_handle, &count) == MPI_SUCCESS;
+    }
+#endif
     /* the communication thread of -allreduce overlap, unless CRNN_COMM_THREAD=0 */
     int level = MPI_THREAD_SINGLE;
     MPI_Query_thread(&level);

@@ -142,6 +142,14 @@ def case_dataset_shards(c):
     assert "3 ranks: every shard equals the serial read" in out, out
 
 
+def case_comm_algorithm(c):
+    out = must(mpi(4, [prog("test_comm_algo")]))
+    assert "algorithm choice: ok (crnn's, 4 ranks)" in out, out
+    env = dict(os.environ, OMPI_MCA_coll_libnbc_iallreduce_algorithm="4")
+    p = subprocess.run(mpi(4, [prog("test_comm_algo"), "user"]), capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0 and "algorithm choice: ok (the user's, 4 ranks)" in p.stdout, p.stdout + p.stderr
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
