@@ -302,6 +302,22 @@ def case_slow_link(c):
         many = cl.must(cl.launch(hf, c.train_args("slow", *args, "-batch_size", 10)))
         one = must(c.train_args("slow1", *args, "-batch_size", 20))
         assert close(losses(many), losses(one), 1e-5), (losses(many), losses(one))
+
+        # reshaping in place (benchmarks/overlap.sh alternates the links' states this way): both
+        # ends of every link, with a token bucket of 2 ms of the rate; none removes it
+        def qdiscs():
+            out = [subprocess.run(["tc", "qdisc", "show", "dev", f"crnnv{k}"], capture_output=True, text=True).stdout
+                   for k in (1, 2)]
+            out += [subprocess.run(["ip", "netns", "exec", f"crnn-h{k}", "tc", "qdisc", "show", "dev", "eth0"],
+                                   capture_output=True, text=True).stdout for k in (1, 2)]
+            return out
+        assert all("rate 4Mbit" in q for q in qdiscs()), qdiscs()
+        cl.must(["bash", CLUSTER, "shape", cl.dir, "500mbit"])
+        assert all(re.search(r"tbf .*rate 500Mbit burst 125000b", q) for q in qdiscs()), qdiscs()
+        cl.must(["bash", CLUSTER, "shape", cl.dir, "none"])
+        assert not any("tbf" in q for q in qdiscs()), qdiscs()
+        bad = subprocess.run(["bash", CLUSTER, "shape", cl.dir, "fast"], capture_output=True, text=True)
+        assert bad.returncode == 2 and "RATE must read like" in bad.stderr, bad.stderr
     finally:
         cl.close()
 

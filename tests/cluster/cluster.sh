@@ -4,6 +4,7 @@
 #   tests/cluster/cluster.sh start N DIR [RATE]   N hosts h1..hN (2 <= N <= 8)
 #   tests/cluster/cluster.sh stop DIR             removes everything start made
 #   tests/cluster/cluster.sh cut DIR HOST         takes HOST's interface down (TCP stays open)
+#   tests/cluster/cluster.sh shape DIR RATE|none  reshapes every link of the running cluster
 #   tests/cluster/cluster.sh run DIR HOST CMD...  runs CMD on HOST (its network and hostname)
 #
 # Each host is a network namespace (crnn-h1, ...) with a hostname of its own (unshare --uts in
@@ -11,7 +12,8 @@
 # namespace. Hosts and bridge share the private test subnet 10.77.13.0/24 (hosts .1 .. .N, the
 # bridge .254), which exists only inside these namespaces and on the bridge: nothing touches
 # this machine's own interfaces or routes, and no address outside the subnet is used. RATE (e.g.
-# 1gbit, 100mbit) shapes every link in both directions with tc's token bucket filter.
+# 1gbit, 100mbit) shapes every link in both directions with tc's token bucket filter (a bucket
+# of 2 ms at the rate, at least 32 KiB).
 #
 # DIR receives:
 #   agent      Open MPI's rsh agent: `agent HOST CMD...` runs CMD on HOST, pinned to the host's
@@ -20,7 +22,8 @@
 #              cores, h2 one), so that hosts of different sizes can be emulated
 #   hostfile   Open MPI's syntax, one line per host: `h1 slots=2`
 #   env        `. DIR/env` sets the MCA parameters mpirun needs (the agent, the subnet for its
-#              daemons' and the ranks' TCP, tcp/self/vader) and CRNN_CLUSTER_DIR
+#              daemons' and the ranks' TCP, tcp/self/vader, waiting ranks yield their core) and
+#              CRNN_CLUSTER_DIR
 #   hosts      the names and addresses added to /etc/hosts (between marker lines, removed on stop)
 # Then `mpirun --hostfile DIR/hostfile --bind-to none PROGRAM` (or launch/crnn-launch with
 # CRNN_HOSTFILE=DIR/hostfile) runs across the hosts.
@@ -31,7 +34,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start N DIR [RATE] | stop DIR | cut DIR HOST | run DIR HOST CMD..." >&2
+  echo "usage: $0 start N DIR [RATE] | stop DIR | cut DIR HOST | shape DIR RATE|none | run DIR HOST CMD..." >&2
   exit 2
 }
 skip() { echo "cluster: cannot make the emulated cluster here: $*" >&2; exit 77; }
@@ -56,6 +59,15 @@ remove_etc_hosts() {
     printf '%s\n' "$kept" > /etc/hosts
   fi
 }
+
+# The token bucket holds 2 ms of the rate (at least 32 KiB): a larger one lets whole messages
+# through at the machine's speed, so that small transfers would not see the link at all.
+bucket_bytes() {
+  awk -v r="$1" 'BEGIN {
+    n = r + 0; u = substr(r, length(n "") + 1, 1); m = u == "k" ? 1e3 : u == "m" ? 1e6 : u == "g" ? 1e9 : 1
+    b = int(n * m * 0.002 / 8); if (b < 32768) b = 32768; print b }'
+}
+valid_rate() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?[kmg]?bit$ ]]; }
 
 stop_cluster() { # stop_cluster DIR: everything of ours, whatever state it is in
   local dir=$1 h ns
@@ -89,6 +101,23 @@ case $cmd in
     [ $# -eq 2 ] || usage
     ip netns exec "$(host_ns "$2")" ip link set eth0 down
     exit 0 ;;
+  shape)
+    # every link of the running cluster to RATE, or unshaped (none), in place
+    [ $# -eq 2 ] || usage
+    rate=$2
+    [ "$rate" = none ] || valid_rate "$rate" || { echo "cluster: RATE must read like 100mbit or 1gbit, or none" >&2; exit 2; }
+    for h in $(awk '{print $1}' "$1/cpus"); do
+      k=${h#h}
+      if [ "$rate" = none ]; then
+        tc qdisc del dev "crnnv$k" root 2>/dev/null || true
+        ip netns exec "$(host_ns "$h")" tc qdisc del dev eth0 root 2>/dev/null || true
+      else
+        b=$(bucket_bytes "$rate")
+        tc qdisc replace dev "crnnv$k" root tbf rate "$rate" burst "$b" latency 50ms
+        ip netns exec "$(host_ns "$h")" tc qdisc replace dev eth0 root tbf rate "$rate" burst "$b" latency 50ms
+      fi
+    done
+    exit 0 ;;
   run)
     [ $# -ge 3 ] || usage
     dir=$1 h=$2
@@ -101,7 +130,7 @@ esac
 { [ $# -ge 2 ] && [ $# -le 3 ]; } || usage
 n=$1 rate=${3:-}
 case $n in [2-8]) ;; *) echo "cluster: N must be 2 to 8, got '$n'" >&2; exit 2 ;; esac
-if [ -n "$rate" ] && ! [[ $rate =~ ^[0-9]+(\.[0-9]+)?[kmg]?bit$ ]]; then
+if [ -n "$rate" ] && ! valid_rate "$rate"; then
   echo "cluster: RATE must read like 100mbit or 1gbit, got '$rate'" >&2
   exit 2
 fi
@@ -128,6 +157,8 @@ ip addr add "$PREFIX.254/24" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 cores=$(nproc --all)
 read -ra host_cpus <<< "${CLUSTER_CPUS:-}"
+burst=
+[ -z "$rate" ] || burst=$(bucket_bytes "$rate")
 : > "$dir/hostfile"
 : > "$dir/cpus"
 : > "$dir/hosts"
@@ -141,8 +172,8 @@ for k in $(seq 1 "$n"); do
   ip netns exec "$ns" ip link set eth0 up
   ip netns exec "$ns" ip link set lo up
   if [ -n "$rate" ]; then
-    tc qdisc add dev "$veth" root tbf rate "$rate" burst 256kb latency 50ms || fail "tc refused rate $rate"
-    ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$rate" burst 256kb latency 50ms
+    tc qdisc add dev "$veth" root tbf rate "$rate" burst "$burst" latency 50ms || fail "tc refused rate $rate"
+    ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$rate" burst "$burst" latency 50ms
   fi
   echo "$h slots=2" >> "$dir/hostfile"
   echo "$h ${host_cpus[$((k - 1))]:-$(( (k - 1) % cores ))}" >> "$dir/cpus"
@@ -161,12 +192,16 @@ cpus=\$(awk -v h="\$h" '\$1 == h { print \$2 }' "$dir/cpus")
 exec taskset -c "\$cpus" ip netns exec "crnn-\$h" unshare --uts /bin/sh -c "hostname \$h; \$*"
 EOF
 chmod 755 "$dir/agent"
+# env holds only export lines (the tests read it). yield_when_idle: the hosts share this
+# machine's cores, so a rank waiting in MPI yields its core to the rank it waits for (real hosts
+# each have their own; Open MPI does this by itself only when it sees one node oversubscribed).
 cat > "$dir/env" <<EOF
 export CRNN_CLUSTER_DIR=$dir
 export OMPI_MCA_plm_rsh_agent=$dir/agent
 export OMPI_MCA_oob_tcp_if_include=$SUBNET
 export OMPI_MCA_btl_tcp_if_include=$SUBNET
 export OMPI_MCA_btl=tcp,self,vader
+export OMPI_MCA_mpi_yield_when_idle=1
 EOF
 
 # every host answers the others (where ping is installed)
