@@ -7,11 +7,19 @@
  * -allreduce overlap (the decoder's, each layer's from the top, the embedding's), and times
  * crnn's Comm allreduce of each bucket, and of the whole buffer at once (-allreduce flat),
  * between barriers, REPEAT times. Rank 0 prints one line per bucket, its size in bytes and the
- * fastest and median time, then the whole buffer's; `-json FILE` writes the same. */
+ * fastest and median time, then the whole buffer's; `-json FILE` writes the same.
+ *
+ * First it measures the links the way a ring allreduce loads them: every rank sends
+ * -link_bytes to the next rank (r+1 mod P) while it receives as much from the one before, all at
+ * once, REPEAT times, and prints each link's best rate in Mbit/s (10^6 bits). On hosts that
+ * share cores (the emulated cluster) a rate below the links' setting says the machine, not the
+ * network, limits that rank count. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <mpi.h>
 
 #include "crnn/backend.h"
 #include "crnn/comm.h"
@@ -26,6 +34,7 @@ static Flag bench_flags[] = {
     {.name = "wordvec_size", .type = FLAG_INT, .def = "64", .help = "D (0: one-hot)"},
     {.name = "vocab_size", .type = FLAG_INT, .def = "65", .help = "V (tiny-shakespeare's 65)"},
     {.name = "repeat", .type = FLAG_INT, .def = "10", .help = "timed repetitions of each allreduce"},
+    {.name = "link_bytes", .type = FLAG_INT, .def = "4000000", .help = "bytes each rank sends its ring neighbour to measure the links (0: skip)"},
     {.name = "json", .type = FLAG_STRING, .def = "", .help = "also write the results to this JSON file"},
 };
 
@@ -74,6 +83,40 @@ static int time_allreduce(Comm *c, real *buf, size_t n, int repeat, double *best
     return 0;
 }
 
+/* Every rank sends bytes to rank+1 while receiving from rank-1 (all links loaded at once, as a
+ * ring allreduce loads them), repeat times; mbit[r] on rank 0 gets link r -> r+1's best rate
+ * in 10^6 bit/s, host[r] rank r's host name. */
+static int measure_links(Comm *c, size_t bytes, int repeat, double *mbit, char (*host)[64], CrnnError *err) {
+    if (c->gather(c, c->host, sizeof c->host, host, 0, err)) return -1;
+    if (c->size < 2 || bytes == 0) return 0;
+    MPI_Comm world = *(MPI_Comm *)c->mpi_comm;
+    char *out = malloc(bytes), *in = malloc(bytes);
+    if (!out || !in) return free(out), free(in), crnn_fail(err, "out of memory for %zu bytes", bytes);
+    memset(out, 1, bytes);
+    int next = (c->rank + 1) % c->size, prev = (c->rank + c->size - 1) % c->size;
+    double best = 1e30;
+    for (int k = 0; k < repeat; k++) {
+        MPI_Barrier(world);
+        double t0 = now();
+        int rc = MPI_Sendrecv(out, (int)bytes, MPI_BYTE, next, 7, in, (int)bytes, MPI_BYTE, prev, 7, world,
+                              MPI_STATUS_IGNORE);
+        double t = now() - t0;
+        if (rc != MPI_SUCCESS) return free(out), free(in), crnn_fail(err, "MPI_Sendrecv failed on rank %d", c->rank);
+        if (t < best) best = t;
+    }
+    free(out);
+    free(in);
+    /* the time to receive from prev is the link prev -> rank's: gather and rotate */
+    double rate = 8.0 * (double)bytes / best / 1e6, *rates = c->rank == 0 ? calloc((size_t)c->size, sizeof *rates) : NULL;
+    if (c->rank == 0 && !rates) return crnn_fail(err, "out of memory");
+    if (c->gather(c, &rate, sizeof rate, rates, 0, err)) return free(rates), -1;
+    if (c->rank == 0) {
+        for (int r = 0; r < c->size; r++) mbit[r] = rates[(r + 1) % c->size];
+        free(rates);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     FlagSet flags = {.program = "crnn-bench-allreduce",
                      .summary = "Times the allreduce of crnn's gradient buckets across MPI ranks.",
@@ -96,6 +139,8 @@ int main(int argc, char **argv) {
     Model m;
     memset(&m, 0, sizeof m);
     int rc = 1;
+    double *mbit = NULL;
+    char(*host)[64] = NULL;
     if (!be || model_config_check(&cfg, &err) || model_create(&m, &cfg, be, 1, 1, &err)) {
         crnn_print_error(flags.program, &err);
         goto done;
@@ -106,6 +151,18 @@ int main(int argc, char **argv) {
     model_forward(&m, &x, &y, 1, 1);
     model_backward(&m, record, &bs);
     double best[65], median[65];
+    const size_t link_bytes = (size_t)(flags_int(&flags, "link_bytes") > 0 ? flags_int(&flags, "link_bytes") : 0);
+    mbit = calloc((size_t)c->size, sizeof *mbit);
+    host = calloc((size_t)c->size, sizeof *host);
+    if (!mbit || !host) {
+        crnn_fail(&err, "out of memory");
+        crnn_print_error(flags.program, &err);
+        goto done;
+    }
+    if (measure_links(c, link_bytes, repeat, mbit, host, &err)) {
+        crnn_print_error(flags.program, &err);
+        goto done;
+    }
     for (int k = 0; k <= bs.count; k++) {
         real *buf = k < bs.count ? bs.b[k].buf : m.grads;
         size_t n = k < bs.count ? bs.b[k].n : m.num_params;
@@ -121,8 +178,15 @@ int main(int argc, char **argv) {
         const char *jpath = flags_str(&flags, "json");
         if (*jpath && !(js = fopen(jpath, "w"))) fprintf(stderr, "crnn-bench-allreduce: cannot write %s\n", jpath);
         if (js)
-            fprintf(js, "{\"model\": \"%s %dx%d\", \"ranks\": %d, \"repeat\": %d, \"buckets\": [", cfg.model_type,
+            fprintf(js, "{\"model\": \"%s %dx%d\", \"ranks\": %d, \"repeat\": %d, \"links\": [", cfg.model_type,
                     cfg.L, cfg.H, c->size, repeat);
+        for (int r = 0; link_bytes && c->size > 1 && r < c->size; r++) {
+            printf("link %s -> %s: %.1f Mbit/s\n", host[r], host[(r + 1) % c->size], mbit[r]);
+            if (js)
+                fprintf(js, "%s{\"from\": \"%s\", \"to\": \"%s\", \"mbit_s\": %.2f}", r ? ", " : "", host[r],
+                        host[(r + 1) % c->size], mbit[r]);
+        }
+        if (js) fprintf(js, "], \"buckets\": [");
         for (int k = 0; k <= bs.count; k++) {
             size_t bytes = (k < bs.count ? bs.b[k].n : m.num_params) * sizeof(real);
             printf("%-8s %2d %12zu bytes %10.3f ms %10.3f ms\n", k < bs.count ? "bucket" : "all", k, bytes,
@@ -138,6 +202,8 @@ int main(int argc, char **argv) {
     }
     rc = 0;
 done:
+    free(mbit);
+    free(host);
     model_destroy(&m);
     backend_destroy(be);
     c->destroy(c);
