@@ -9,6 +9,12 @@ handling of odd and bad input.
     test_plot.py real_run   crnn-preprocess, a 20-iteration crnn-train, then both pictures
     test_plot.py bad_input  missing file, malformed line, unwritable output, empty file, no
                             gnuplot, bad output name: exit 1, a message, nothing left behind
+    test_plot.py scaling_svg        a scaling benchmark's results (benchmarks/scaling.sh) drawn
+                                    to SVG: one series per (scaling, allreduce) and quantity, point
+                                    for point, the legends, ranks on a log2 axis, nulls skipped
+    test_plot.py scaling_png        the same through gnuplot, default output name; 77 without it
+    test_plot.py scaling_bad_input  runs missing or not an array, a run without positive integer
+                                    ranks, wrong types: exit 1, the file and run named, no picture
 
 CRNN_BIN names the build folder.
 """
@@ -264,6 +270,298 @@ def case_real_run(d):
 
 
 # ------------------------------------------------------------------------------------------
+# A scaling benchmark's results
+
+SCALING_KEYS = ("efficiency", "compute_ms", "comm_ms", "io_ms")
+
+
+def scaling_results(groups=(("weak", "flat"), ("weak", "overlap"), ("strong", "flat"), ("strong", "overlap")),
+                    ranks=(1, 2, 4, 8, 16), holes=()):
+    """A made-up results file in benchmarks/scaling.sh's format: one run per group and rank count.
+    holes: (group index, ranks, key) whose value is null."""
+    runs = []
+    for g, (scaling, allreduce) in enumerate(groups):
+        for p in ranks:
+            compute = 400.0 if scaling == "weak" else 400.0 / p
+            comm = 0.0 if p == 1 else 12.0 * math.log2(p) * (0.3 if allreduce == "overlap" else 1.0)
+            run = {"scaling": scaling, "allreduce": allreduce, "ranks": p, "nodes": 1, "batch_per_rank": 24,
+                   "global_batch": 24 * p, "chars_per_s": 1234.5 * p, "step_ms": compute + comm + 0.3,
+                   "compute_ms": compute, "comm_ms": comm, "io_ms": 0.3 + 0.01 * p,
+                   "efficiency": compute / (compute + comm) if scaling == "weak" else 400.0 / p / (compute + comm),
+                   "future_key": {"a": [1, 2]}}
+            for hg, hp, key in holes:
+                if hg == g and hp == p:
+                    run[key] = None
+            runs.append(run)
+    return {"benchmark": "scaling", "model": "lstm 2x512", "seq_length": 50, "iterations": 30,
+            "launcher": "mpirun on this machine", "machine": "test box", "runs": runs}
+
+
+def scaling_expected(doc):
+    """{label: {key: [(ranks, value)], ...}} in the order the groups first appear, as crnn-plot groups them."""
+    out = {}
+    for run in doc["runs"]:
+        parts = [run[k] for k in ("scaling", "allreduce") if run.get(k) is not None]
+        label = ", ".join(parts) if parts else "runs"
+        group = out.setdefault(label, {k: [] for k in SCALING_KEYS})
+        for k in SCALING_KEYS:
+            v = run.get(k)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                group[k].append((run["ranks"], v))
+    return out
+
+
+def slug(label):
+    return "-".join("".join(c.lower() if c.isalnum() and ord(c) < 128 else " " for c in label).split())
+
+
+def svg_element(root, ident):
+    found = [el for el in root.iter() if el.get("id") == ident]
+    assert len(found) <= 1, f"{len(found)} elements with id {ident}"
+    return found[0] if found else None
+
+
+def svg_panel_ticks(panel, axis):
+    """[(label, pixel)] of a panel's x or y ticks: each label, and where its grid line is."""
+    group = [g for g in panel if g.get("class") == axis + "-ticks"]
+    assert len(group) == 1, f"{axis}-ticks"
+    labels = [t.text for t in group[0].iter(SVG_NS + "text")]
+    grid = [float(line.get(axis + "1")) for line in group[0].iter(SVG_NS + "line") if line.get("stroke") == "#e4e4e4"]
+    assert len(labels) == len(grid), (labels, grid)
+    return list(zip(labels, grid))
+
+
+def svg_legend_texts(root, ident):
+    legend = svg_element(root, ident)
+    assert legend is not None, f"no {ident}"
+    return [t.text for t in legend.iter(SVG_NS + "text")]
+
+
+def check_scaling_svg(path, doc):
+    """Every series point for point against doc; returns the root."""
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG_NS + "svg", root.tag
+    eff_panel, ms_panel = svg_element(root, "efficiency-panel"), svg_element(root, "ms-panel")
+    assert eff_panel is not None and ms_panel is not None, "a panel is missing"
+    texts = svg_texts(root)
+    titles = [el.text or "" for el in root.iter(SVG_NS + "text") if el.get("class") == "title"]
+    assert len(titles) == 1 and titles[0].startswith("scaling: "), titles
+    for key in ("model", "launcher"):
+        assert doc.get(key, "") in titles[0], f"{key} not in the title {titles[0]}"
+    expected = scaling_expected(doc)
+    # ranks on a log2 axis: a tick at every power of two from the least to the most ranks,
+    # labelled with the rank count, equally spaced
+    ranks = sorted({r["ranks"] for r in doc["runs"]})
+    lo, hi = math.floor(math.log2(ranks[0])), math.ceil(math.log2(ranks[-1]))
+    if hi == lo:
+        lo, hi = max(lo - 1, 0), lo + 1
+    for panel in (eff_panel, ms_panel):
+        xt = svg_panel_ticks(panel, "x")
+        assert [t for t, _ in xt] == [str(2 ** e) for e in range(lo, hi + 1)], f"x ticks: {xt}"
+        gaps = [b - a for (_, a), (_, b) in zip(xt, xt[1:])]
+        assert gaps and max(gaps) - min(gaps) < 0.2, f"x ticks not evenly spaced (log2): {xt}"
+    tick_px = {int(t): px for t, px in svg_panel_ticks(eff_panel, "x")}
+    yt = svg_panel_ticks(eff_panel, "y")
+    y_px = {float(t): px for t, px in yt}
+    assert 0 in y_px and 100 in y_px, f"efficiency ticks in percent: {yt}"
+    eff_legend = ms_legend = None
+    if any(g["efficiency"] for g in expected.values()):
+        eff_legend = svg_legend_texts(root, "efficiency-legend")
+    for label, group in expected.items():
+        for key, prefix in (("efficiency", "efficiency"), ("compute_ms", "compute"), ("comm_ms", "comm"), ("io_ms", "io")):
+            ident = f"{prefix}-{slug(label)}"
+            pts = svg_points(root, ident)
+            want = sorted(group[key], key=lambda p: p[0])
+            assert (len(pts) if pts else 0) == len(want), f"{ident}: {pts and len(pts)} points, not {len(want)}"
+            if not want:
+                continue
+            markers = svg_element(root, ident + "-markers")
+            if key != "io_ms":
+                assert markers is not None and len(list(markers)) == len(want), f"{ident}: one dot a point"
+            xs = [float(p.split(",")[0]) for p in pts]
+            for (r, v), x in zip(want, xs):
+                if r in tick_px:
+                    assert abs(x - tick_px[r]) < 0.2, f"{ident}: ranks {r} drawn at x {x}, its tick at {tick_px[r]}"
+            if key == "efficiency":  # the value in percent: 100% on the 100 tick
+                for (r, v), p in zip(want, pts):
+                    y = float(p.split(",")[1])
+                    y100 = y_px[0] + (y_px[100] - y_px[0]) * v
+                    assert abs(y - y100) < 0.2, f"{ident}: efficiency {v} at y {y}, not {y100}"
+    labels = list(expected)
+    if eff_legend is not None:
+        assert eff_legend == labels, f"efficiency legend {eff_legend}, not {labels}"
+        ms_want = []
+    else:
+        ms_want = labels
+    ms_want = ms_want + [name for key, name in (("compute_ms", "compute"), ("comm_ms", "exposed comm"), ("io_ms", "io"))
+                         if any(g[key] for g in expected.values())]
+    if any(g[k] for g in expected.values() for k in SCALING_KEYS[1:]):
+        ms_legend = svg_legend_texts(root, "ms-legend")
+        assert ms_legend == ms_want, f"ms legend {ms_legend}, not {ms_want}"
+    else:
+        assert "no step times in the results" in texts, texts
+    return root
+
+
+def write_json(path, doc, **kw):
+    with open(path, "w") as f:
+        json.dump(doc, f, **kw)
+
+
+def case_scaling_svg(d):
+    # all four groups, five rank counts, a null efficiency and a NaN (as Python writes it) left out
+    doc = scaling_results(holes=[(3, 4, "efficiency"), (1, 16, "comm_ms")])
+    path = os.path.join(d, "scaling_results.json")
+    write_json(path, doc, indent=1)  # pretty-printed: one document over many lines
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:  # a NaN where json.dump would write one
+        f.write(text.replace('"io_ms": 0.32', '"io_ms": NaN', 1))
+    assert "NaN" in open(path).read()
+    out = os.path.join(d, "scaling.svg")
+    stdout, err = must([PLOT, path, "-o", out])
+    assert out in stdout, stdout
+    assert "3 NaN, infinite or null values" in err and "scaling_results.json" in err, err
+    doc["runs"][1]["io_ms"] = None
+    check_scaling_svg(out, doc)
+    assert not os.path.exists(out + ".tmp")
+    exp = scaling_expected(doc)
+    assert len(exp) == 4 and len(exp["strong, overlap"]["efficiency"]) == 4 and len(exp["weak, overlap"]["comm_ms"]) == 4
+    print("scaling svg four groups: ok")
+    # one group (only weak, flat), ranks up to 512, one written as 4.0; the title without a launcher
+    doc = scaling_results(groups=(("weak", "flat"),), ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+    doc["runs"][2]["ranks"] = 4.0
+    del doc["launcher"]
+    write_json(path, doc)
+    must([PLOT, path, "-o", out])
+    root = check_scaling_svg(out, doc)
+    assert svg_legend_texts(root, "efficiency-legend") == ["weak, flat"]
+    print("scaling svg one group, 1..512 ranks: ok")
+    # a single rank count: the axis still has two ticks; names with characters XML escapes
+    doc = scaling_results(groups=(("strong", "a<b> & 'c'"),), ranks=(8,))
+    write_json(path, doc)
+    must([PLOT, path, "-o", out])
+    root = check_scaling_svg(out, doc)
+    assert svg_points(root, "efficiency-strong-a-b-c") is not None
+    print("scaling svg one run: ok")
+    # runs without "allreduce", with only step times (no efficiency at all): the groups'
+    # legend moves to the step-time panel, the efficiency panel says it has nothing
+    doc = scaling_results(groups=(("weak", None), ("strong", None)), ranks=(2, 4, 8))
+    for run in doc["runs"]:
+        del run["allreduce"]
+        run["efficiency"] = None
+    write_json(path, doc)
+    must([PLOT, path, "-o", out])
+    root = check_scaling_svg(out, doc)
+    assert "no efficiency in the results" in svg_texts(root)
+    assert svg_element(root, "efficiency-legend") is None
+    print("scaling svg no efficiency: ok")
+    # only efficiency: the step-time panel says it has nothing
+    doc = scaling_results(groups=(("weak", "overlap"),), ranks=(1, 3, 6))
+    for run in doc["runs"]:
+        for k in SCALING_KEYS[1:]:
+            del run[k]
+    write_json(path, doc)
+    must([PLOT, path, "-o", out])
+    check_scaling_svg(out, doc)
+    print("scaling svg no step times: ok")
+    # a metrics file is still a metrics file, even a one-line one
+    m = os.path.join(d, "one_metrics.jsonl")
+    write_lines(m, [train_record(1, 2.0)])
+    must([PLOT, m, "-o", out])
+    check_svg(out, 1, 0, 1)
+    out, _ = must([PLOT, "--help"])
+    assert "scaling" in out, out
+
+
+def case_scaling_png(d):
+    if not shutil.which("gnuplot"):
+        print("SKIP: gnuplot is not installed (Debian: apt-get install gnuplot-nox); PNG output not tested")
+        sys.exit(SKIP)
+    tmp = os.path.join(d, "tmpdir")
+    os.mkdir(tmp)
+    env = dict(os.environ, TMPDIR=tmp)
+    for name, doc in (("four", scaling_results(holes=[(2, 8, "efficiency")])),
+                      ("one_run", scaling_results(groups=(("weak", "flat"),), ranks=(1,))),
+                      ("wide", scaling_results(groups=(("strong", "overlap"),), ranks=tuple(2 ** k for k in range(10))))):
+        path = os.path.join(d, name + ".json")
+        write_json(path, doc)
+        stdout, err = must([PLOT, path], env=env)  # default: .png in place of .json
+        out = os.path.join(d, name + ".png")
+        assert out in stdout, stdout
+        assert "warning" not in err.lower(), f"{name}: gnuplot warned: {err}"
+        w, h = check_png(out)
+        assert not os.path.exists(out + ".tmp")
+        print(f"scaling png {name}: ok ({w}x{h})")
+    # a name without .json: .png appended
+    path = os.path.join(d, "results")
+    write_json(path, scaling_results())
+    must([PLOT, path], env=env)
+    check_png(path + ".png")
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+
+
+def case_scaling_bad_input(d):
+    path = os.path.join(d, "bad_scaling.json")
+    out = os.path.join(d, "out.svg")
+
+    def bad(doc, *words):
+        if isinstance(doc, str):
+            with open(path, "w") as f:
+                f.write(doc)
+        else:
+            write_json(path, doc)
+        expect_error([PLOT, path, "-o", out], "bad_scaling.json", *words)
+        assert not os.path.exists(out) and not os.path.exists(out + ".tmp"), "a failed run left a picture"
+
+    good = scaling_results()
+    doc = dict(good)
+    del doc["runs"]
+    bad(doc, '"runs"')
+    bad(dict(good, runs={"ranks": 2}), '"runs" is not an array')
+    bad(dict(good, runs=None), '"runs" is not an array')
+    bad(dict(good, runs=[]), '"runs" is empty')
+    for k, change, words in ((3, lambda r: r.pop("ranks"), ('runs[3]', '"ranks"')),
+                             (5, lambda r: r.update(ranks=0), ("runs[5]", "positive integer")),
+                             (6, lambda r: r.update(ranks=-2), ("runs[6]", "-2", "positive integer")),
+                             (7, lambda r: r.update(ranks=1.5), ("runs[7]", "positive integer")),
+                             (8, lambda r: r.update(ranks="8"), ("runs[8]", "positive integer")),
+                             (9, lambda r: r.update(ranks=None), ("runs[9]", "positive integer")),
+                             (2, lambda r: r.update(efficiency="high"), ("runs[2]", '"efficiency" is not a number')),
+                             (4, lambda r: r.update(comm_ms=[1]), ("runs[4]", '"comm_ms" is not a number')),
+                             (1, lambda r: r.update(scaling=2), ("runs[1]", '"scaling" is not a string')),
+                             (0, lambda r: r.update(allreduce={}), ("runs[0]", '"allreduce" is not a string'))):
+        doc = json.loads(json.dumps(good))
+        change(doc["runs"][k])
+        bad(doc, *words)
+    doc = json.loads(json.dumps(good))
+    doc["runs"][11] = [1, 2]
+    bad(doc, "runs[11] is not a JSON object")
+    doc = json.loads(json.dumps(good))
+    for run in doc["runs"]:
+        for k in SCALING_KEYS:
+            run[k] = None
+    bad(doc, "no efficiency or step times", "20 runs")
+    bad(json.dumps(good) + '\n{"more": 1}\n', "not JSON", "line 2")
+    bad(dict(good, benchmark="sample_speed"), '"sample_speed"', "cannot draw")
+    # the default output is the name with .png for .json: the error names it; nothing is left
+    env = dict(os.environ, PATH=os.path.join(d, "empty-path"))
+    write_json(path, good)
+    expect_error([PLOT, path], "bad_scaling.png", "gnuplot-nox", env=env)
+    assert not os.path.exists(os.path.join(d, "bad_scaling.png"))
+    assert not os.path.exists(os.path.join(d, "bad_scaling.png.tmp"))
+    # an existing picture survives a failed run
+    with open(out, "w") as f:
+        f.write("old")
+    doc = json.loads(json.dumps(good))
+    doc["runs"][3]["ranks"] = 0
+    write_json(path, doc)
+    expect_error([PLOT, path, "-o", out], "runs[3]")
+    assert open(out).read() == "old"
+    print("scaling bad input: ok")
+
+
+# ------------------------------------------------------------------------------------------
 # Bad input
 
 def expect_error(args, *words, env=None, code=1):
@@ -341,9 +639,11 @@ def case_bad_input(d):
 
 def main():
     case = sys.argv[1] if len(sys.argv) > 1 else ""
-    fn = {"svg": case_svg, "png": case_png, "real_run": case_real_run, "bad_input": case_bad_input}.get(case)
+    fn = {"svg": case_svg, "png": case_png, "real_run": case_real_run, "bad_input": case_bad_input,
+          "scaling_svg": case_scaling_svg, "scaling_png": case_scaling_png,
+          "scaling_bad_input": case_scaling_bad_input}.get(case)
     if not fn:
-        sys.exit(f"usage: {sys.argv[0]} svg|png|real_run|bad_input")
+        sys.exit(f"usage: {sys.argv[0]} svg|png|real_run|bad_input|scaling_svg|scaling_png|scaling_bad_input")
     d = tempfile.mkdtemp(prefix="crnn-plot-test-")
     try:
         fn(d)

@@ -1,7 +1,9 @@
 /* crnn-plot's library: reads a crnn-train metrics file (FORMATS.md section 4, one JSON object a
  * line) into (iteration, value) series, and draws them as two panels (train and validation loss
  * against iteration; chars/s against iteration) to an SVG written here, or to a PNG made by
- * Debian's gnuplot. Every write goes to `OUT.tmp` first and is renamed onto OUT. */
+ * Debian's gnuplot. It draws a scaling benchmark's results (benchmarks/scaling.sh, one JSON
+ * object) the same way: efficiency, and compute/communication/io milliseconds per step, against
+ * ranks. Every write goes to `OUT.tmp` first and is renamed onto OUT. */
 #ifndef CRNN_PLOT_H
 #define CRNN_PLOT_H
 
@@ -37,9 +39,10 @@ void plot_data_free(PlotData *data);
 /* The format named by a file's extension (.png or .svg, any case); -1 with err otherwise. */
 int plot_format_from_name(const char *path, PlotFormat *format, CrnnError *err);
 
-/* The default output for a metrics file: its name with ".png" in place of ".jsonl" (appended
- * when it does not end in ".jsonl"). Returns a malloc'd string, or NULL with err. */
-char *plot_default_output(const char *metrics_path, CrnnError *err);
+/* The default output for a metrics file or a benchmark's results: its name with ".png" in place
+ * of ".jsonl" or ".json" (appended when it ends in neither). Returns a malloc'd string, or NULL
+ * with err. */
+char *plot_default_output(const char *input_path, CrnnError *err);
 
 /* Writes the two panels to path (atomically) as SVG, or as PNG through gnuplot. title is
  * printed above the panels (e.g. the metrics file's name). The PNG writer needs `gnuplot` on the
@@ -47,5 +50,43 @@ char *plot_default_output(const char *metrics_path, CrnnError *err);
 int plot_write_svg(const PlotData *data, const char *title, const char *path, CrnnError *err);
 int plot_write_png(const PlotData *data, const char *title, const char *path, CrnnError *err);
 int plot_write(const PlotData *data, const char *title, const char *path, CrnnError *err);
+
+/* A scaling benchmark's results: one object {"benchmark": "scaling", "model": ..., "launcher":
+ * ..., "runs": [{"scaling": "weak", "allreduce": "flat", "ranks": 2, "efficiency": 0.95,
+ * "compute_ms": ..., "comm_ms": ..., "io_ms": ...}, ...]}. The runs are grouped by their
+ * (scaling, allreduce) pair, in the order the pairs first appear. */
+typedef struct PlotScalingGroup {
+    char *label;           /* "weak, flat"; the one named when runs name only one; "runs" when neither */
+    char *slug;            /* the label for SVG ids, "weak-flat"; unique among the groups */
+    PlotSeries efficiency; /* (ranks, efficiency in percent) */
+    PlotSeries compute_ms, comm_ms, io_ms; /* (ranks, milliseconds per step) */
+    char *scaling, *allreduce; /* as in the file; NULL when the runs have no such key */
+} PlotScalingGroup;
+
+typedef struct PlotScaling {
+    char *title;  /* "scaling: <model>, <launcher>" (the file's name when it has neither) */
+    PlotScalingGroup *groups;
+    size_t n_groups;
+    size_t runs;
+    size_t skipped; /* values left out because they were NaN, inf or null */
+} PlotScaling;
+
+/* What a file holds, judged by its content: a single JSON object with "benchmark": "scaling" is
+ * a scaling benchmark's results; anything else is taken for a metrics file (whose reader reports
+ * what is wrong with it). An object naming another benchmark is an error. */
+typedef enum { PLOT_INPUT_METRICS, PLOT_INPUT_SCALING } PlotInput;
+int plot_input_kind(const char *path, PlotInput *kind, CrnnError *err);
+
+/* Reads a scaling benchmark's results. Unknown keys are ignored; a null or non-finite value is
+ * skipped (that point is not drawn) and counted. Missing or non-array "runs", a run that is not
+ * an object, a run without a positive integer "ranks", or a value of the wrong type is an error
+ * naming the file and the run (runs[i]). A file with no point to draw is an error too. */
+int plot_read_scaling(PlotScaling *scaling, const char *path, CrnnError *err);
+void plot_scaling_free(PlotScaling *scaling);
+
+/* Writes the scaling figure to path (atomically), as SVG or PNG by its extension: efficiency
+ * against ranks, and milliseconds per step (compute solid, exposed communication dashed, io
+ * dotted) against ranks, one colour per (scaling, allreduce) group, ranks on a log2 axis. */
+int plot_write_scaling(const PlotScaling *scaling, const char *path, CrnnError *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* crnn-plot: a crnn-train metrics file drawn as train and validation loss against iteration,
- * and chars/s, to a PNG (through gnuplot) or an SVG. */
+ * and chars/s, to a PNG (through gnuplot) or an SVG; or a scaling benchmark's results
+ * (benchmarks/scaling.sh) drawn as efficiency and milliseconds per step against ranks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +9,15 @@
 #include "crnn/plot.h"
 
 static Flag plot_flags[] = {
-    {.name = "metrics", .type = FLAG_STRING, .def = "", .help = "the metrics file (<checkpoint_name>_metrics.jsonl); may also be given as the first argument"},
-    {.name = "o", .type = FLAG_STRING, .def = "", .help = "the picture to write, OUT.png (drawn by gnuplot) or OUT.svg; when not given, the metrics file's name with .png"},
+    {.name = "metrics", .type = FLAG_STRING, .def = "", .help = "the metrics file (<checkpoint_name>_metrics.jsonl), or a scaling benchmark's results (one JSON object with \"benchmark\": \"scaling\"); may also be given as the first argument"},
+    {.name = "o", .type = FLAG_STRING, .def = "", .help = "the picture to write, OUT.png (drawn by gnuplot) or OUT.svg; when not given, the file's name with .png in place of .jsonl or .json"},
 };
 
 int main(int argc, char **argv) {
     FlagSet flags = {.program = "crnn-plot",
-                     .summary = "Draws training and validation loss against iterations, and chars/s, from a crnn-train metrics file.",
+                     .summary = "Draws training and validation loss against iterations, and chars/s, from a crnn-train metrics file;\n"
+                                "or, from a scaling benchmark's results, parallel efficiency and compute, exposed communication "
+                                "and io milliseconds per step against ranks (log2), one line per scaling and allreduce pair.",
                      .flags = plot_flags,
                      .count = (int)(sizeof plot_flags / sizeof plot_flags[0]),
                      .positional = "metrics"};
@@ -31,6 +34,7 @@ int main(int argc, char **argv) {
     }
     int rc = 1;
     PlotData data = {0};
+    PlotScaling scaling = {0};
     char *out = NULL;
     const char *metrics = flags_str(&flags, "metrics");
     if (!*metrics) {
@@ -44,6 +48,18 @@ int main(int argc, char **argv) {
     }
     PlotFormat format;
     if (plot_format_from_name(out, &format, &err)) goto done;
+    PlotInput kind;
+    if (plot_input_kind(metrics, &kind, &err)) goto done;
+    if (kind == PLOT_INPUT_SCALING) {
+        if (plot_read_scaling(&scaling, metrics, &err)) goto done;
+        if (scaling.skipped)
+            fprintf(stderr, "crnn-plot: note: %zu NaN, infinite or null values in %s were left out\n",
+                    scaling.skipped, metrics);
+        if (plot_write_scaling(&scaling, out, &err)) goto done;
+        printf("wrote %s\n", out);
+        rc = 0;
+        goto done;
+    }
     if (plot_read_metrics(&data, metrics, &err)) goto done;
     if (data.partial_last_line)
         fprintf(stderr, "crnn-plot: note: the last line of %s is unfinished (a run still writing it?) and was left out\n",
@@ -58,6 +74,7 @@ int main(int argc, char **argv) {
 done:
     if (rc) crnn_print_error(flags.program, &err);
     plot_data_free(&data);
+    plot_scaling_free(&scaling);
     free(out);
     flags_free(&flags);
     return rc;
