@@ -4,7 +4,7 @@ the launcher, and crnn-train's refusal of srun's unconnected tasks.
 
 Run as `test_slurm.py <case>`; CRNN_BIN names the build folder.
 - world_check, launcher, requeue_logic: no Slurm needed; they run in every build.
-- cpu, gpu_scripts, preempt, preempt_mpirun, sweep: start munged, slurmctld and slurmd in a scratch folder
+- cpu, gpu_scripts, preempt, preempt_mpirun, sweep, multinode, preempt_multinode, scaling: start munged, slurmctld and slurmd in a scratch folder
   and stop them at the end whatever happens. They exit 77 (ctest's SKIP) when Slurm cannot run
   here, and in sanitizer builds (CRNN_SANITIZE), where the same crnn-train paths are tested by
   the other areas, to keep CI short."""
@@ -428,6 +428,56 @@ def case_preempt_multinode(c, s):
     preempt(c, s, "srun", layout=("--nodes=2", "--ntasks-per-node=1"), total=600)
 
 
+def case_scaling(c, s):
+    """slurm/scaling.sbatch's CPU path on 2 nodes (emulated hosts, a slurmd each): one srun -N k
+    step per node count in one allocation, both scalings and allreduces, the JSON and picture."""
+    out = os.path.join(c.dir, "scaling.json")
+    log = os.path.join(c.dir, "scaling.out")
+    corpus = os.path.join(c.dir, "corpus.txt")
+    with open(corpus, "w") as f:
+        f.write("the quick brown fox jumps over the lazy dog, again and again.\n" * 300)
+    j = s.sbatch(["--nodes=2", "--ntasks-per-node=1", f"--output={log}", os.path.join(ROOT, "slurm", "scaling.sbatch")],
+                 env={"OUT": out, "TEXT": corpus, "RNN_SIZE": "32", "NUM_LAYERS": "1", "WORDVEC_SIZE": "16",
+                      "SEQ_LENGTH": "16", "BATCH": "4", "GLOBAL_BATCH": "8", "ITERS": "6", "WARMUP": "2",
+                      "TRAIN_FLAGS": "-verbose 1"}, cwd=c.dir)
+    info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"}, timeout=240, what="scaling.sbatch")
+    text = read(log)
+    assert info["JobState"] == "COMPLETED", f"{info['JobState']}\n{text}\n{s.logs()}"
+    with open(out) as f:
+        doc = json.load(f)
+    assert doc["benchmark"] == "scaling" and doc["model"] == "lstm 1x32", doc
+    runs = {(r["scaling"], r["allreduce"], r["nodes"]): r for r in doc["runs"]}
+    want = {(k, m, n) for k in ("weak", "strong") for m in ("flat", "overlap") for n in (1, 2)}
+    assert set(runs) == want, sorted(runs)
+    for (kind, mode, nodes), r in runs.items():
+        assert r["ranks"] == nodes, r
+        assert r["batch_per_rank"] == (4 if kind == "weak" else 8 // nodes), r
+        assert r["chars_per_s"] > 0 and r["step_ms"] > 0 and r["compute_ms"] > 0, r
+        # chars/s and the step time are the same measurement: the global batch over one
+        assert abs(r["step_ms"] - 1e3 * r["global_batch"] * 16 / r["chars_per_s"]) < 0.02 * r["step_ms"], r
+        assert r["efficiency"] == 1.0 if nodes == 1 else 0 < r["efficiency"] < 2, r
+    # every 2-node step put one rank on each node: 4 runs, ranks 0 and 1 on h1 and h2
+    pairs = re.findall(r"^rank (\d) of 2: host (h\d)", text, re.M)
+    assert sorted(pairs) == sorted([("0", "h1"), ("1", "h2")] * 4), f"{pairs}\n{text}"
+    assert re.search(r"^weak scaling", text, re.M) and re.search(r"^strong scaling", text, re.M), text
+    assert "<svg" in read(os.path.splitext(out)[0] + ".svg")
+    # mpirun on the allocation's first k nodes instead of srun steps
+    out2 = os.path.join(c.dir, "scaling-mpirun.json")
+    log2 = os.path.join(c.dir, "scaling-mpirun.out")
+    j = s.sbatch(["--nodes=2", "--ntasks-per-node=1", f"--output={log2}", os.path.join(ROOT, "slurm", "scaling.sbatch")],
+                 env={"OUT": out2, "TEXT": os.path.join(c.dir, "corpus.txt"), "RNN_SIZE": "32", "NUM_LAYERS": "1",
+                      "WORDVEC_SIZE": "16", "SEQ_LENGTH": "16", "BATCH": "4", "ITERS": "6", "WARMUP": "2",
+                      "SCALING": "weak", "ALLREDUCE": "flat", "CRNN_LAUNCHER": "mpirun", "TRAIN_FLAGS": "-verbose 1"},
+                 cwd=c.dir)
+    info = s.wait(j, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"}, timeout=240, what="scaling.sbatch")
+    text = read(log2)
+    assert info["JobState"] == "COMPLETED", f"{info['JobState']}\n{text}\n{s.logs()}"
+    with open(out2) as f:
+        doc = json.load(f)
+    assert sorted(r["ranks"] for r in doc["runs"]) == [1, 2] and "mpirun" in doc["launcher"], doc
+    assert sorted(re.findall(r"^rank (\d) of 2: host (h\d)", text, re.M)) == [("0", "h1"), ("1", "h2")], text
+
+
 def case_sweep(c, s):
     grid = os.path.join(c.dir, "grid.txt")
     out = must([os.path.join(ROOT, "slurm", "make-grid"), "rnn_size=16,32", "dropout=0,0.5"])
@@ -472,8 +522,8 @@ def case_sweep(c, s):
 NO_SLURM = {"world_check": case_world_check, "launcher": case_launcher, "requeue_logic": case_requeue_logic,
             "lock_retry": case_lock_retry}
 WITH_SLURM = {"cpu": case_cpu, "gpu_scripts": case_gpu_scripts, "preempt": case_preempt, "preempt_mpirun": case_preempt_mpirun, "sweep": case_sweep,
-              "multinode": case_multinode, "preempt_multinode": case_preempt_multinode}
-NODES = {"multinode": 2, "preempt_multinode": 2}
+              "multinode": case_multinode, "preempt_multinode": case_preempt_multinode, "scaling": case_scaling}
+NODES = {"multinode": 2, "preempt_multinode": 2, "scaling": 2}
 
 
 def main():

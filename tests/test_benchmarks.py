@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""The scaling benchmark's tools: benchmarks/scaling.sh on this machine (tiny model, 1 and 2
+ranks), its report from metrics files, and benchmarks/project_scaling.py's fit, validation and
+projection on made-up measurements whose answers are known.
+
+Run as `test_benchmarks.py <case>`; CRNN_BIN names the build folder."""
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BENCH = os.path.join(ROOT, "benchmarks")
+PY = sys.executable
+
+
+def run(args, env=None, expect=0, timeout=300):
+    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **(env or {})))
+    assert p.returncode == expect, f"{args} exited {p.returncode}, expected {expect}:\n{p.stdout}\n{p.stderr}"
+    return p.stdout + p.stderr
+
+
+def ring(P, n, alpha, beta):
+    return 2 * (P - 1) * alpha + 2 * (P - 1) / P * n / beta
+
+
+def write_links(d, rate, P, model, sizes, alpha, beta, link_mbit, noise=None):
+    buckets = [{"bucket": k, "bytes": n, "best_s": ring(P, n, alpha, beta) * (noise(k) if noise else 1),
+                "median_s": 0} for k, n in enumerate(sizes)]
+    buckets.append({"bucket": -1, "bytes": sum(sizes), "best_s": ring(P, sum(sizes), alpha, beta), "median_s": 0})
+    links = [{"from": "h%d" % (r + 1), "to": "h%d" % ((r + 1) % P + 1), "mbit_s": link_mbit} for r in range(P)]
+    path = os.path.join(d, "links-%s-%d-%s.json" % (rate, P, model.split()[-1]))
+    with open(path, "w") as f:
+        json.dump({"rate": rate, "model": model, "ranks": P, "repeat": 3, "links": links, "buckets": buckets}, f)
+    return path
+
+
+def case_fit(d):
+    """the fit recovers a known α and β; a CPU-bound (slow-link) measurement and small buffers
+    are left out, and a point far off shows its error"""
+    alpha, beta = 200e-6, 100e6 / 8 * 0.93  # 200 us, 93 Mbit/s
+    files = [write_links(d, "100mbit", P, "lstm 2x512", [133380, 8404992, 4734976, 16640], alpha, beta, 94.0)
+             for P in (2, 4)]
+    # 8 hosts: a link at 80 of 100 Mbit/s, and times twice the model's: must not pull the fit
+    files.append(write_links(d, "100mbit", 8, "lstm 2x512", [133380, 8404992, 4734976, 16640], alpha, beta / 2, 80.0))
+    out = run([PY, os.path.join(BENCH, "project_scaling.py"), "fit", *files, "--json", os.path.join(d, "fit.json")])
+    with open(os.path.join(d, "fit.json")) as f:
+        fit = json.load(f)["rates"]["100mbit"]
+    assert abs(fit["alpha_s"] - alpha) < 1e-6 * alpha + 1e-9, (fit["alpha_s"], out)
+    assert abs(fit["beta_bytes_per_s"] - beta) < 1e-6 * beta, (fit["beta_bytes_per_s"], out)
+    assert fit["max_abs_error"] < 1e-6, out
+    assert re.search(r"8 hosts, lstm 2x512 .*below 90% of 100mbit: CPU-bound, left out", out), out
+    # every point is printed with its error, the left-out ones marked
+    assert len(re.findall(r"^\s+8 lstm 2x512 .*\(left out: CPU-bound\)$", out, re.M)) == 5, out
+    assert len(re.findall(r"\(left out: small\)$", out, re.M)) == 4, out  # 133 kB and 17 kB at 2 and 4 hosts
+    assert re.search(r"alpha = 200\.0 us per ring step, beta = 93\.0 Mbit/s", out), out
+    # the bad point's error is what the model says it is: measured twice the model's bandwidth term
+    m = re.search(r"^\s+8 lstm 2x512\s+all\s+\d+\s+([\d.]+) ms\s+([\d.]+) ms\s+([+-][\d.]+)%", out, re.M)
+    meas, model, err = map(float, m.groups())
+    assert abs(err - 100 * (model - meas) / meas) < 0.1 and err < -40, m.group(0)
+
+
+def case_validate(d):
+    """validate predicts compute + T (flat) or compute + T - min(s·T, φ·compute) (overlap), with
+    φ from the 2-host runs, and fails beyond the tolerance"""
+    alpha, beta = 1e-3, 12e6
+    buckets = [133380, 8404992, 4734976, 16640]
+    n = sum(buckets)
+    share = (133380 + 8404992) / n
+    fit = {"rates": {"100mbit": {"alpha_s": alpha, "beta_bytes_per_s": beta}}, "gradient_bytes": {"lstm 2x512": n},
+           "buckets": {"lstm 2x512": buckets}}
+    fpath = os.path.join(d, "fit.json")
+    with open(fpath, "w") as f:
+        json.dump(fit, f)
+
+    def doc(skew):
+        runs = []
+        for P in (2, 4, 8):
+            T = 1e3 * ring(P, n, alpha, beta)
+            compute = 100.0 * P * P  # at 8 ranks 0.2·compute exceeds s·T: the share bounds the hiding
+            for mode in ("flat", "overlap"):
+                # phi 0.2: the hiding is bounded by compute at 2 hosts, by the share s at 8
+                step = compute + T - (min(share * T, 0.2 * compute) if mode == "overlap" else 0)
+                if P == 8 and mode == "flat":
+                    step *= skew
+                runs.append({"scaling": "weak", "allreduce": mode, "ranks": P, "step_ms": step,
+                             "compute_ms_max": compute, "io_ms": 0.0})
+        return {"benchmark": "scaling", "model": "lstm 2x512", "launcher": "emulated hosts, one rank each, links 100mbit",
+                "runs": runs}
+
+    good, bad = os.path.join(d, "good.json"), os.path.join(d, "bad.json")
+    with open(good, "w") as f:
+        json.dump(doc(1.0), f)
+    with open(bad, "w") as f:
+        json.dump(doc(1.3), f)
+    out = run([PY, os.path.join(BENCH, "project_scaling.py"), "validate", fpath, good])
+    assert re.search(r"on 2 hosts at 100mbit overlap hid 7% .*phi = 0\.200 .*at most 64% of the gradient", out), out
+    assert re.search(r"largest error 0\.0% .*the model holds", out), out
+    out = run([PY, os.path.join(BENCH, "project_scaling.py"), "validate", fpath, bad], expect=1)
+    assert re.search(r"^100mbit\s+8 weak\s+flat .* -23\.1%$", out, re.M), out
+    assert "NOT within" in out, out
+
+
+def case_project(d):
+    """the projection's step and efficiency follow the ring and tree formulas, and the 90% line"""
+    fpath = os.path.join(d, "fit.json")
+    with open(fpath, "w") as f:
+        json.dump({"rates": {}, "gradient_bytes": {"lstm 3x1024": 85316100},
+                   "buckets": {"lstm 3x1024": [266500, 33587200, 33587200, 17858560, 16640]}}, f)
+    out = run([PY, os.path.join(BENCH, "project_scaling.py"), "project", fpath, "--compute", "lstm 3x1024=100",
+               "--phi", "0.5", "--json", os.path.join(d, "proj.json")])
+    share = (266500 + 2 * 33587200) / 85316100
+    with open(os.path.join(d, "proj.json")) as f:
+        pts = json.load(f)["points"]
+    ten = [p for p in pts if p["fabric"] == "10 GbE"]
+    assert [p["ranks"] for p in ten] == [8, 64, 512], ten
+    for p in ten:
+        P = p["ranks"]
+        t = ring(P, 85316100, 30e-6, 1.1e9)
+        small = 2 * 2 * math.log2(P) * (30e-6 + 8 / 1.1e9)
+        assert abs(p["allreduce_ms"] - 1e3 * t) < 1e-6, p
+        assert abs(p["exposed_ms_overlap"] - 1e3 * (t - min(share * t, 0.05) + small)) < 1e-6, p
+        assert abs(p["efficiency_flat"] - 0.1 / (0.1 + t + small)) < 1e-9, p
+    # 100 ms of compute against 85 MB on 10 GbE: communication-bound, under 90% from 2 ranks
+    assert re.search(r"10 GbE\s+under 90%: flat from 2, overlap from 2", out), out
+    assert not [p for p in pts if p["fabric"].startswith("NVLink") and p["ranks"] > 8], "NVLink past a node"
+
+
+def case_report(d):
+    """scaling_report.py: chars/s is the harmonic mean over the measured windows, the time split
+    is averaged over ranks, and efficiency is against the fewest ranks of the same kind"""
+    def metrics(prefix, cps_windows, compute):
+        with open(prefix + "_metrics.jsonl", "w") as f:
+            for k, cps in enumerate(cps_windows):
+                f.write(json.dumps({"type": "train", "iteration": 10 * (k + 1), "chars_per_s": cps,
+                                    "time": {"compute": compute, "comm": [0.01] * len(compute),
+                                             "io": [0.0] * len(compute)}}) + "\n")
+            f.write(json.dumps({"type": "val", "iteration": 30, "val_loss": 2.0}) + "\n")
+
+    metrics(os.path.join(d, "a"), [1.0, 1000.0, 1000.0], [0.5])          # warm-up window ignored
+    metrics(os.path.join(d, "b"), [1.0, 1500.0, 3000.0], [0.4, 0.6])     # harmonic mean 2000
+    out_json = os.path.join(d, "s.json")
+    out = run([PY, os.path.join(BENCH, "scaling_report.py"), "--out", out_json, "--model", "lstm 2x512",
+               "--seq_length", "50", "--iterations", "30", "--warmup", "10", "--launcher", "test",
+               "weak:flat:1:24:1:" + os.path.join(d, "a"), "weak:flat:2:24:1:" + os.path.join(d, "b")])
+    with open(out_json) as f:
+        runs = {r["ranks"]: r for r in json.load(f)["runs"]}
+    assert runs[1]["chars_per_s"] == 1000.0 and runs[2]["chars_per_s"] == 2000.0, runs
+    assert runs[2]["efficiency"] == 1.0 and runs[1]["efficiency"] == 1.0, runs
+    assert runs[2]["compute_ms"] == 500.0 and runs[2]["compute_ms_max"] == 600.0, runs
+    assert runs[2]["step_ms"] == 1e3 * 48 * 50 / 2000.0, runs
+    assert re.search(r"^\s+2\s+1\s+24 flat\s+2000\s+1200\.0\s+500\.0\s+10\.0\s+0\.00\s+100%$", out, re.M), out
+    # a run whose metrics stop before the warm-up ends is an error naming the file
+    metrics(os.path.join(d, "c"), [5.0], [0.1])
+    out = run([PY, os.path.join(BENCH, "scaling_report.py"), "--out", out_json, "--model", "m", "--seq_length", "50",
+               "--iterations", "30", "--warmup", "10", "--launcher", "t", "weak:flat:1:24:1:" + os.path.join(d, "c")],
+              expect=1)
+    assert "c_metrics.jsonl has no train record after the warm-up" in out, out
+
+
+def case_scaling_local(d):
+    """benchmarks/scaling.sh on this machine: 1 and 2 ranks, a tiny model, both kinds and modes"""
+    text = os.path.join(d, "corpus.txt")
+    with open(text, "w") as f:
+        f.write("a small corpus for the scaling script, said over and over.\n" * 300)
+    out_json = os.path.join(d, "res", "scaling.json")
+    out = run([os.path.join(BENCH, "scaling.sh")],
+              env={"TEXT": text, "OUT": out_json, "RANKS": "1 2", "RNN_SIZE": "32", "NUM_LAYERS": "1",
+                   "WORDVEC_SIZE": "16", "SEQ_LENGTH": "16", "BATCH": "4", "GLOBAL_BATCH": "8", "ITERS": "6",
+                   "WARMUP": "2"})
+    with open(out_json) as f:
+        doc = json.load(f)
+    assert doc["model"] == "lstm 1x32" and doc["launcher"].startswith("mpirun on "), doc
+    got = sorted((r["scaling"], r["allreduce"], r["ranks"], r["batch_per_rank"]) for r in doc["runs"])
+    want = sorted((k, m, P, 4 if k == "weak" else 8 // P) for k in ("weak", "strong") for m in ("flat", "overlap")
+                  for P in (1, 2))
+    assert got == want, got
+    assert all(r["efficiency"] == 1.0 for r in doc["runs"] if r["ranks"] == 1), doc["runs"]
+    assert re.search(r"^weak scaling", out, re.M) and re.search(r"^strong scaling", out, re.M), out
+    assert os.path.exists(os.path.join(d, "res", "scaling.svg")), out
+    # bad settings: refused before anything runs
+    out = run([os.path.join(BENCH, "scaling.sh")], env={"RANKS": "1 3", "GLOBAL_BATCH": "8", "OUT": out_json}, expect=2)
+    assert "GLOBAL_BATCH 8 is not divisible by 3 ranks" in out, out
+    out = run([os.path.join(BENCH, "scaling.sh")], env={"ITERS": "7", "WARMUP": "2", "OUT": out_json}, expect=2)
+    assert "ITERS (7) must be a multiple of WARMUP (2)" in out, out
+
+
+CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
+         "scaling_local": case_scaling_local}
+
+
+def main():
+    with tempfile.TemporaryDirectory() as d:
+        CASES[sys.argv[1]](d)
+    print(sys.argv[1] + ": ok")
+
+
+if __name__ == "__main__":
+    main()
