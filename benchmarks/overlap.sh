@@ -6,7 +6,8 @@
 # slow link's cost). Three modes: flat (one allreduce after backward), overlap (the buckets
 # reduced by crnn's communication thread while backward runs) and overlap with
 # CRNN_COMM_THREAD=0 (the buckets only nudged by the main thread, as before the thread).
-# Best of ROUNDS rounds, the modes interleaved in each.
+# Best of ROUNDS rounds; each round runs every mode unshaped and at RATE (the links reshaped in
+# place), so that both states see the same machine.
 #
 #   benchmarks/overlap.sh                 # RATE=1gbit ROUNDS=3
 #   RATE=500mbit ROUNDS=5 benchmarks/overlap.sh
@@ -44,13 +45,13 @@ run() { # run LINK MODE: one measurement, the best kept
 }
 
 modes=(flat overlap overlap-nothread)
-for link in unshaped "$rate"; do
-  "$root/tests/cluster/cluster.sh" stop "$cl" >/dev/null 2>&1 || true
-  if [ "$link" = unshaped ]; then "$root/tests/cluster/cluster.sh" start 2 "$cl" >/dev/null
-  else "$root/tests/cluster/cluster.sh" start 2 "$cl" "$rate" >/dev/null; fi
-  # shellcheck disable=SC1091
-  . "$cl/env"
-  for r in $(seq "$rounds"); do
+"$root/tests/cluster/cluster.sh" start 2 "$cl" >/dev/null
+# shellcheck disable=SC1091
+. "$cl/env"
+for r in $(seq "$rounds"); do
+  for link in unshaped "$rate"; do # the links reshaped in place: both states in every round
+    if [ "$link" = unshaped ]; then "$root/tests/cluster/cluster.sh" shape "$cl" none
+    else "$root/tests/cluster/cluster.sh" shape "$cl" "$rate"; fi
     echo "round $r, $link links:"
     for mode in "${modes[@]}"; do run "$link" "$mode"; done
   done
