@@ -175,7 +175,8 @@ int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N
     if (shrunk) *shrunk = 0;
     if (S < 1) return crnn_fail(err, "-seq_length must be at least 1, got %d", S);
     if (N < 1) return crnn_fail(err, "-batch_size must be at least 1, got %d streams", N);
-    if (first < 0 || B < 1 || first > N - B)
+    /* B = 0 only for one rank of many: it takes part in the collective read, reading nothing */
+    if (first < 0 || B < (mpi_comm ? 0 : 1) || first > N - B)
         return crnn_fail(err, "streams %d..%d are not within the %d streams of /%s", first,
                          first + B - 1, N, split);
     if (vocab_size < 1) return crnn_fail(err, "the vocabulary is empty");
@@ -221,11 +222,14 @@ int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N
     b->elem_size = elem_size;
 
     /* tokens first*stream_len .. (first+B)*stream_len inclusive: x, and y one further */
-    int64_t start = (int64_t)first * b->stream_len, count = (int64_t)B * b->stream_len + 1;
-    b->tokens = crnn_malloc((size_t)count * (size_t)elem_size, err);
+    int64_t start = (int64_t)first * b->stream_len, count = B > 0 ? (int64_t)B * b->stream_len + 1 : 0;
+    uint32_t none[1];
+    b->tokens = count ? crnn_malloc((size_t)count * (size_t)elem_size, err) : NULL;
+    const int have = count == 0 || b->tokens != NULL;
     /* under MPI-IO every rank takes part in the read, even one whose allocation failed */
-    if (split_read_slice(dset, h5_path, split, start, b->tokens ? count : 0, elem_size,
-                         mpi_comm != NULL, b->tokens, err) < 0 || !b->tokens)
+    if (split_read_slice(dset, h5_path, split, start, have ? count : 0, elem_size, mpi_comm != NULL,
+                         b->tokens ? b->tokens : (void *)none, err) < 0 ||
+        !have)
         goto done;
     for (int64_t i = 0; i < count; i++) {
         uint32_t t = token_at(b, i);

@@ -97,12 +97,16 @@ void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, dou
     fflush(fp);
 }
 
-void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss) {
+void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, int64_t batches, int64_t total,
+                 double seconds) {
     if (!m->fp) return;
     fprintf(m->fp, "{\"type\": \"val\", \"iteration\": %" PRId64 ", \"epoch\": ", iteration);
     put_number(m->fp, epoch);
     fputs(", \"val_loss\": ", m->fp);
     put_number(m->fp, val_loss);
+    fprintf(m->fp, ", \"val_batches\": %" PRId64 ", \"val_batches_total\": %" PRId64 ", \"val_seconds\": ", batches,
+            total);
+    put_number(m->fp, seconds);
     fputs("}\n", m->fp);
     fflush(m->fp);
 }

@@ -91,6 +91,7 @@ typedef struct Settings {
     char prefix[PATH_MAX]; /* see checkpoint_prefix; checkpoint_name points here */
     int clip_norm;         /* -grad_clip_mode norm */
     double comm_timeout;   /* seconds; 0: wait for ever */
+    int64_t val_max_batches; /* 0: the whole validation split */
 } Settings;
 
 /* The prefix of every file a run writes: -checkpoint_name, or char-rnn's
@@ -105,7 +106,7 @@ static void checkpoint_prefix(FlagSet *flags, char *out, size_t cap) {
 /* Flags a resumed run may change silently (FORMATS.md section 4). Any other flag given with a
  * new value is used and noted, except those below. */
 static const char *const resume_may_change[] = {
-    "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last",
+    "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last", "val_max_batches",
     "quiet", "gpu", "gpu_backend", "learning_rate", "batch_size", "input_h5", "input_json",
     "progress", "allreduce", "comm_timeout", "verbose", "speed_benchmark", "memory_benchmark", "resume", "init_from",
     "reset_iterations", "seed", "config", NULL};
@@ -238,8 +239,9 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     s->print_every = flags_int(flags, "print_every");
     s->checkpoint_every = flags_int(flags, "checkpoint_every");
     s->keep_last = flags_int(flags, "keep_last");
-    if (s->print_every < 0 || s->checkpoint_every < 0 || s->keep_last < 0)
-        return crnn_fail(err, "-print_every, -checkpoint_every and -keep_last must be 0 or more");
+    s->val_max_batches = flags_int(flags, "val_max_batches");
+    if (s->print_every < 0 || s->checkpoint_every < 0 || s->keep_last < 0 || s->val_max_batches < 0)
+        return crnn_fail(err, "-print_every, -checkpoint_every, -keep_last and -val_max_batches must be 0 or more");
     s->seed = flags_int(flags, "seed");
     if (s->seed < 0) return crnn_fail(err, "-seed must be 0 or more, got %" PRId64, s->seed);
     s->quiet = flags_int(flags, "quiet") != 0;
@@ -513,10 +515,12 @@ static double run_epoch(const Run *r) {
     return (double)r->epoch_index + (double)r->batch_index / (double)r->train.count;
 }
 
-/* Validation: the global P*B view of /val from zero state, carried across batches, on rank 0;
- * the training state is saved and put back. Returns the mean over batches of each batch's mean
- * per-token loss. */
-static int validate(Run *r, double *loss, CrnnError *err) {
+/* Validation, every rank: the global view of /val (P*B streams, fewer when the split is short)
+ * from zero state, carried across batches; this rank evaluates its share of the streams, and
+ * *sum is its streams' part of the loss: the mean over batches of each batch's mean per-token
+ * loss over this rank's streams, times its streams. Rank 0 adds the ranks' sums and divides by
+ * the streams in all. The training state is saved and put back. */
+static int validate(Run *r, double *sum, CrnnError *err) {
     Model *m = &r->model;
     int B = r->train.B;
     size_t ns = (size_t)m->cfg.L * B * m->cfg.H;
@@ -527,7 +531,7 @@ static int validate(Run *r, double *loss, CrnnError *err) {
         return crnn_fail(err, "out of memory saving the hidden state for validation");
     }
     model_get_state(m, h, c, B);
-    *loss = evaluate_batches(m, &r->val, r->x, r->y);
+    *sum = evaluate_batches(m, &r->val, r->x, r->y, r->s.val_max_batches) * (double)r->val.B;
     model_set_state(m, h, c, B);
     free(h);
     free(c);
@@ -683,21 +687,28 @@ static void advise_on_validation(Run *r, double val_loss) {
 }
 
 /* Rank 0: validation (if there is a validation split), then the checkpoint. */
-static int rank0_validate_and_write(Run *r, float *hidden_h, float *hidden_c, CrnnError *err) {
+/* Rank 0: vl is the validation loss (every rank's share added) when the run has a validation
+ * split, found in val_seconds. */
+static int rank0_validate_and_write(Run *r, double vl, double val_seconds, float *hidden_h, float *hidden_c,
+                                    CrnnError *err) {
     if (r->have_val) {
-        double vl = 0;
-        if (validate(r, &vl, err)) return -1;
         if (!isfinite(vl))
             return crnn_fail(err, "the validation loss is %s at iteration %" PRId64 "; %s%s%stry a lower -learning_rate (now %g) or a -grad_clip (now %g)",
                              nonfinite_name(vl), r->iteration,
                              r->last_checkpoint[0] ? "the last good checkpoint is " : "", r->last_checkpoint,
                              r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
         history_add_val(&r->hist, (float)vl, r->iteration);
-        metrics_val(&r->metrics, r->iteration, run_epoch(r), vl);
+        metrics_val(&r->metrics, r->iteration, run_epoch(r), vl, evaluate_count(&r->val, r->s.val_max_batches),
+                    r->val.count, val_seconds);
         if (!r->s.quiet) {
             end_live_line();
-            printf("Epoch %.2f / %g, i = %" PRId64 ", val loss = %f\n",
-                   (double)r->iteration / (double)r->train.count + 1, r->s.max_epochs, r->iteration, vl);
+            const int64_t used = evaluate_count(&r->val, r->s.val_max_batches);
+            char part[96] = "";
+            if (used < r->val.count)
+                snprintf(part, sizeof part, " (the first %" PRId64 " of %" PRId64 " batches, -val_max_batches)", used,
+                         r->val.count);
+            printf("Epoch %.2f / %g, i = %" PRId64 ", val loss = %f%s\n",
+                   (double)r->iteration / (double)r->train.count + 1, r->s.max_epochs, r->iteration, vl, part);
             advise_on_validation(r, vl);
             fflush(stdout);
         }
@@ -735,10 +746,28 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
             if (c->gather(c, h + l * mine, mine * sizeof *h, all_h ? all_h + l * all : NULL, 0, err) ||
                 c->gather(c, cc + l * mine, mine * sizeof *cc, all_c ? all_c + l * all : NULL, 0, err))
                 rc = -1;
+        /* every rank validates its share of the streams; rank 0 adds the shares */
+        double vl = 0, val_start = now_seconds();
+        if (rc == 0 && r->have_val) {
+            double mine_sum = 0, *sums = c->rank == 0 ? calloc((size_t)c->size, sizeof *sums) : NULL;
+            int vok = validate(r, &mine_sum, err) == 0 && (c->rank != 0 || sums);
+            if (vok == 0 && c->rank == 0 && !sums) crnn_fail(err, "out of memory for the validation losses");
+            comm_timed(c, r->iteration, "gathering the validation losses");
+            if (comm_all_ok(c, vok, "could not compute its share of the validation loss", err) ||
+                c->gather(c, &mine_sum, sizeof mine_sum, sums, 0, err)) {
+                rc = -1;
+            } else if (c->rank == 0) {
+                for (int k = 0; k < c->size; k++) vl += sums[k];
+                vl /= (double)r->val.N;
+            }
+            free(sums);
+        }
         if (rc == 0) {
-            /* rank 0 validates and writes; the others wait for it as long as it takes */
+            /* rank 0 writes; the others wait for it as long as it takes */
             if (c->rank != 0) comm_untimed(c);
-            int64_t status = c->rank == 0 ? (rank0_validate_and_write(r, all_h, all_c, err) ? 1 : 0) : 0;
+            const double val_seconds = now_seconds() - val_start;
+            int64_t status =
+                c->rank == 0 ? (rank0_validate_and_write(r, vl, val_seconds, all_h, all_c, err) ? 1 : 0) : 0;
             if (c->rank == 0) comm_timed(c, r->iteration, "sending the checkpoint's outcome");
             if (c->broadcast(c, &status, sizeof status, 0, err))
                 rc = -1;
@@ -902,23 +931,29 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     if (dataset_load_shard(&r->train, r->s.input_h5, "train", P * B, comm->rank * B, B, S, 0,
                            r->vocab.size, &shrunk, comm->mpi_comm, err))
         goto out;
+    /* the validation view: P*B streams (fewer when the split is short), shared among the ranks
+     * as evenly as they go, each rank's streams contiguous (the first ranks' when there are
+     * fewer streams than ranks) */
     int val_B = 0;
-    if (comm->rank == 0) {
-        int64_t num_val = 0;
-        if (dataset_split_size(r->s.input_h5, "val", &num_val, err)) goto out;
-        if (num_val >= S + 1) {
-            if (dataset_load(&r->val, r->s.input_h5, "val", P * B, 0, P * B, S, 1, r->vocab.size,
-                             &shrunk, err))
-                goto out;
-            r->have_val = 1;
-            val_B = r->val.B;
-            if (shrunk && !quiet)
-                printf("note: the validation split (%" PRId64 " tokens) holds only %d streams of %d; validating on %d\n",
-                       num_val, r->val.N, P * B, r->val.N);
-        } else if (!quiet) {
-            printf("note: the validation split has %" PRId64 " tokens, fewer than -seq_length + 1 = %d: no validation loss\n",
-                   num_val, S + 1);
+    int64_t num_val = 0;
+    if (dataset_split_size(r->s.input_h5, "val", &num_val, err)) goto out;
+    if (num_val >= S + 1) {
+        int64_t N = (int64_t)P * B, fit = (num_val - 1) / S;
+        if (N > fit) {
+            N = fit;
+            if (!quiet && comm->rank == 0)
+                printf("note: the validation split (%" PRId64 " tokens) holds only %" PRId64 " streams of %d; validating on %" PRId64 "\n",
+                       num_val, N, P * B, N);
         }
+        int first = (int)(comm->rank * N / P), mine = (int)((comm->rank + 1) * N / P) - first;
+        if (dataset_load_shard(&r->val, r->s.input_h5, "val", (int)N, first, mine, S, 0, r->vocab.size, &shrunk,
+                               comm->mpi_comm, err))
+            goto out;
+        r->have_val = 1;
+        val_B = r->val.B;
+    } else if (!quiet && comm->rank == 0) {
+        printf("note: the validation split has %" PRId64 " tokens, fewer than -seq_length + 1 = %d: no validation loss\n",
+               num_val, S + 1);
     }
     int max_B = B > val_B ? B : val_B;
     if (model_create(&r->model, &r->s.model, be, max_B, S, err)) goto out;

@@ -3,6 +3,7 @@
 at the same P, resume on another P, SIGUSR1 through mpirun, and a rank killed with SIGKILL.
 
 Run as `test_mpi.py <case>`; CRNN_BIN names the build folder."""
+import json
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import losses, must, params_of, prog, run_case, stop_with_signal  # noqa: E402
+from test_cli import losses, make_text, must, params_of, prog, run_case, stop_with_signal, val_losses  # noqa: E402
 
 MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none"]
 
@@ -140,6 +141,56 @@ def case_dataset_shards(c):
         assert f["train"].dtype == np.uint32
     out = must(mpi(3, [prog("test_dataset_mpi"), c.h5, big_h5]))
     assert "3 ranks: every shard equals the serial read" in out, out
+
+
+def val_records(ck):
+    with open(ck + "_metrics.jsonl") as f:
+        return [r for r in map(json.loads, f) if r["type"] == "val"]
+
+
+def case_validation_shared(c):
+    """Every rank validates its share of the global validation view and rank 0 adds the shares:
+    the loss of np=2 and np=4 equals np=1's within 1e-6, also when the split is short (5 streams
+    shared 2 + 3, or 1 stream that rank 1 has no part of), and with -val_max_batches; crnn-eval
+    under mpirun (3 ranks, 8 streams: 2 + 3 + 3) gives the run's last validation loss."""
+    common = ("-max_iters", 20, "-checkpoint_every", 10, "-seq_length", 16, "-print_every", 10)
+    one = must(c.train_args("v1", *common, "-batch_size", 8))
+    two = must(mpi(2, c.train_args("v2", *common, "-batch_size", 4)))
+    four = must(mpi(4, c.train_args("v4", *common, "-batch_size", 2)))
+    v1, v2, v4 = val_losses(one), val_losses(two), val_losses(four)
+    assert len(v1) == 2 and close(v2, v1, 1e-6) and close(v4, v1, 1e-6), (v1, v2, v4)
+    with h5py.File(os.path.join(c.dir, "v1_20.h5")) as f:  # the history a checkpoint records
+        assert close(v2, f["history/val_loss"][()], 1e-6), (v2, f["history/val_loss"][()])
+    # crnn-eval shares the streams the same way: its loss is the run's last validation loss
+    ev = [prog("crnn-eval"), os.path.join(c.dir, "v1_20.h5"), "-gpu", -1]
+    e1, e3 = must(ev), must(mpi(3, ev))
+    ve1, ve3 = (float(re.search(r"^val loss = (\S+)$", o, re.M).group(1)) for o in (e1, e3))
+    assert close([ve1, ve3], [v1[-1]] * 2, 1e-6), (e1, e3, v1)
+    assert len(re.findall("val loss", e3)) == 1, e3
+    rec = val_records(os.path.join(c.dir, "v2"))
+    assert [r["val_batches"] for r in rec] == [r["val_batches_total"] for r in rec] and rec[0]["val_batches"] > 3, rec
+    assert all(r["val_seconds"] > 0 for r in rec), rec
+    # the first 3 batches only: the same on 1 and 2 ranks, and not the whole split's loss
+    p1 = must(c.train_args("p1", *common, "-batch_size", 8, "-val_max_batches", 3))
+    p2 = must(mpi(2, c.train_args("p2", *common, "-batch_size", 4, "-val_max_batches", 3)))
+    assert close(val_losses(p2), val_losses(p1), 1e-6) and abs(val_losses(p1)[0] - v1[0]) > 1e-4, (p1, p2)
+    total = rec[0]["val_batches_total"]
+    assert f"(the first 3 of {total} batches, -val_max_batches)" in p2, p2
+    assert [(r["val_batches"], r["val_batches_total"]) for r in val_records(os.path.join(c.dir, "p2"))] == [(3, total)] * 2
+    # short validation splits: 16 x 5 + 1 tokens hold 5 streams; 17 tokens one
+    for name, frac, streams in (("five", 0.0045, 5), ("single", 0.0009, 1)):
+        txt, h5, js = (os.path.join(c.dir, name + e) for e in (".txt", ".h5", ".json"))
+        make_text(txt)
+        must([prog("crnn-preprocess"), "--input_txt", txt, "--output_h5", h5, "--output_json", js,
+              "--val_frac", frac, "--test_frac", 0, "--quiet"])
+        with h5py.File(h5) as f:
+            assert (f["val"].shape[0] - 1) // 16 == streams, (name, f["val"].shape)
+        args = lambda ck, B: ["-input_h5", h5, "-input_json", js, "-checkpoint_name", os.path.join(c.dir, ck),  # noqa: E731
+                              "-batch_size", B]
+        a = must(c.train_args(name + "1", *common) + args(name + "1", 8))
+        b = must(mpi(2, c.train_args(name + "2", *common) + args(name + "2", 4)))
+        assert f"validating on {streams}" in a and f"validating on {streams}" in b, (a, b)
+        assert close(val_losses(b), val_losses(a), 1e-6) and len(val_losses(a)) == 2, (name, a, b)
 
 
 def case_comm_algorithm(c):

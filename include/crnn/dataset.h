@@ -38,7 +38,8 @@ int dataset_load(Batches *b, const char *h5_path, const char *split, int N, int 
 
 /* The same for one rank of many: with mpi_comm (a pointer to the job's MPI_Comm) every rank
  * of it must call this together, and each reads its slice in one collective parallel-HDF5
- * (MPI-IO) read; with mpi_comm NULL it is dataset_load. */
+ * (MPI-IO) read; a rank may then own no stream (B = 0: a split of fewer streams than ranks).
+ * With mpi_comm NULL it is dataset_load. */
 int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N, int first,
                        int B, int S, int allow_shrink, int vocab_size, int *shrunk,
                        const void *mpi_comm, CrnnError *err);

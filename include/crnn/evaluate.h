@@ -7,7 +7,12 @@
 #include "crnn/dataset.h"
 #include "crnn/model.h"
 
-/* x, y: host scratch of b->B * b->S each. Leaves the model's state at the split's end. */
-double evaluate_batches(Model *m, const Batches *b, int32_t *x, int32_t *y);
+/* x, y: host scratch of b->B * b->S each. Evaluates the first max_batches batches (0 or more
+ * than there are: all of them). Leaves the model's state where it stopped. A Batches of no
+ * streams (b->B == 0, a rank without a share of a small split) gives 0. */
+double evaluate_batches(Model *m, const Batches *b, int32_t *x, int32_t *y, int64_t max_batches);
+
+/* The batches evaluate_batches(..., max_batches) evaluates. */
+int64_t evaluate_count(const Batches *b, int64_t max_batches);
 
 #endif

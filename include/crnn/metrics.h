@@ -24,7 +24,10 @@ void metrics_close(Metrics *m);
 /* times: seconds per step over the print window, [ranks][3] = compute, communication, I/O. */
 void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, double learning_rate,
                    double grad_norm, double chars_per_s, const double *times, int ranks);
-void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss);
+/* batches: the validation batches the loss is over, of total (fewer with -val_max_batches);
+ * seconds: the validation's wall time, every rank's share and their sum. */
+void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, int64_t batches, int64_t total,
+                 double seconds);
 
 /* torch-rnn's <checkpoint_name>_<i>.json: opt (the run's flags), i, train_loss_history,
  * val_loss_history, val_loss_history_it, forward_backward_times (seconds, the steps of this

@@ -1,8 +1,11 @@
-/* crnn-eval: the loss of a checkpoint on a split, printed as torch-rnn's "<split> loss = x". */
+/* crnn-eval: the loss of a checkpoint on a split, printed as torch-rnn's "<split> loss = x".
+ * Under mpirun every rank evaluates its share of the streams (one collective read of its
+ * slice) and rank 0 adds the shares and prints, as crnn-train's validation does. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "crnn/checkpoint.h"
+#include "crnn/comm.h"
 #include "crnn/dataset.h"
 #include "crnn/evaluate.h"
 #include "crnn/flags.h"
@@ -37,8 +40,12 @@ int main(int argc, char **argv) {
     Backend *be = NULL;
     Model model = {0};
     int32_t *x = NULL, *y = NULL;
+    double *sums = NULL;
     const char *path = flags_str(&flags, "checkpoint");
     int quiet = flags_int(&flags, "quiet") != 0;
+    Comm *comm = comm_create(&argc, &argv, &err);
+    if (!comm) goto fail;
+    if (comm->rank != 0) quiet = 1;
     if (!*path) {
         crnn_fail(&err, "give the checkpoint to evaluate: -checkpoint cv/checkpoint_N.h5");
         goto fail;
@@ -74,27 +81,47 @@ int main(int argc, char **argv) {
     }
     int shrunk = 0;
     const char *split = flags_str(&flags, "split");
-    if (dataset_load(&data, h5, split, (int)N, 0, (int)N, (int)S, 1, vocab.size, &shrunk, &err)) goto fail;
-    if (shrunk && !quiet)
-        fprintf(stderr, "note: the %s split holds only %d streams of %lld tokens; evaluating on %d\n", split,
-                data.N, (long long)S, data.N);
+    int64_t num = 0;
+    if (dataset_split_size(h5, split, &num, &err)) goto fail;
+    if (N * S > num - 1 && num - 1 >= S) { /* a short split: fewer streams, as torch-rnn does */
+        N = (num - 1) / S;
+        if (!quiet)
+            fprintf(stderr, "note: the %s split holds only %lld streams of %lld tokens; evaluating on them\n", split,
+                    (long long)N, (long long)S);
+    }
+    /* this rank's share of the N streams (all of them for one process) */
+    const int P = comm->size, first = (int)(comm->rank * N / P), mine = (int)((comm->rank + 1) * N / P) - first;
+    if (dataset_load_shard(&data, h5, split, (int)N, first, mine, (int)S, 1, vocab.size, &shrunk, comm->mpi_comm,
+                           &err))
+        goto fail;
     be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                         0, runtime_blas_threads(1), quiet, &err);
+                         comm->local_rank, runtime_blas_threads(comm->local_size), quiet, &err);
     if (!be) goto fail;
-    if (model_create(&model, &ck.model, be, data.B, data.S, &err)) goto fail;
+    const int rows = data.B > 0 ? data.B : 1;
+    if (model_create(&model, &ck.model, be, rows, data.S, &err)) goto fail;
     model_set_params(&model, ck.params);
-    x = malloc((size_t)data.B * data.S * sizeof *x);
-    y = malloc((size_t)data.B * data.S * sizeof *y);
-    if (!x || !y) {
+    x = malloc((size_t)rows * data.S * sizeof *x);
+    y = malloc((size_t)rows * data.S * sizeof *y);
+    sums = calloc((size_t)P, sizeof *sums);
+    if (!x || !y || !sums) {
         crnn_fail(&err, "out of memory");
         goto fail;
     }
-    double loss = evaluate_batches(&model, &data, x, y);
-    if (backend_check(be, &err)) goto fail;
-    printf("%s loss = %f\n", split, loss);
+    /* this rank's streams' share of the loss; rank 0 adds the shares */
+    double mine_sum = evaluate_batches(&model, &data, x, y, 0) * (double)data.B;
+    int ok = backend_check(be, &err) == 0;
+    if (comm_all_ok(comm, ok, "could not evaluate its share of the split", &err) ||
+        comm->gather(comm, &mine_sum, sizeof mine_sum, sums, 0, &err))
+        goto fail;
+    if (comm->rank == 0) {
+        double loss = 0;
+        for (int k = 0; k < P; k++) loss += sums[k];
+        printf("%s loss = %f\n", split, loss / (double)data.N);
+    }
     rc = 0;
 fail:
     if (rc) crnn_print_error(flags.program, &err);
+    free(sums);
     free(x);
     free(y);
     model_destroy(&model);
@@ -103,5 +130,9 @@ fail:
     vocab_free(&vocab);
     checkpoint_free(&ck);
     flags_free(&flags);
+    if (comm) {
+        if (rc && comm->size > 1) comm->abort(comm, 1); /* the other ranks may wait in a collective */
+        comm->destroy(comm);
+    }
     return rc;
 }
