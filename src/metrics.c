@@ -111,6 +111,22 @@ void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, i
     fflush(m->fp);
 }
 
+void metrics_start(Metrics *m, int64_t iteration, double seconds) {
+    if (!m->fp) return;
+    fprintf(m->fp, "{\"type\": \"start\", \"iteration\": %" PRId64 ", \"seconds\": ", iteration);
+    put_number(m->fp, seconds);
+    fputs("}\n", m->fp);
+    fflush(m->fp);
+}
+
+void metrics_checkpoint(Metrics *m, int64_t iteration, double seconds) {
+    if (!m->fp) return;
+    fprintf(m->fp, "{\"type\": \"checkpoint\", \"iteration\": %" PRId64 ", \"seconds\": ", iteration);
+    put_number(m->fp, seconds);
+    fputs("}\n", m->fp);
+    fflush(m->fp);
+}
+
 static json_t *float_array(const float *v, int64_t n) {
     json_t *a = json_array();
     for (int64_t k = 0; k < n; k++) json_array_append_new(a, isfinite(v[k]) ? json_real(v[k]) : json_null());

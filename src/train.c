@@ -688,9 +688,10 @@ static void advise_on_validation(Run *r, double val_loss) {
 
 /* Rank 0: validation (if there is a validation split), then the checkpoint. */
 /* Rank 0: vl is the validation loss (every rank's share added) when the run has a validation
- * split, found in val_seconds. */
-static int rank0_validate_and_write(Run *r, double vl, double val_seconds, float *hidden_h, float *hidden_c,
-                                    CrnnError *err) {
+ * split, found in val_seconds; started: when the gathering for this checkpoint began (the
+ * metrics' checkpoint record times the gather and the write, not the validation). */
+static int rank0_validate_and_write(Run *r, double vl, double val_seconds, double started, float *hidden_h,
+                                    float *hidden_c, CrnnError *err) {
     if (r->have_val) {
         if (!isfinite(vl))
             return crnn_fail(err, "the validation loss is %s at iteration %" PRId64 "; %s%s%stry a lower -learning_rate (now %g) or a -grad_clip (now %g)",
@@ -714,12 +715,15 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, float
         }
         r->last_val_iteration = r->iteration;
     }
-    return write_checkpoint(r, hidden_h, hidden_c, err);
+    if (write_checkpoint(r, hidden_h, hidden_c, err)) return -1;
+    metrics_checkpoint(&r->metrics, r->iteration, now_seconds() - started - val_seconds);
+    return 0;
 }
 
 /* Every rank: the hidden states go to rank 0, which validates and writes; then every rank learns
  * whether that worked, so that all go on or all stop. */
 static int validate_and_checkpoint(Run *r, CrnnError *err) {
+    const double started = now_seconds();
     Model *m = &r->model;
     Comm *c = r->comm;
     const int L = m->cfg.L, H = m->cfg.H, B = r->train.B, N = r->train.N;
@@ -767,7 +771,7 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
             if (c->rank != 0) comm_untimed(c);
             const double val_seconds = now_seconds() - val_start;
             int64_t status =
-                c->rank == 0 ? (rank0_validate_and_write(r, vl, val_seconds, all_h, all_c, err) ? 1 : 0) : 0;
+                c->rank == 0 ? (rank0_validate_and_write(r, vl, val_seconds, started, all_h, all_c, err) ? 1 : 0) : 0;
             if (c->rank == 0) comm_timed(c, r->iteration, "sending the checkpoint's outcome");
             if (c->broadcast(c, &status, sizeof status, 0, err))
                 rc = -1;
@@ -879,6 +883,7 @@ done:
 }
 
 int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
+    const double started = now_seconds();
     Run run, *r = &run;
     memset(r, 0, sizeof *r);
     r->flags = flags;
@@ -988,6 +993,9 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             goto out;
         }
     }
+
+    /* start-up (data, model, the checkpoint resumed from): rank 0's, after its device */
+    metrics_start(&r->metrics, r->iteration, now_seconds() - started);
 
     /* how far to go: max_epochs of batches from the start of training, capped by max_iters */
     const int64_t count = r->train.count;

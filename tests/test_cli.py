@@ -390,6 +390,11 @@ def case_metrics(c):
     val = [r for r in recs if r["type"] == "val"]
     assert [r["iteration"] for r in train] == [5, 10, 15, 20, 25, 30], train
     assert [r["iteration"] for r in val] == [10, 20, 30], val
+    # each validation's batches (all of them) and time; the start-up and each checkpoint's time
+    assert all(r["val_batches"] == r["val_batches_total"] > 0 and r["val_seconds"] > 0 for r in val), val
+    assert [(r["type"], r["iteration"]) for r in recs if r["type"] in ("start", "checkpoint")] == \
+        [("start", 0), ("checkpoint", 10), ("checkpoint", 20), ("checkpoint", 30)], recs
+    assert all(r["seconds"] > 0 for r in recs if r["type"] in ("start", "checkpoint")), recs
     for r in train:
         for k in ("epoch", "loss", "learning_rate", "grad_norm", "chars_per_s"):
             assert isinstance(r[k], float) and r[k] > 0, (k, r)
@@ -407,11 +412,12 @@ def case_metrics(c):
     # a resume drops the records after the resumed iteration, then appends
     must(c.train_args("m", "-resume", os.path.join(c.dir, "m_20.h5"), "-max_iters", 25, "-print_every", 5))
     its = [(r["type"], r["iteration"]) for r in read_jsonl(os.path.join(c.dir, "m_metrics.jsonl"))]
-    assert its == [("train", 5), ("train", 10), ("val", 10), ("train", 15), ("train", 20), ("val", 20),
-                   ("train", 25), ("val", 25)], its
+    assert its == [("start", 0), ("train", 5), ("train", 10), ("val", 10), ("checkpoint", 10), ("train", 15),
+                   ("train", 20), ("val", 20), ("checkpoint", 20), ("start", 20), ("train", 25), ("val", 25),
+                   ("checkpoint", 25)], its
     # a fresh run of the same name starts the file again
     must(c.train_args("m", "-max_iters", 5, "-print_every", 5, "-checkpoint_every", 0))
-    assert [r["iteration"] for r in read_jsonl(os.path.join(c.dir, "m_metrics.jsonl"))] == [5, 5]
+    assert [r["iteration"] for r in read_jsonl(os.path.join(c.dir, "m_metrics.jsonl"))] == [0, 5, 5, 5]
 
 
 def case_advice(c):

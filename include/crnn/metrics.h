@@ -29,6 +29,11 @@ void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, dou
 void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, int64_t batches, int64_t total,
                  double seconds);
 
+/* A run's start-up (data read, model built, checkpoint loaded) in seconds, before its first
+ * step at iteration + 1; a checkpoint's gather and write in seconds. */
+void metrics_start(Metrics *m, int64_t iteration, double seconds);
+void metrics_checkpoint(Metrics *m, int64_t iteration, double seconds);
+
 /* torch-rnn's <checkpoint_name>_<i>.json: opt (the run's flags), i, train_loss_history,
  * val_loss_history, val_loss_history_it, forward_backward_times (seconds, the steps of this
  * process's run). Written atomically. */
