@@ -189,8 +189,27 @@ def case_scaling_local(d):
     assert "ITERS (7) must be a multiple of WARMUP (2)" in out, out
 
 
+def case_big_corpus_small(d):
+    """benchmarks/big_corpus.sh at 4 MB with a small model, both text kinds: every step's row, with
+    wall time and peak memory, each rank's beside its shard, a test loss, and the token width"""
+    for kind, width in (("ascii", "uint8"), ("wide", "uint32")):
+        out = run([os.path.join(BENCH, "big_corpus.sh")],
+                  env={"SIZE": "4M", "KIND": kind, "ITERS": "2", "VAL_BATCHES": "2", "NUM_LAYERS": "1",
+                       "RNN_SIZE": "32", "TMPDIR": d}, timeout=600)
+        assert re.search(rf"^corpus: {kind}, \d+ tokens \({width}, vocabulary \d+\)", out, re.M), out
+        for step in (r"crnn-preprocess \| 1", r"crnn-train \(2 iterations\) \| 1", r"crnn-train \(2 iterations\) \| 2",
+                     r"crnn-train \(-resume auto, 1 more\) \| 2", r"crnn-sample \(2,000 characters\) \| 1",
+                     r"crnn-eval \(test split\) \| 2"):
+            assert re.search(rf"^\| {step} \| [\d.]+ s \| \d+ MB", out, re.M), (step, out)
+        # two ranks: two peak memories beside the shard; validations over 2 batches of the split
+        assert re.search(r"^\| crnn-train \(2 iterations\) \| 2 \| [\d.]+ s \| \d+ MB / \d+ MB \| \d+ MB \| start-up", out, re.M), out
+        assert re.search(r"validation [\d.]+/[\d.]+ s \(2 of \d+ batches\)", out), out
+        assert re.search(r"test loss \d+\.\d+ \|$", out, re.M), out
+    assert not [f for f in os.listdir(d) if f.startswith("crnn-big")], "the work folder was left behind"
+
+
 CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
-         "scaling_local": case_scaling_local}
+         "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small}
 
 
 def main():
