@@ -36,7 +36,9 @@ measured training, then used to project step time and efficiency to many ranks.
         allreduces, which crnn sends through a binomial tree. Marks a point compute-bound when the
         exposed communication is under 10% of the step, and says for each model and fabric the
         first rank count below 90% efficiency, and the compute time per step a rank needs to
-        stay at 90% at 512 ranks.
+        stay at 90% at 512 ranks. With --val_tokens, also what a full validation pass every
+        --val_every iterations costs as a share of training time at each rank count, with the
+        ranks sharing it and with rank 0 alone (as before they shared it).
 """
 import argparse
 import json
@@ -299,6 +301,19 @@ def cmd_project(a):
             print("  %-28s under 90%%: flat from %s, overlap from %s; 90%% with overlap at %d ranks needs >= %.1f ms"
                   " of compute per step" % (name, below90.get("flat", "never (<= %d)" % P),
                                             below90.get("overlap", "never (<= %d)" % P), P, 1e3 * need))
+    if a.val_tokens > 0:
+        # validation: a full pass over the split every K iterations, in weak scaling (B per rank):
+        # N = P·B streams, val_tokens/(N·S) batches, each a forward over B streams per rank
+        # (val_ratio of a training step's compute); before the ranks shared it, rank 0 ran every
+        # batch over all N streams alone, P times the work, while the others waited
+        print()
+        print("validation, a full pass over %.0f M tokens every %d iterations, B = %d per rank, S = %d, a forward"
+              " batch %.2f of a training step:" % (a.val_tokens / 1e6, a.val_every, a.batch, a.seq, a.val_ratio))
+        print("  %5s %10s %22s %22s" % ("ranks", "batches", "shared: of train time", "rank 0 alone: of it"))
+        for P in sorted(set([1] + list(a.ranks))):
+            batches = a.val_tokens / (P * a.batch * a.seq)
+            shared = batches * a.val_ratio / a.val_every
+            print("  %5d %10.0f %21.1f%% %21.1f%%" % (P, batches, 100 * shared, 100 * shared * P))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"phi": a.phi, "compute_s": compute, "fabrics": [
@@ -324,6 +339,12 @@ def main():
     p.add_argument("--phi", type=float, default=0.0,
                    help="the share of compute overlap hides communication behind (validate measures it)")
     p.add_argument("--ranks", type=int, nargs="+", default=[8, 64, 512])
+    p.add_argument("--val_tokens", type=float, default=0, help="the validation split's tokens (0: no validation table)")
+    p.add_argument("--val_every", type=int, default=1000, help="iterations between validations (-checkpoint_every)")
+    p.add_argument("--val_ratio", type=float, default=1 / 3,
+                   help="a validation batch's time over a training step's (forward only: about 1/3)")
+    p.add_argument("--batch", type=int, default=50, help="-batch_size per rank")
+    p.add_argument("--seq", type=int, default=50, help="-seq_length")
     p.add_argument("--json")
     a = ap.parse_args()
     if a.cmd == "fit":

@@ -128,6 +128,11 @@ def case_project(d):
     # 100 ms of compute against 85 MB on 10 GbE: communication-bound, under 90% from 2 ranks
     assert re.search(r"10 GbE\s+under 90%: flat from 2, overlap from 2", out), out
     assert not [p for p in pts if p["fabric"].startswith("NVLink") and p["ranks"] > 8], "NVLink past a node"
+    # validation's share of training time: 100 M tokens at 64 ranks of B=50, S=50 is 625 batches,
+    # a third of a step each, every 1000 iterations: 20.8% shared, 64 times that on rank 0 alone
+    out = run([PY, os.path.join(BENCH, "project_scaling.py"), "project", fpath, "--compute", "lstm 3x1024=100",
+               "--val_tokens", "1e8", "--val_every", "1000"])
+    assert re.search(r"^\s+64\s+625\s+20\.8%\s+1333\.3%$", out, re.M), out
 
 
 def case_report(d):
