@@ -111,20 +111,19 @@ void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, i
     fflush(m->fp);
 }
 
-void metrics_start(Metrics *m, int64_t iteration, double seconds) {
+/* {"type": TYPE, "iteration": I, "seconds": S} */
+static void timing_record(Metrics *m, const char *type, int64_t iteration, double seconds) {
     if (!m->fp) return;
-    fprintf(m->fp, "{\"type\": \"start\", \"iteration\": %" PRId64 ", \"seconds\": ", iteration);
+    fprintf(m->fp, "{\"type\": \"%s\", \"iteration\": %" PRId64 ", \"seconds\": ", type, iteration);
     put_number(m->fp, seconds);
     fputs("}\n", m->fp);
     fflush(m->fp);
 }
 
+void metrics_start(Metrics *m, int64_t iteration, double seconds) { timing_record(m, "start", iteration, seconds); }
+
 void metrics_checkpoint(Metrics *m, int64_t iteration, double seconds) {
-    if (!m->fp) return;
-    fprintf(m->fp, "{\"type\": \"checkpoint\", \"iteration\": %" PRId64 ", \"seconds\": ", iteration);
-    put_number(m->fp, seconds);
-    fputs("}\n", m->fp);
-    fflush(m->fp);
+    timing_record(m, "checkpoint", iteration, seconds);
 }
 
 static json_t *float_array(const float *v, int64_t n) {
