@@ -686,10 +686,10 @@ static void advise_on_validation(Run *r, double val_loss) {
     }
 }
 
-/* Rank 0: validation (if there is a validation split), then the checkpoint. */
-/* Rank 0: vl is the validation loss (every rank's share added) when the run has a validation
- * split, found in val_seconds; started: when the gathering for this checkpoint began (the
- * metrics' checkpoint record times the gather and the write, not the validation). */
+/* Rank 0: the validation's outcome (if there is a validation split), then the checkpoint. vl is
+ * the validation loss (every rank's share added), found in val_seconds; started: when the
+ * gathering for this checkpoint began (the metrics' checkpoint record times the gather and the
+ * write, not the validation). */
 static int rank0_validate_and_write(Run *r, double vl, double val_seconds, double started, float *hidden_h,
                                     float *hidden_c, CrnnError *err) {
     if (r->have_val) {
