@@ -4,6 +4,7 @@
  * attribute, shape and parameter and names the file in every message. Every HDF5 call is
  * checked; each helper closes what it opened on every path. */
 #include "crnn/checkpoint.h"
+#include "crnn/version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,7 +111,8 @@ static int write_root(hid_t file, const Checkpoint *ck, CrnnError *err) {
         attr_write_i64(file, "/", "num_layers", m->L, err) < 0 ||
         attr_write_f64(file, "/", "dropout", m->dropout, err) < 0 ||
         attr_write_i64(file, "/", "iteration", ck->iteration, err) < 0 ||
-        attr_write_f64(file, "/", "epoch", ck->epoch, err) < 0)
+        attr_write_f64(file, "/", "epoch", ck->epoch, err) < 0 ||
+        attr_write_str(file, "/", "crnn_version", crnn_version_text(), err) < 0)
         return -1;
     return 0;
 }
@@ -698,6 +700,10 @@ static int read_root(hid_t file, Checkpoint *ck, CrnnError *err) {
     }
     snprintf(ck->model.model_type, sizeof ck->model.model_type, "%s", model_type);
     free(model_type);
+    char *written_by = NULL; /* optional: files before it, and other writers, have none */
+    if (attr_read_str(file, "/", "crnn_version", &written_by, 0, err) < 0) return -1;
+    snprintf(ck->crnn_version, sizeof ck->crnn_version, "%s", written_by ? written_by : "");
+    free(written_by);
 
     struct {
         const char *name;

@@ -1,5 +1,6 @@
 /* Command-line and -config parsing for every program. */
 #include "crnn/flags.h"
+#include "crnn/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -168,12 +169,17 @@ static int set_defaults(FlagSet *set, CrnnError *err) {
 
 int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err) {
     if (set_defaults(set, err)) return -1;
-    for (int a = 1; a < argc; a++)
+    for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-help") == 0 ||
             strcmp(argv[a], "-h") == 0) {
             flags_print_help(set);
             return FLAGS_HELP;
         }
+        if (strcmp(argv[a], "--version") == 0 || strcmp(argv[a], "-version") == 0) {
+            crnn_version_print(stdout, set->program);
+            return FLAGS_HELP;
+        }
+    }
     /* -config first, so that the command line wins */
     if (set->has_config) {
         for (int a = 1; a < argc; a++) {

@@ -4,6 +4,7 @@
 import glob
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -150,6 +151,34 @@ def case_help(c):
     for flag in ("batch_size", "seq_length", "rnn_size", "num_layers", "model_type", "learning_rate", "grad_clip",
                  "lr_decay_every", "checkpoint_every", "checkpoint_name", "resume", "init_from", "gpu", "progress"):
         assert re.search(r"^  -%s " % flag, out, re.M), flag
+
+
+def case_version(c):
+    """--version on every program: the same version, commit and build line, exit 0; each
+    checkpoint records the same build (crnn_version), and crnn-inspect shows it"""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    with open(os.path.join(root, "CMakeLists.txt")) as f:
+        version = re.search(r"project\(crnn VERSION (\S+)", f.read()).group(1)
+    seen = set()
+    for name in ("crnn-preprocess", "crnn-train", "crnn-sample", "crnn-eval", "crnn-plot", "crnn-inspect"):
+        for arg in ("--version", "-version"):
+            p = subprocess.run([prog(name), arg], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0 and not p.stderr, (name, p.returncode, p.stderr)
+            m = re.fullmatch(rf"{name} {re.escape(version)} \(commit (\S+)\)\nbuilt with: (CUDA [^;]+); float; "
+                             r"(OpenBLAS [^;]+); ([^;]*MPI[^;]*); HDF5 (\d+\.\d+\.\d+)\n", p.stdout)
+            assert m, (name, p.stdout)
+            seen.add(m.group(0).split("\n", 1)[1] + m.group(1))
+    assert len(seen) == 1, seen  # one build line and commit for all six
+    built = next(iter(seen))
+    must(c.train_args("ver", "-max_iters", 2, "-checkpoint_every", 0, "-print_every", 0))
+    with h5py.File(os.path.join(c.dir, "ver_2.h5")) as f:
+        recorded = f.attrs["crnn_version"]
+    recorded = recorded.decode() if isinstance(recorded, bytes) else recorded
+    commit = re.search(r"\(commit (\S+)\)", must([prog("crnn-train"), "--version"])).group(1)
+    line = must([prog("crnn-train"), "--version"]).splitlines()[1][len("built with: "):]
+    assert recorded == f"crnn {version} (commit {commit}); {line}", (recorded, built)
+    out = must([prog("crnn-inspect"), os.path.join(c.dir, "ver_2.h5")])
+    assert f"written by: {recorded}\n" in out, out
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

@@ -1,5 +1,5 @@
 # char-rnn's workflow in crnn-train, and the optimizer's clipping.
-foreach(case data_dir charrnn_names best_torchrnn_names clip_norm inspect num_samples rmsprop_resume help)
+foreach(case data_dir charrnn_names best_torchrnn_names clip_norm inspect num_samples rmsprop_resume help version)
   add_test(NAME workflow_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_workflow.py ${case})
   set_tests_properties(workflow_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 600)
 endforeach()

@@ -28,6 +28,7 @@ typedef struct Checkpoint {
     ModelConfig model;
     int64_t iteration;
     double epoch;
+    char crnn_version[640]; /* the build that wrote it (crnn_version_text), "" when not recorded */
 
     ConfigEntry *config;
     int num_config;

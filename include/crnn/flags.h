@@ -35,7 +35,8 @@ typedef struct FlagSet {
 
 enum { FLAGS_OK = 0, FLAGS_HELP = 1 };
 
-/* Parses argv into set. Returns FLAGS_OK, FLAGS_HELP (help was printed to stdout), or -1 with
+/* Parses argv into set. Returns FLAGS_OK, FLAGS_HELP (--help, or --version: printed to stdout;
+ * the program exits 0), or -1 with
  * err filled (unknown flag, missing value, malformed number, bad choice, unreadable config). */
 int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err);
 void flags_free(FlagSet *set);

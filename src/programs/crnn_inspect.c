@@ -34,6 +34,7 @@ int main(int argc, char **argv) {
     if (checkpoint_read(path, &ck, 1, &err) && checkpoint_read(path, &ck, 0, &err)) goto done;
     const ModelConfig *m = &ck.model;
     printf("checkpoint: %s\n", path);
+    if (ck.crnn_version[0]) printf("written by: %s\n", ck.crnn_version);
     printf("model: %s, %d layers of %d, wordvec %d, dropout %g; vocabulary %d (%s); %zu parameters\n",
            m->model_type, m->L, m->H, m->D, m->dropout, ck.vocab.size,
            ck.vocab.encoding == VOCAB_BYTES ? "bytes" : "utf-8", ck.num_params);
