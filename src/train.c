@@ -753,18 +753,10 @@ static int validate_and_checkpoint(Run *r, CrnnError *err) {
         /* every rank validates its share of the streams; rank 0 adds the shares */
         double vl = 0, val_start = now_seconds();
         if (rc == 0 && r->have_val) {
-            double mine_sum = 0, *sums = c->rank == 0 ? calloc((size_t)c->size, sizeof *sums) : NULL;
-            int vok = validate(r, &mine_sum, err) == 0 && (c->rank != 0 || sums);
-            if (vok == 0 && c->rank == 0 && !sums) crnn_fail(err, "out of memory for the validation losses");
+            double mine_sum = 0;
+            int vok = validate(r, &mine_sum, err) == 0;
             comm_timed(c, r->iteration, "gathering the validation losses");
-            if (comm_all_ok(c, vok, "could not compute its share of the validation loss", err) ||
-                c->gather(c, &mine_sum, sizeof mine_sum, sums, 0, err)) {
-                rc = -1;
-            } else if (c->rank == 0) {
-                for (int k = 0; k < c->size; k++) vl += sums[k];
-                vl /= (double)r->val.N;
-            }
-            free(sums);
+            if (evaluate_add_shares(c, vok, mine_sum, r->val.N, &vl, err)) rc = -1;
         }
         if (rc == 0) {
             /* rank 0 writes; the others wait for it as long as it takes */
@@ -950,7 +942,8 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
                 printf("note: the validation split (%" PRId64 " tokens) holds only %" PRId64 " streams of %d; validating on %" PRId64 "\n",
                        num_val, N, P * B, N);
         }
-        int first = (int)(comm->rank * N / P), mine = (int)((comm->rank + 1) * N / P) - first;
+        int first, mine;
+        evaluate_share(N, comm, &first, &mine);
         if (dataset_load_shard(&r->val, r->s.input_h5, "val", (int)N, first, mine, S, 0, r->vocab.size, &shrunk,
                                comm->mpi_comm, err))
             goto out;

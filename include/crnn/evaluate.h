@@ -4,6 +4,7 @@
 #ifndef CRNN_EVALUATE_H
 #define CRNN_EVALUATE_H
 
+#include "crnn/comm.h"
 #include "crnn/dataset.h"
 #include "crnn/model.h"
 
@@ -14,5 +15,15 @@ double evaluate_batches(Model *m, const Batches *b, int32_t *x, int32_t *y, int6
 
 /* The batches evaluate_batches(..., max_batches) evaluates. */
 int64_t evaluate_count(const Batches *b, int64_t max_batches);
+
+/* A view of N streams shared among the ranks (FORMATS.md section 2): this rank evaluates streams
+ * *first .. *first + *count - 1, as evenly as they go (*count 0 for the ranks past N when
+ * N < P). */
+void evaluate_share(int64_t N, const Comm *c, int *first, int *count);
+
+/* Every rank, together: mine is this rank's evaluate_batches times its streams, ok whether it
+ * got it. On rank 0 *loss gets the ranks' shares added and divided by the N streams: the loss of
+ * one rank evaluating all N, up to float summation order. -1 with err when any rank failed. */
+int evaluate_add_shares(Comm *c, int ok, double mine, int64_t N, double *loss, CrnnError *err);
 
 #endif

@@ -40,7 +40,6 @@ int main(int argc, char **argv) {
     Backend *be = NULL;
     Model model = {0};
     int32_t *x = NULL, *y = NULL;
-    double *sums = NULL;
     const char *path = flags_str(&flags, "checkpoint");
     int quiet = flags_int(&flags, "quiet") != 0;
     Comm *comm = comm_create(&argc, &argv, &err);
@@ -90,7 +89,8 @@ int main(int argc, char **argv) {
                     (long long)N, (long long)S);
     }
     /* this rank's share of the N streams (all of them for one process) */
-    const int P = comm->size, first = (int)(comm->rank * N / P), mine = (int)((comm->rank + 1) * N / P) - first;
+    int first, mine;
+    evaluate_share(N, comm, &first, &mine);
     if (dataset_load_shard(&data, h5, split, (int)N, first, mine, (int)S, 1, vocab.size, &shrunk, comm->mpi_comm,
                            &err))
         goto fail;
@@ -102,26 +102,17 @@ int main(int argc, char **argv) {
     model_set_params(&model, ck.params);
     x = malloc((size_t)rows * data.S * sizeof *x);
     y = malloc((size_t)rows * data.S * sizeof *y);
-    sums = calloc((size_t)P, sizeof *sums);
-    if (!x || !y || !sums) {
+    if (!x || !y) {
         crnn_fail(&err, "out of memory");
         goto fail;
     }
     /* this rank's streams' share of the loss; rank 0 adds the shares */
-    double mine_sum = evaluate_batches(&model, &data, x, y, 0) * (double)data.B;
-    int ok = backend_check(be, &err) == 0;
-    if (comm_all_ok(comm, ok, "could not evaluate its share of the split", &err) ||
-        comm->gather(comm, &mine_sum, sizeof mine_sum, sums, 0, &err))
-        goto fail;
-    if (comm->rank == 0) {
-        double loss = 0;
-        for (int k = 0; k < P; k++) loss += sums[k];
-        printf("%s loss = %f\n", split, loss / (double)data.N);
-    }
+    double mine_sum = evaluate_batches(&model, &data, x, y, 0) * (double)data.B, loss = 0;
+    if (evaluate_add_shares(comm, backend_check(be, &err) == 0, mine_sum, data.N, &loss, &err)) goto fail;
+    if (comm->rank == 0) printf("%s loss = %f\n", split, loss);
     rc = 0;
 fail:
     if (rc) crnn_print_error(flags.program, &err);
-    free(sums);
     free(x);
     free(y);
     model_destroy(&model);
