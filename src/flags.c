@@ -250,11 +250,19 @@ void flags_free(FlagSet *set) {
     }
 }
 
+void flags_real_text(double d, char *out, size_t cap) {
+    /* the fewest significant digits that strtod reads back to d: 17 always do */
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(out, cap, "%.*g", digits, d);
+        if (strtod(out, NULL) == d || !isfinite(d)) return;
+    }
+}
+
 void flags_value_text(const Flag *f, char *out, size_t cap) {
     switch (f->type) {
     case FLAG_INT:
     case FLAG_SWITCH: snprintf(out, cap, "%" PRId64, f->i); break;
-    case FLAG_REAL: snprintf(out, cap, "%.17g", f->d); break;
+    case FLAG_REAL: flags_real_text(f->d, out, cap); break;
     case FLAG_STRING: snprintf(out, cap, "%s", f->s ? f->s : ""); break;
     }
 }

@@ -123,7 +123,7 @@ static int in_list(const char *const *list, const char *name) {
 static void config_text(const ConfigEntry *e, char *out, size_t cap) {
     switch (e->type) {
     case CONFIG_INT: snprintf(out, cap, "%" PRId64, e->i); break;
-    case CONFIG_REAL: snprintf(out, cap, "%.17g", e->d); break;
+    case CONFIG_REAL: flags_real_text(e->d, out, cap); break;
     case CONFIG_STRING: snprintf(out, cap, "%s", e->s ? e->s : ""); break;
     }
 }

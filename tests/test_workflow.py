@@ -92,10 +92,20 @@ def case_clip_norm(c):
 
 
 def case_inspect(c):
-    must(c.train_args("i", "-max_iters", 20, "-checkpoint_every", 10, "-print_every", 0))
+    progress = must(c.train_args("i", "-max_iters", 20, "-checkpoint_every", 10, "-print_every", 20,
+                                 "-decay_rate", 0.95, "-learning_rate", 0.1 + 0.2, "-progress", "plain"))
     out = must([prog("crnn-inspect"), os.path.join(c.dir, "i_20.h5")])
     assert "model: lstm, 2 layers of 24, wordvec 8" in out, out
-    assert "iteration: 20, epoch" in out and "optimizer: adam, step 20" in out, out
+    assert "optimizer: adam, step 20" in out, out
+    # the epoch attribute counts epochs completed; the progress line counts from 1, as torch-rnn's
+    with h5py.File(os.path.join(c.dir, "i_20.h5")) as f:
+        done = float(f.attrs["epoch"])
+    shown = re.search(r"^Epoch (\S+) / \S+, i = 20 / 20,", progress, re.M).group(1)
+    assert abs(float(shown) - (done + 1)) < 0.006, (shown, done)
+    assert f'iteration: 20, epochs completed {done:.2f} (the progress line\'s "Epoch {shown}")' in out, out
+    # reals as the shortest text that reads back to the same double
+    assert re.search(r"^  decay_rate = 0\.95$", out, re.M), out
+    assert re.search(r"^  learning_rate = 0\.30000000000000004$", out, re.M), out
     assert re.search(r"train loss: 20 iterations; first \d", out), out
     assert len(re.findall(r"^val loss = \d+\.\d+ at iteration (10|20)$", out, re.M)) == 2, out
     assert re.search(r"^  rnn_size = 24$", out, re.M) and re.search(r"^  input_json = .*t\.json$", out, re.M), out

@@ -48,7 +48,11 @@ int flags_given(FlagSet *set, const char *name);
 /* Sets a flag's value from text, as if given on the command line. */
 int flags_set_text(FlagSet *set, const char *name, const char *value, CrnnError *err);
 void flags_print_help(const FlagSet *set);
-/* Writes the value as text (for messages and the checkpoint's /config). */
+/* Writes d as the shortest text that reads back (strtod) to the same double: 0.95, not
+ * 0.94999999999999996; 1e-05; 0.1 + 0.2 stays 0.30000000000000004. */
+void flags_real_text(double d, char *out, size_t cap);
+/* Writes the value as text (for messages and the checkpoint's /config); reals as
+ * flags_real_text. */
 void flags_value_text(const Flag *f, char *out, size_t cap);
 
 #endif

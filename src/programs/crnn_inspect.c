@@ -38,7 +38,10 @@ int main(int argc, char **argv) {
     printf("model: %s, %d layers of %d, wordvec %d, dropout %g; vocabulary %d (%s); %zu parameters\n",
            m->model_type, m->L, m->H, m->D, m->dropout, ck.vocab.size,
            ck.vocab.encoding == VOCAB_BYTES ? "bytes" : "utf-8", ck.num_params);
-    printf("iteration: %" PRId64 ", epoch %.2f\n", ck.iteration, ck.epoch);
+    /* the attribute epoch counts epochs completed (char-rnn's file names too); torch-rnn's
+       progress line counts from 1 (i / num_train + 1) */
+    printf("iteration: %" PRId64 ", epochs completed %.2f (the progress line's \"Epoch %.2f\")\n",
+           ck.iteration, ck.epoch, ck.epoch + 1);
     if (ck.has_state) {
         printf("optimizer: %s, step %" PRId64 ", learning rate %g\n", ck.optim_name, ck.optim_step, ck.learning_rate);
         printf("data: %d streams, epoch %" PRId64 ", %" PRId64 " batches of it done\n", ck.streams, ck.epoch_index,
@@ -63,9 +66,11 @@ int main(int argc, char **argv) {
         const ConfigEntry *e = &ck.config[k];
         if (e->type == CONFIG_INT)
             printf("  %s = %" PRId64 "\n", e->name, e->i);
-        else if (e->type == CONFIG_REAL)
-            printf("  %s = %.17g\n", e->name, e->d);
-        else
+        else if (e->type == CONFIG_REAL) {
+            char text[64];
+            flags_real_text(e->d, text, sizeof text);
+            printf("  %s = %s\n", e->name, text);
+        } else
             printf("  %s = %s\n", e->name, e->s ? e->s : "");
     }
     rc = 0;
