@@ -30,11 +30,12 @@ CRNN_HD void crnn_philox_key(uint64_t seed, uint32_t purpose, uint64_t iteration
     *k1 = (uint32_t)(seed >> 32) ^ layer * CRNN_PHILOX_W0;
 }
 
-/* The four words for (seed, purpose, iteration, stream, layer, position). */
-CRNN_HD void crnn_philox(uint64_t seed, uint32_t purpose, uint64_t iteration, uint32_t stream,
-                         uint32_t layer, uint32_t position, uint32_t out[4]) {
-    uint32_t c0 = position, c1 = stream, c2, c3, k0, k1;
-    crnn_philox_key(seed, purpose, iteration, layer, &c2, &c3, &k0, &k1);
+/* Philox4x32-10 itself, as Random123's philox4x32(ctr, key): ten rounds on the counter
+ * (c0, c1, c2, c3) with the key (k0, k1), bumped by the Weyl constants between rounds.
+ * Checked against Random123's published known answers and its own implementation
+ * (tests/test_philox.c). */
+CRNN_HD void crnn_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
+    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = key[0], k1 = key[1];
     for (int r = 0; r < 10; r++) {
         uint64_t p0 = (uint64_t)CRNN_PHILOX_M0 * c0, p1 = (uint64_t)CRNN_PHILOX_M1 * c2;
         uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
@@ -50,6 +51,15 @@ CRNN_HD void crnn_philox(uint64_t seed, uint32_t purpose, uint64_t iteration, ui
     out[1] = c1;
     out[2] = c2;
     out[3] = c3;
+}
+
+/* The four words for (seed, purpose, iteration, stream, layer, position): Philox4x32-10 of the
+ * counter (position, stream, c2, c3) and key (k0, k1) of crnn_philox_key. */
+CRNN_HD void crnn_philox(uint64_t seed, uint32_t purpose, uint64_t iteration, uint32_t stream,
+                         uint32_t layer, uint32_t position, uint32_t out[4]) {
+    uint32_t ctr[4] = {position, stream, 0, 0}, key[2];
+    crnn_philox_key(seed, purpose, iteration, layer, &ctr[2], &ctr[3], &key[0], &key[1]);
+    crnn_philox4x32_10(ctr, key, out);
 }
 
 /* The purpose of dropout's numbers (rng.h's RNG_DROPOUT). */
