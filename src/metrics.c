@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A real number, always with a fraction or an exponent so that readers (Python's json) see a
@@ -21,6 +22,15 @@ static void put_number(FILE *fp, double v) {
     snprintf(buf, sizeof buf, "%.9g", v);
     fputs(buf, fp);
     if (!strpbrk(buf, ".e")) fputs(".0", fp);
+}
+
+/* , "time_s": T, "wall": W -- the run's clock, and the Unix time now, both in seconds with
+ * microseconds (a Unix time of 1.7e9 needs more digits than put_number's nine). */
+static void put_clock(FILE *fp, double time_s) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (!(time_s >= 0) || !isfinite(time_s)) time_s = 0;
+    fprintf(fp, ", \"time_s\": %.6f, \"wall\": %.6f", time_s, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
 }
 
 /* Keeps the lines whose "iteration" is at most `last`. */
@@ -69,11 +79,13 @@ void metrics_close(Metrics *m) {
     m->fp = NULL;
 }
 
-void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, double learning_rate,
+void metrics_train(Metrics *m, double time_s, int64_t iteration, double epoch, double loss, double learning_rate,
                    double grad_norm, double chars_per_s, const double *times, int ranks) {
     if (!m->fp) return;
     FILE *fp = m->fp;
-    fprintf(fp, "{\"type\": \"train\", \"iteration\": %" PRId64 ", \"epoch\": ", iteration);
+    fprintf(fp, "{\"type\": \"train\", \"iteration\": %" PRId64, iteration);
+    put_clock(fp, time_s);
+    fputs(", \"epoch\": ", fp);
     put_number(fp, epoch);
     fputs(", \"loss\": ", fp);
     put_number(fp, loss);
@@ -97,10 +109,12 @@ void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, dou
     fflush(fp);
 }
 
-void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, int64_t batches, int64_t total,
+void metrics_val(Metrics *m, double time_s, int64_t iteration, double epoch, double val_loss, int64_t batches, int64_t total,
                  double seconds) {
     if (!m->fp) return;
-    fprintf(m->fp, "{\"type\": \"val\", \"iteration\": %" PRId64 ", \"epoch\": ", iteration);
+    fprintf(m->fp, "{\"type\": \"val\", \"iteration\": %" PRId64, iteration);
+    put_clock(m->fp, time_s);
+    fputs(", \"epoch\": ", m->fp);
     put_number(m->fp, epoch);
     fputs(", \"val_loss\": ", m->fp);
     put_number(m->fp, val_loss);
@@ -111,19 +125,23 @@ void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, i
     fflush(m->fp);
 }
 
-/* {"type": TYPE, "iteration": I, "seconds": S} */
-static void timing_record(Metrics *m, const char *type, int64_t iteration, double seconds) {
+/* {"type": TYPE, "iteration": I, "time_s": T, "wall": W, "seconds": S} */
+static void timing_record(Metrics *m, const char *type, double time_s, int64_t iteration, double seconds) {
     if (!m->fp) return;
-    fprintf(m->fp, "{\"type\": \"%s\", \"iteration\": %" PRId64 ", \"seconds\": ", type, iteration);
+    fprintf(m->fp, "{\"type\": \"%s\", \"iteration\": %" PRId64, type, iteration);
+    put_clock(m->fp, time_s);
+    fputs(", \"seconds\": ", m->fp);
     put_number(m->fp, seconds);
     fputs("}\n", m->fp);
     fflush(m->fp);
 }
 
-void metrics_start(Metrics *m, int64_t iteration, double seconds) { timing_record(m, "start", iteration, seconds); }
+void metrics_start(Metrics *m, double time_s, int64_t iteration, double seconds) {
+    timing_record(m, "start", time_s, iteration, seconds);
+}
 
-void metrics_checkpoint(Metrics *m, int64_t iteration, double seconds) {
-    timing_record(m, "checkpoint", iteration, seconds);
+void metrics_checkpoint(Metrics *m, double time_s, int64_t iteration, double seconds) {
+    timing_record(m, "checkpoint", time_s, iteration, seconds);
 }
 
 static json_t *float_array(const float *v, int64_t n) {

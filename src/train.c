@@ -509,7 +509,14 @@ typedef struct Run {
     int64_t n_steps, cap_steps;
     int64_t last_val_iteration; /* for the advice: training loss since the last validation */
     int equal_validations;      /* validations in a row with validation ~ training loss */
+    /* the run's clock, the metrics' time_s: elapsed_base (the resumed checkpoint's
+     * elapsed_seconds, 0 for a fresh run) plus the monotonic seconds since clock_start, when
+     * this process began */
+    double elapsed_base, clock_start;
 } Run;
+
+/* The metrics' time_s now: seconds of training since the run began, across resumes. */
+static double run_time_s(const Run *r) { return r->elapsed_base + (now_seconds() - r->clock_start); }
 
 static double run_epoch(const Run *r) {
     return (double)r->epoch_index + (double)r->batch_index / (double)r->train.count;
@@ -615,14 +622,16 @@ static int write_checkpoint_files(Run *r, const Checkpoint *ck, CrnnError *err) 
     return rc;
 }
 
-/* Rank 0: the checkpoint, with every stream's hidden state ([L, P*B, H], gathered). */
-static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError *err) {
+/* Rank 0: the checkpoint, with every stream's hidden state ([L, P*B, H], gathered), taken at
+ * time_s (its elapsed_seconds). */
+static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidden_c, CrnnError *err) {
     Model *m = &r->model;
     Checkpoint ck;
     memset(&ck, 0, sizeof ck);
     ck.model = m->cfg;
     ck.iteration = r->iteration;
     ck.epoch = run_epoch(r);
+    ck.elapsed_seconds = time_s;
     ck.config = config_from_flags(r->flags, &ck.num_config);
     ck.vocab = r->vocab;
     ck.num_params = m->num_params;
@@ -699,7 +708,7 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
                              r->last_checkpoint[0] ? "the last good checkpoint is " : "", r->last_checkpoint,
                              r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
         history_add_val(&r->hist, (float)vl, r->iteration);
-        metrics_val(&r->metrics, r->iteration, run_epoch(r), vl, evaluate_count(&r->val, r->s.val_max_batches),
+        metrics_val(&r->metrics, run_time_s(r), r->iteration, run_epoch(r), vl, evaluate_count(&r->val, r->s.val_max_batches),
                     r->val.count, val_seconds);
         if (!r->s.quiet) {
             end_live_line();
@@ -715,8 +724,11 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
         }
         r->last_val_iteration = r->iteration;
     }
-    if (write_checkpoint(r, hidden_h, hidden_c, err)) return -1;
-    metrics_checkpoint(&r->metrics, r->iteration, now_seconds() - started - val_seconds);
+    /* the checkpoint's record says when it was taken, its elapsed_seconds, so that the records
+     * of a run resumed from it continue from there without going back */
+    const double taken = run_time_s(r);
+    if (write_checkpoint(r, taken, hidden_h, hidden_c, err)) return -1;
+    metrics_checkpoint(&r->metrics, taken, r->iteration, now_seconds() - started - val_seconds);
     return 0;
 }
 
@@ -830,6 +842,7 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
         r->opt.learning_rate = ck.learning_rate;
     }
     if (ck.num_rng >= 1) r->seed = ck.rng[0];
+    r->elapsed_base = ck.elapsed_seconds; /* the run's clock goes on (0 when not recorded) */
     r->iteration = ck.iteration;
     r->epoch_index = ck.epoch_index;
     if (ck.streams == r->train.N) {
@@ -881,6 +894,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     r->flags = flags;
     r->comm = comm;
     r->be = be;
+    r->clock_start = started;
     int quiet = flags_int(flags, "quiet") != 0 || comm->rank != 0;
     int rc = -1;
     char resume_path[PATH_MAX] = "";
@@ -988,7 +1002,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
 
     /* start-up (data, model, the checkpoint resumed from): rank 0's, after its device */
-    metrics_start(&r->metrics, r->iteration, now_seconds() - started);
+    metrics_start(&r->metrics, run_time_s(r), r->iteration, now_seconds() - started);
 
     /* how far to go: max_epochs of batches from the start of training, capped by max_iters */
     const int64_t count = r->train.count;
@@ -1111,7 +1125,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
                 rc = -1;
                 break;
             }
-            metrics_train(&r->metrics, r->iteration, run_epoch(r), (double)loss_mean, r->opt.learning_rate,
+            metrics_train(&r->metrics, run_time_s(r), r->iteration, run_epoch(r), (double)loss_mean, r->opt.learning_rate,
                           grad_norm, cps, rank_times, P);
             if (!quiet && live) {
                 char val[32] = "-", elapsed_text[32], eta[32];

@@ -562,6 +562,90 @@ def case_lock(c):
     assert f"i = {its[-1] + 1} / {its[-1] + 1}" in out, out
 
 
+# ---- time in the metrics ----
+
+def check_clock(recs, t_begin, t_end):
+    """Every record has time_s and wall (Unix seconds, sub-second); time_s never goes back and,
+    within one start of the run, advances as wall does."""
+    for r in recs:
+        assert isinstance(r.get("time_s"), float) and r["time_s"] >= 0, r
+        assert isinstance(r.get("wall"), float) and t_begin - 1 <= r["wall"] <= t_end + 1, (r, t_begin, t_end)
+    ts = [r["time_s"] for r in recs]
+    assert all(a <= b for a, b in zip(ts, ts[1:])), f"time_s goes back: {ts}"
+    assert any(r["wall"] != int(r["wall"]) for r in recs), "wall has no fraction of a second"
+    run_start = 0
+    for k in range(1, len(recs)):
+        if recs[k]["type"] == "start":
+            run_start = k
+            continue
+        if k > run_start and recs[k]["type"] != "checkpoint" and recs[k - 1]["type"] != "checkpoint":
+            dt, dw = recs[k]["time_s"] - recs[k - 1]["time_s"], recs[k]["wall"] - recs[k - 1]["wall"]
+            assert abs(dt - dw) < 0.05, f"time_s advanced {dt} s while wall advanced {dw} s: {recs[k - 1]} {recs[k]}"
+
+
+def case_time_resume(c):
+    """time_s and wall in every metrics record; a run stopped by a signal and resumed goes on
+    from its checkpoint's elapsed_seconds instead of starting again at 0; a checkpoint without
+    elapsed_seconds (an older crnn's) still resumes."""
+    t_begin = time.time()
+    metrics = os.path.join(c.dir, "sig_metrics.jsonl")
+    args = c.train_args("sig", "-max_iters", 1000000, "-max_epochs", 100000, "-checkpoint_every", 0,
+                        "-print_every", 5, "-progress", "plain")
+    p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, line = time.time() + 60, ""
+        while "i = 5 /" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        time.sleep(1.5)  # training goes on: the checkpoint's time is well above any start-up
+        p.send_signal(signal.SIGUSR1)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 75, f"exit {p.returncode}\n{out}\n{err}"
+    it = int(re.search(r"stopped by a signal at iteration (\d+)", out).group(1))
+    with h5py.File(os.path.join(c.dir, f"sig_{it}.h5")) as f:
+        elapsed = float(f.attrs["elapsed_seconds"])
+    assert 1.5 <= elapsed <= time.time() - t_begin, (elapsed, time.time() - t_begin)
+    recs = read_jsonl(metrics)
+    check_clock(recs, t_begin, time.time())
+    assert {r["type"] for r in recs} == {"start", "train", "val", "checkpoint"}, {r["type"] for r in recs}
+    ck = [r for r in recs if r["type"] == "checkpoint"]
+    assert [r["iteration"] for r in ck] == [it] and abs(ck[0]["time_s"] - elapsed) < 2e-6, (ck, elapsed)
+    # resumed: the clock goes on from the checkpoint's elapsed_seconds
+    out = must(c.train_args("sig", "-resume", "auto", "-max_iters", it + 20, "-checkpoint_every", 10,
+                            "-print_every", 5))
+    t_end = time.time()
+    recs = read_jsonl(metrics)
+    check_clock(recs, t_begin, t_end)
+    starts = [r for r in recs if r["type"] == "start"]
+    assert [r["iteration"] for r in starts] == [0, it], starts
+    s = starts[1]
+    assert s["time_s"] >= elapsed, (s, elapsed)
+    assert abs((s["time_s"] - s["seconds"]) - elapsed) < 0.05, f"the resumed clock starts at {s['time_s'] - s['seconds']}, not {elapsed}"
+    last = os.path.join(c.dir, f"sig_{it + 20}.h5")
+    with h5py.File(last) as f:
+        final = float(f.attrs["elapsed_seconds"])
+        assert int(f.attrs["iteration"]) == it + 20
+    assert final > elapsed and final >= s["time_s"], (final, elapsed, s)
+    assert abs([r for r in recs if r["type"] == "checkpoint"][-1]["time_s"] - final) < 2e-6
+    # the sidecar keeps torch-rnn's keys
+    side = json.load(open(os.path.join(c.dir, f"sig_{it + 20}.json")))
+    assert set(side) == {"opt", "i", "train_loss_history", "val_loss_history", "val_loss_history_it",
+                         "forward_backward_times"}, side.keys()
+    # a checkpoint from before elapsed_seconds resumes, its clock starting from 0
+    old = os.path.join(c.dir, "old.h5")
+    shutil.copy(last, old)
+    with h5py.File(old, "a") as f:
+        del f.attrs["elapsed_seconds"]
+    must(c.train_args("old", "-resume", old, "-max_iters", it + 22, "-checkpoint_every", 0, "-print_every", 1))
+    recs = read_jsonl(os.path.join(c.dir, "old_metrics.jsonl"))
+    check_clock(recs, t_begin, time.time())
+    assert recs[0]["type"] == "start" and recs[0]["time_s"] - recs[0]["seconds"] < 0.05, recs[0]
+    with h5py.File(os.path.join(c.dir, f"old_{it + 22}.h5")) as f:
+        assert float(f.attrs["elapsed_seconds"]) < elapsed, "the clock of a checkpoint without elapsed_seconds"
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
