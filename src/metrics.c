@@ -144,6 +144,53 @@ void metrics_checkpoint(Metrics *m, double time_s, int64_t iteration, double sec
     timing_record(m, "checkpoint", time_s, iteration, seconds);
 }
 
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), or 0 when it is not one
+ * (a stray continuation byte, a truncated, overlong or surrogate sequence, or past U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    uint32_t cp = s[0] & (0x7F >> len);
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+void metrics_sample(Metrics *m, double time_s, int64_t iteration, const char *text, size_t n) {
+    if (!m->fp) return;
+    /* the text as UTF-8, each byte that is not part of a character replaced by U+FFFD */
+    char *clean = malloc(3 * n + 1);
+    if (!clean) return;
+    size_t o = 0;
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(s + i, n - i);
+        if (len == 0) {
+            memcpy(clean + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(clean + o, s + i, len);
+            o += len;
+            i += len;
+        }
+    }
+    json_t *str = json_stringn(clean, o); /* jansson escapes quotes, control characters, NUL */
+    char *quoted = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+    json_decref(str);
+    free(clean);
+    if (!quoted) return;
+    fprintf(m->fp, "{\"type\": \"sample\", \"iteration\": %" PRId64, iteration);
+    put_clock(m->fp, time_s);
+    fprintf(m->fp, ", \"text\": %s}\n", quoted);
+    fflush(m->fp);
+    free(quoted);
+}
+
 static json_t *float_array(const float *v, int64_t n) {
     json_t *a = json_array();
     for (int64_t k = 0; k < n; k++) json_array_append_new(a, isfinite(v[k]) ? json_real(v[k]) : json_null());

@@ -24,6 +24,8 @@
 #include "crnn/model.h"
 #include "crnn/optim.h"
 #include "crnn/preprocess.h"
+#include "crnn/rng.h"
+#include "crnn/sampler.h"
 #include "crnn/vocab.h"
 
 _Static_assert(sizeof(real) == sizeof(float), "the training loop is built in float32");
@@ -92,6 +94,8 @@ typedef struct Settings {
     int clip_norm;         /* -grad_clip_mode norm */
     double comm_timeout;   /* seconds; 0: wait for ever */
     int64_t val_max_batches; /* 0: the whole validation split */
+    int64_t sample_every;    /* a sample every this many validations; 0: none */
+    int64_t sample_length;   /* characters per sample */
 } Settings;
 
 /* The prefix of every file a run writes: -checkpoint_name, or char-rnn's
@@ -109,7 +113,7 @@ static const char *const resume_may_change[] = {
     "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last", "val_max_batches",
     "quiet", "gpu", "gpu_backend", "learning_rate", "batch_size", "input_h5", "input_json",
     "progress", "allreduce", "comm_timeout", "verbose", "speed_benchmark", "memory_benchmark", "resume", "init_from",
-    "reset_iterations", "seed", "config", NULL};
+    "reset_iterations", "seed", "config", "sample_every", "sample_length", NULL};
 /* Flags that fix the model or its data view: an error to change on resume. */
 static const char *const resume_must_keep[] = {"model_type", "wordvec_size", "rnn_size",
                                                "num_layers", "seq_length", "optimizer", NULL};
@@ -256,6 +260,19 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
         return crnn_fail(err, "-checkpoint_name and char-rnn's -checkpoint_dir/-savefile name the checkpoints in two ways; give one of them");
     if (s->charrnn_names && (!*flags_str(flags, "checkpoint_dir") || !*flags_str(flags, "savefile")))
         return crnn_fail(err, "-checkpoint_dir and -savefile must not be empty");
+    return 0;
+}
+
+/* -sample_every and -sample_length (FORMATS.md section 5). */
+static int read_sample_settings(FlagSet *flags, Settings *s, CrnnError *err) {
+    s->sample_every = flags_int(flags, "sample_every");
+    s->sample_length = flags_int(flags, "sample_length");
+    if (s->sample_every < 0)
+        return crnn_fail(err, "-sample_every must be 0 (no samples) or a number of validations, got %" PRId64,
+                         s->sample_every);
+    if (s->sample_length < 1 || s->sample_length > 1000000)
+        return crnn_fail(err, "-sample_length must be between 1 and 1000000 characters, got %" PRId64,
+                         s->sample_length);
     return 0;
 }
 
@@ -513,6 +530,8 @@ typedef struct Run {
      * elapsed_seconds, 0 for a fresh run) plus the monotonic seconds since clock_start, when
      * this process began */
     double elapsed_base, clock_start;
+    Model sampler;              /* rank 0 with -sample_every: batch 1, the weights copied in */
+    int64_t sample_checkpoints; /* with no validation split: checkpoints of this process */
 } Run;
 
 /* The metrics' time_s now: seconds of training since the run began, across resumes. */
@@ -695,6 +714,38 @@ static void advise_on_validation(Run *r, double val_loss) {
     }
 }
 
+/* -sample_every: rank 0's sample of -sample_length characters at temperature 0.8, to stdout and
+ * the metrics. It runs on a model of its own (batch 1, the training weights copied in, its own
+ * hidden state from zero) with its own random numbers (RNG_TRAIN_SAMPLE, keyed by the run's
+ * seed and the iteration), so that a run trains exactly as without it. */
+static int sample_during_training(Run *r, CrnnError *err) {
+    Model *sm = &r->sampler;
+    r->be->copy(r->be, sm->params, r->model.params, r->model.num_params * sizeof(real));
+    char *text = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&text, &n);
+    if (!out) return crnn_fail(err, "out of memory for a sample (-sample_every)");
+    const SampleOptions o = {.length = r->s.sample_length, .start_text = "", .sample = 1, .temperature = 0.8,
+                             .num_samples = 1, .seed = r->seed, .purpose = RNG_TRAIN_SAMPLE,
+                             .position = (uint32_t)r->iteration};
+    int rc = sampler_run(sm, &r->vocab, &o, out, err);
+    if (fclose(out) != 0 && rc == 0) rc = crnn_fail(err, "out of memory for a sample (-sample_every)");
+    if (rc == 0) rc = backend_check(r->be, err);
+    if (rc == 0) {
+        size_t len = n > 0 && text[n - 1] == '\n' ? n - 1 : n; /* the sampler's closing newline */
+        metrics_sample(&r->metrics, run_time_s(r), r->iteration, text, len);
+        if (!r->s.quiet) {
+            end_live_line();
+            printf("sample at i = %" PRId64 " (-sample_every %" PRId64 ", temperature 0.8):\n", r->iteration,
+                   r->s.sample_every);
+            fwrite(text, 1, n, stdout);
+            fflush(stdout);
+        }
+    }
+    free(text);
+    return rc;
+}
+
 /* Rank 0: the validation's outcome (if there is a validation split), then the checkpoint. vl is
  * the validation loss (every rank's share added), found in val_seconds; started: when the
  * gathering for this checkpoint began (the metrics' checkpoint record times the gather and the
@@ -724,11 +775,20 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
         }
         r->last_val_iteration = r->iteration;
     }
+    /* -sample_every: after every N-th validation (checkpoint, without a validation split); its
+     * time is left out of the checkpoint record's seconds */
+    double sample_seconds = 0;
+    const int64_t count = r->have_val ? r->hist.n_val : ++r->sample_checkpoints;
+    if (r->s.sample_every > 0 && count % r->s.sample_every == 0) {
+        const double t = now_seconds();
+        if (sample_during_training(r, err)) return -1;
+        sample_seconds = now_seconds() - t;
+    }
     /* the checkpoint's record says when it was taken, its elapsed_seconds, so that the records
      * of a run resumed from it continue from there without going back */
     const double taken = run_time_s(r);
     if (write_checkpoint(r, taken, hidden_h, hidden_c, err)) return -1;
-    metrics_checkpoint(&r->metrics, taken, r->iteration, now_seconds() - started - val_seconds);
+    metrics_checkpoint(&r->metrics, taken, r->iteration, now_seconds() - started - val_seconds - sample_seconds);
     return 0;
 }
 
@@ -923,7 +983,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             if (m) return -1;
         }
     }
-    if (read_settings(flags, &r->s, err)) return -1;
+    if (read_settings(flags, &r->s, err) || read_sample_settings(flags, &r->s, err)) return -1;
     if (resume_path[0] && *r->s.init_from)
         return crnn_fail(err, "-init_from and -resume exclude each other");
     r->seed = (uint64_t)r->s.seed;
@@ -980,6 +1040,13 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
     if (load_start(r, resume_path, err)) goto out;
     r->last_val_iteration = r->iteration;
+    /* -sample_every: rank 0's model for the samples (one stream, one step at a time, no dropout) */
+    if (r->s.sample_every > 0) {
+        ModelConfig sampler_cfg = r->s.model;
+        sampler_cfg.dropout = 0;
+        int made = comm->rank != 0 || model_create(&r->sampler, &sampler_cfg, be, 1, 1, err) == 0;
+        if (comm_all_ok(comm, made, "could not make the model for -sample_every", err)) goto out;
+    }
     /* one writer per run: rank 0 holds <checkpoint_name>.lock from here, before its first write
      * (the metrics), to its exit; everything above only read */
     int locked = 1;
@@ -1197,6 +1264,7 @@ out:
     free(r->x);
     free(r->y);
     optim_destroy(&r->opt);
+    model_destroy(&r->sampler);
     model_destroy(&r->model);
     dataset_free(&r->train);
     dataset_free(&r->val);

@@ -562,7 +562,7 @@ def case_lock(c):
     assert f"i = {its[-1] + 1} / {its[-1] + 1}" in out, out
 
 
-# ---- time in the metrics ----
+# ---- time in the metrics, samples during training ----
 
 def check_clock(recs, t_begin, t_end):
     """Every record has time_s and wall (Unix seconds, sub-second); time_s never goes back and,
@@ -644,6 +644,104 @@ def case_time_resume(c):
     assert recs[0]["type"] == "start" and recs[0]["time_s"] - recs[0]["seconds"] < 0.05, recs[0]
     with h5py.File(os.path.join(c.dir, f"old_{it + 22}.h5")) as f:
         assert float(f.attrs["elapsed_seconds"]) < elapsed, "the clock of a checkpoint without elapsed_seconds"
+
+
+def symbol_text(path, n=6000, seed=3):
+    """Text made of characters a JSON string must escape (quotes, backslashes, tabs, newlines)."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        f.write("".join(rng.choice('ab"\\\t\n{}') for _ in range(n)))
+
+
+def sample_records(recs):
+    return [r for r in recs if r["type"] == "sample"]
+
+
+def case_sample_every(c):
+    """-sample_every: a sample after every N validations, in the log and the metrics (escaped
+    JSON), drawn on its own model state and random numbers, so that the run trains bit for bit
+    as without it; on rank 0 only under mpirun; on the CUDA backend too (-gpu 0)."""
+    txt, h5, js = (os.path.join(c.dir, "sym" + e) for e in (".txt", ".h5", ".json"))
+    symbol_text(txt)
+    must([prog("crnn-preprocess"), "--input_txt", txt, "--output_h5", h5, "--output_json", js, "--quiet"])
+    vocab = set(open(txt).read())
+    common = ("-input_h5", h5, "-input_json", js, "-max_iters", 60, "-checkpoint_every", 10, "-print_every", 5,
+              "-dropout", 0.3, "-progress", "plain")
+    out_a = must(c.train_args("a", *common))
+    out_b = must(c.train_args("b", *common, "-sample_every", 2, "-sample_length", 50))
+    # trains exactly as without the samples: losses, weights, optimizer, hidden states
+    assert losses(out_a) == losses(out_b) and len(losses(out_a)) == 12, (losses(out_a), losses(out_b))
+    assert val_losses(out_a) == val_losses(out_b), (val_losses(out_a), val_losses(out_b))
+    ra, rb = read_jsonl(os.path.join(c.dir, "a_metrics.jsonl")), read_jsonl(os.path.join(c.dir, "b_metrics.jsonl"))
+    key = lambda recs: [(r["type"], r["iteration"], r.get("loss"), r.get("val_loss")) for r in recs if r["type"] in ("train", "val")]
+    assert key(ra) == key(rb), "the metrics' losses differ with -sample_every"
+    with h5py.File(os.path.join(c.dir, "a_60.h5")) as fa, h5py.File(os.path.join(c.dir, "b_60.h5")) as fb:
+        names = []
+        fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and not n.startswith("history") else None)
+        assert any(n.startswith("params/") for n in names) and "optim/m" in names, names
+        for n in names:
+            assert np.array_equal(fa[n][()], fb[n][()]), f"{n} differs with -sample_every"
+    # the samples: after validations 2, 4, 6 (iterations 20, 40, 60), between the validation and
+    # the checkpoint, 50 characters of the vocabulary each, printed and recorded alike
+    assert sample_records(ra) == [] and "sample at" not in out_a
+    samples = sample_records(rb)
+    assert [r["iteration"] for r in samples] == [20, 40, 60], samples
+    check_clock(rb, 0, time.time())
+    for r in samples:
+        k = rb.index(r)
+        assert (rb[k - 1]["type"], rb[k + 1]["type"]) == ("val", "checkpoint"), rb[k - 1:k + 2]
+        assert len(r["text"]) == 50 and set(r["text"]) <= vocab, repr(r["text"])
+        assert f"sample at i = {r['iteration']} (-sample_every 2, temperature 0.8):\n{r['text']}\n" in out_b, out_b
+    joined = "".join(r["text"] for r in samples)
+    assert '"' in joined and "\\" in joined and "\t" in joined, repr(joined)  # escaped, and read back
+    # the same run draws the same samples
+    must(c.train_args("b2", *common, "-sample_every", 2, "-sample_length", 50))
+    assert [r["text"] for r in sample_records(read_jsonl(os.path.join(c.dir, "b2_metrics.jsonl")))] == \
+        [r["text"] for r in samples]
+    # -quiet: nothing printed, the samples still recorded; a resume continues the count of validations
+    out = must(c.train_args("b", "-input_h5", h5, "-input_json", js, "-resume", os.path.join(c.dir, "b_30.h5"),
+                            "-max_iters", 50, "-quiet", 1))
+    assert out == "", out
+    assert [r["iteration"] for r in sample_records(read_jsonl(os.path.join(c.dir, "b_metrics.jsonl")))] == [20, 40], \
+        "after a resume from iteration 30, validation 4 is at 40"
+    # bytes mode: a sample of bytes that are not UTF-8 is still valid JSON (U+FFFD)
+    raw = os.path.join(c.dir, "raw.txt")
+    rng = random.Random(4)
+    with open(raw, "wb") as f:
+        f.write(bytes(rng.choice(b"ab \xe9\xff") for _ in range(4000)))
+    rh5, rjs = os.path.join(c.dir, "raw.h5"), os.path.join(c.dir, "raw.json")
+    must([prog("crnn-preprocess"), "--input_txt", raw, "--output_h5", rh5, "--output_json", rjs, "--encoding", "bytes",
+          "--quiet"])
+    out = must(c.train_args("raw", "-input_h5", rh5, "-input_json", rjs, "-max_iters", 10, "-checkpoint_every", 5,
+                            "-sample_every", 1, "-sample_length", 80, "-quiet", 1))  # raw bytes in no log
+    with open(os.path.join(c.dir, "raw_metrics.jsonl"), "rb") as f:
+        lines = [json.loads(line.decode("utf-8")) for line in f]  # strict UTF-8
+    raw_samples = sample_records(lines)
+    assert len(raw_samples) == 2 and all(len(r["text"]) == 80 for r in raw_samples), raw_samples
+    assert "\ufffd" in "".join(r["text"] for r in raw_samples), raw_samples
+    # flag values
+    expect_error(c.train_args("x", "-sample_every", -1), "-sample_every")
+    expect_error(c.train_args("x", "-sample_every", 1, "-sample_length", 0), "-sample_length")
+    # the device (on the CPU where there is none): the samples run on the model's backend
+    dev = ("-input_h5", h5, "-input_json", js, "-max_iters", 20, "-checkpoint_every", 10, "-print_every", 5,
+           "-dropout", 0.3)
+    ga, gb = c.train_args("ga", *dev), c.train_args("gb", *dev, "-sample_every", 1, "-sample_length", 30)
+    for args in (ga, gb):
+        args[args.index("-gpu") + 1] = "0"
+    out_ga, out_gb = must(ga), must(gb)
+    assert losses(out_ga) == losses(out_gb) and val_losses(out_ga) == val_losses(out_gb)
+    pa, pb = params_of(os.path.join(c.dir, "ga_20.h5")), params_of(os.path.join(c.dir, "gb_20.h5"))
+    assert all(np.array_equal(pa[k], pb[k]) for k in pa), "-gpu 0: the weights differ with -sample_every"
+    gs = sample_records(read_jsonl(os.path.join(c.dir, "gb_metrics.jsonl")))
+    assert [r["iteration"] for r in gs] == [10, 20] and all(len(r["text"]) == 30 for r in gs), gs
+    # two ranks: rank 0 alone samples, and nobody waits for ever
+    if shutil.which("mpirun"):
+        args = c.train_args("mp", *common, "-sample_every", 3, "-sample_length", 40)
+        args[args.index("-max_iters") + 1] = 30
+        out = must(["mpirun", "-np", 2, *args], timeout=240)
+        assert out.count("sample at i = ") == 1 and "sample at i = 30 " in out, out
+        ms = sample_records(read_jsonl(os.path.join(c.dir, "mp_metrics.jsonl")))
+        assert [r["iteration"] for r in ms] == [30] and len(ms[0]["text"]) == 40, ms
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

@@ -1,6 +1,6 @@
 /* What crnn-train records for people and plotting tools (FORMATS.md section 4), on rank 0:
  * <checkpoint_name>_metrics.jsonl, one JSON object a line (a "train" record per print, a "val"
- * record per validation, "start" and "checkpoint" records), and torch-rnn's sidecar
+ * record per validation, "start", "checkpoint" and "sample" records), and torch-rnn's sidecar
  * <checkpoint_name>_<i>.json beside each checkpoint, which its users' plotting scripts read.
  *
  * Every record carries "time_s", the caller's clock (seconds of training since the run began,
@@ -38,6 +38,10 @@ void metrics_val(Metrics *m, double time_s, int64_t iteration, double epoch, dou
  * checkpoint's elapsed_seconds, when it was taken). */
 void metrics_start(Metrics *m, double time_s, int64_t iteration, double seconds);
 void metrics_checkpoint(Metrics *m, double time_s, int64_t iteration, double seconds);
+/* A sample drawn during training (-sample_every): {"type": "sample", "iteration", "time_s",
+ * "wall", "text"}. text is n bytes, written as a JSON string; bytes that are not UTF-8 (a
+ * bytes-mode vocabulary's) become U+FFFD. */
+void metrics_sample(Metrics *m, double time_s, int64_t iteration, const char *text, size_t n);
 
 /* torch-rnn's <checkpoint_name>_<i>.json: opt (the run's flags), i, train_loss_history,
  * val_loss_history, val_loss_history_it, forward_backward_times (seconds, the steps of this
