@@ -525,7 +525,7 @@ typedef struct Run {
     float *step_times;         /* seconds per step of this process's run, for the sidecar JSON */
     int64_t n_steps, cap_steps;
     int64_t last_val_iteration; /* for the advice: training loss since the last validation */
-    int equal_validations;      /* validations in a row with validation ~ training loss */
+    int underfitting_advised;   /* the underfitting advice was given and still holds */
     /* the run's clock, the metrics' time_s: elapsed_base (the resumed checkpoint's
      * elapsed_seconds, 0 for a fresh run) plus the monotonic seconds since clock_start, when
      * this process began */
@@ -691,8 +691,18 @@ static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidde
     return rc;
 }
 
-/* After a validation: the training loss since the last one against the validation loss. Well
- * above: overfitting; about equal twice in a row: the model could be bigger (char-rnn's advice). */
+int train_advice_underfitting(const float *val_losses, int64_t n, double train_loss) {
+    if (n < 4 || !(train_loss > 0)) return 0;
+    const double newest = val_losses[n - 1], earlier = val_losses[n - 4];
+    if (!isfinite(newest) || !isfinite(earlier)) return 0;
+    const int plateau = newest > (1.0 - 0.01) * earlier; /* fell by less than 1%, or rose */
+    return plateau && fabs(newest - train_loss) < 0.02 * train_loss;
+}
+
+/* After a validation (already in the history): the training loss since the last one against
+ * the validation loss. Well above: overfitting. About equal once the validation loss has
+ * stopped improving (train_advice_underfitting): underfitting, said once until it stops
+ * holding (char-rnn's advice). */
 static void advise_on_validation(Run *r, double val_loss) {
     int64_t from = r->last_val_iteration, n = 0;
     double sum = 0;
@@ -702,15 +712,16 @@ static void advise_on_validation(Run *r, double val_loss) {
     double train = sum / (double)n;
     end_live_line();
     if (val_loss > 1.1 * train) {
-        r->equal_validations = 0;
+        r->underfitting_advised = 0;
         printf("advice: the validation loss (%.3f) is well above the training loss (%.3f): the model is overfitting the training text; use more -dropout or a smaller -rnn_size, or train on more text\n",
                val_loss, train);
-    } else if (fabs(val_loss - train) < 0.02 * train) {
-        if (++r->equal_validations == 2)
-            printf("advice: the validation loss (%.3f) stays equal to the training loss (%.3f): the model is underfitting; a larger -rnn_size or -num_layers would likely learn more\n",
+    } else if (train_advice_underfitting(r->hist.val_loss, r->hist.n_val, train)) {
+        if (!r->underfitting_advised)
+            printf("advice: the validation loss (%.3f) stays equal to the training loss (%.3f) and has stopped improving (less than 1%% better than 3 validations ago): the model is underfitting; a larger -rnn_size or -num_layers would likely learn more\n",
                    val_loss, train);
+        r->underfitting_advised = 1;
     } else {
-        r->equal_validations = 0;
+        r->underfitting_advised = 0;
     }
 }
 

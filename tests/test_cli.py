@@ -433,11 +433,12 @@ def case_advice(c):
     assert re.search(r"advice: \d+ parameters for 2400 training characters: the model is far larger", out), out
     assert re.search(r"advice: the validation loss .* is well above the training loss .*overfitting", out), out
     assert "advice" not in must([*args, "-quiet", 1])
-    # far too small, and validation equal to training loss: underfitting
+    # far too small; three validations are too few to say it has stopped improving, so no
+    # underfitting advice yet (case_advice_plateau has the rest)
     out = must(c.train_args("small", "-rnn_size", 4, "-num_layers", 1, "-wordvec_size", 4, "-max_iters", 60,
                             "-checkpoint_every", 20, "-print_every", 0))
     assert re.search(r"advice: \d+ parameters for 16000 training characters: the model is far smaller", out), out
-    assert re.search(r"advice: the validation loss .* stays equal to the training loss .*underfitting", out), out
+    assert len(val_losses(out)) == 3 and "underfitting" not in out, out
     # of the same order: no advice at the start
     out = must(c.train_args("fit", "-rnn_size", 24, "-max_iters", 1, "-checkpoint_every", 0))
     assert "advice" not in out, out
@@ -562,7 +563,7 @@ def case_lock(c):
     assert f"i = {its[-1] + 1} / {its[-1] + 1}" in out, out
 
 
-# ---- time in the metrics, samples during training ----
+# ---- issue 15: time in the metrics, samples during training, the underfitting advice ----
 
 def check_clock(recs, t_begin, t_end):
     """Every record has time_s and wall (Unix seconds, sub-second); time_s never goes back and,
@@ -742,6 +743,36 @@ def case_sample_every(c):
         assert out.count("sample at i = ") == 1 and "sample at i = 30 " in out, out
         ms = sample_records(read_jsonl(os.path.join(c.dir, "mp_metrics.jsonl")))
         assert [r["iteration"] for r in ms] == [30] and len(ms[0]["text"]) == 40, ms
+
+
+def case_advice_plateau(c):
+    """The underfitting advice only once the validation loss has stopped improving: a tiny model
+    whose validation loss is within 2% of its training loss for validations on end while it
+    still falls by more than 1% over three validations is not told to grow; once it has
+    plateaued it is, once."""
+    small = ("-rnn_size", 4, "-num_layers", 1, "-wordvec_size", 4, "-learning_rate", 0.01, "-print_every", 0)
+    out = must(c.train_args("learning", *small, "-max_iters", 1200, "-checkpoint_every", 100))
+    vl = val_losses(out)
+    with h5py.File(os.path.join(c.dir, "learning_1200.h5")) as f:
+        tl, its = f["history/train_loss"][()], f["history/val_iteration"][()]
+    train = [float(np.mean(tl[a:b])) for a, b in zip([0, *its[:-1]], its)]
+    close = [abs(v - t) < 0.02 * t for v, t in zip(vl, train)]
+    assert any(a and b for a, b in zip(close, close[1:])), \
+        f"the run never had validation ~ training twice in a row, so it tests nothing: {vl} {train}"
+    assert all(vl[k] < 0.99 * vl[k - 3] for k in range(3, len(vl))), f"not still learning: {vl}"
+    assert "underfitting" not in out, out
+    # the same model trained on until the validation loss stops falling: advised, once
+    out = must(c.train_args("plateau", *small, "-max_iters", 12000, "-checkpoint_every", 1000, "-keep_last", 1))
+    vl = val_losses(out)
+    lines = out.splitlines()
+    advised = [k for k, line in enumerate(lines) if "underfitting" in line]
+    assert len(advised) == 1, out
+    assert re.search(r"advice: the validation loss \(\S+\) stays equal to the training loss \(\S+\) and has stopped "
+                     r"improving \(less than 1% better than 3 validations ago\): the model is underfitting", out), out
+    # it follows the validation where the rule first held
+    k = sum(1 for line in lines[:advised[0]] if "val loss = " in line) - 1
+    assert k >= 3 and vl[k] > 0.99 * vl[k - 3], (k, vl)
+    assert all(vl[j] <= 0.99 * vl[j - 3] for j in range(3, k)), (k, vl)
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
