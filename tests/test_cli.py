@@ -645,6 +645,11 @@ def case_time_resume(c):
     assert recs[0]["type"] == "start" and recs[0]["time_s"] - recs[0]["seconds"] < 0.05, recs[0]
     with h5py.File(os.path.join(c.dir, f"old_{it + 22}.h5")) as f:
         assert float(f.attrs["elapsed_seconds"]) < elapsed, "the clock of a checkpoint without elapsed_seconds"
+    # a value no clock can have is refused, naming the attribute and the file
+    for bad in (-1.0, float("nan")):
+        with h5py.File(old, "a") as f:
+            f.attrs["elapsed_seconds"] = bad
+        expect_error(c.train_args("old", "-resume", old, "-max_iters", it + 23), "elapsed_seconds", "old.h5")
 
 
 def symbol_text(path, n=6000, seed=3):
