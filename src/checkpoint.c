@@ -112,7 +112,8 @@ static int write_root(hid_t file, const Checkpoint *ck, CrnnError *err) {
         attr_write_f64(file, "/", "dropout", m->dropout, err) < 0 ||
         attr_write_i64(file, "/", "iteration", ck->iteration, err) < 0 ||
         attr_write_f64(file, "/", "epoch", ck->epoch, err) < 0 ||
-        attr_write_str(file, "/", "crnn_version", crnn_version_text(), err) < 0)
+        attr_write_str(file, "/", "crnn_version", crnn_version_text(), err) < 0 ||
+        attr_write_f64(file, "/", "elapsed_seconds", ck->elapsed_seconds, err) < 0)
         return -1;
     return 0;
 }
@@ -735,6 +736,12 @@ static int read_root(hid_t file, Checkpoint *ck, CrnnError *err) {
     if (attr_read_f64(file, "/", "epoch", &ck->epoch, 0, err) < 0) return -1;
     if (!(ck->epoch >= 0) || !isfinite(ck->epoch))
         return crnn_fail(err, "the attribute epoch is %g, expected a finite value >= 0; " ADVICE_OTHER, ck->epoch);
+    /* optional: files before it, and other writers, have none (0: the time is not known) */
+    ck->elapsed_seconds = 0;
+    if (attr_read_f64(file, "/", "elapsed_seconds", &ck->elapsed_seconds, 0, err) < 0) return -1;
+    if (!(ck->elapsed_seconds >= 0) || !isfinite(ck->elapsed_seconds))
+        return crnn_fail(err, "the attribute elapsed_seconds is %g, expected a finite value >= 0; " ADVICE_OTHER,
+                         ck->elapsed_seconds);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A real number, always with a fraction or an exponent so that readers (Python's json) see a
@@ -21,6 +22,15 @@ static void put_number(FILE *fp, double v) {
     snprintf(buf, sizeof buf, "%.9g", v);
     fputs(buf, fp);
     if (!strpbrk(buf, ".e")) fputs(".0", fp);
+}
+
+/* , "time_s": T, "wall": W -- the run's clock, and the Unix time now, both in seconds with
+ * microseconds (a Unix time of 1.7e9 needs more digits than put_number's nine). */
+static void put_clock(FILE *fp, double time_s) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (!(time_s >= 0) || !isfinite(time_s)) time_s = 0;
+    fprintf(fp, ", \"time_s\": %.6f, \"wall\": %.6f", time_s, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
 }
 
 /* Keeps the lines whose "iteration" is at most `last`. */
@@ -69,11 +79,13 @@ void metrics_close(Metrics *m) {
     m->fp = NULL;
 }
 
-void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, double learning_rate,
+void metrics_train(Metrics *m, double time_s, int64_t iteration, double epoch, double loss, double learning_rate,
                    double grad_norm, double chars_per_s, const double *times, int ranks) {
     if (!m->fp) return;
     FILE *fp = m->fp;
-    fprintf(fp, "{\"type\": \"train\", \"iteration\": %" PRId64 ", \"epoch\": ", iteration);
+    fprintf(fp, "{\"type\": \"train\", \"iteration\": %" PRId64, iteration);
+    put_clock(fp, time_s);
+    fputs(", \"epoch\": ", fp);
     put_number(fp, epoch);
     fputs(", \"loss\": ", fp);
     put_number(fp, loss);
@@ -97,10 +109,12 @@ void metrics_train(Metrics *m, int64_t iteration, double epoch, double loss, dou
     fflush(fp);
 }
 
-void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, int64_t batches, int64_t total,
+void metrics_val(Metrics *m, double time_s, int64_t iteration, double epoch, double val_loss, int64_t batches, int64_t total,
                  double seconds) {
     if (!m->fp) return;
-    fprintf(m->fp, "{\"type\": \"val\", \"iteration\": %" PRId64 ", \"epoch\": ", iteration);
+    fprintf(m->fp, "{\"type\": \"val\", \"iteration\": %" PRId64, iteration);
+    put_clock(m->fp, time_s);
+    fputs(", \"epoch\": ", m->fp);
     put_number(m->fp, epoch);
     fputs(", \"val_loss\": ", m->fp);
     put_number(m->fp, val_loss);
@@ -111,19 +125,70 @@ void metrics_val(Metrics *m, int64_t iteration, double epoch, double val_loss, i
     fflush(m->fp);
 }
 
-/* {"type": TYPE, "iteration": I, "seconds": S} */
-static void timing_record(Metrics *m, const char *type, int64_t iteration, double seconds) {
+/* {"type": TYPE, "iteration": I, "time_s": T, "wall": W, "seconds": S} */
+static void timing_record(Metrics *m, const char *type, double time_s, int64_t iteration, double seconds) {
     if (!m->fp) return;
-    fprintf(m->fp, "{\"type\": \"%s\", \"iteration\": %" PRId64 ", \"seconds\": ", type, iteration);
+    fprintf(m->fp, "{\"type\": \"%s\", \"iteration\": %" PRId64, type, iteration);
+    put_clock(m->fp, time_s);
+    fputs(", \"seconds\": ", m->fp);
     put_number(m->fp, seconds);
     fputs("}\n", m->fp);
     fflush(m->fp);
 }
 
-void metrics_start(Metrics *m, int64_t iteration, double seconds) { timing_record(m, "start", iteration, seconds); }
+void metrics_start(Metrics *m, double time_s, int64_t iteration, double seconds) {
+    timing_record(m, "start", time_s, iteration, seconds);
+}
 
-void metrics_checkpoint(Metrics *m, int64_t iteration, double seconds) {
-    timing_record(m, "checkpoint", iteration, seconds);
+void metrics_checkpoint(Metrics *m, double time_s, int64_t iteration, double seconds) {
+    timing_record(m, "checkpoint", time_s, iteration, seconds);
+}
+
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), or 0 when it is not one
+ * (a stray continuation byte, a truncated, overlong or surrogate sequence, or past U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    uint32_t cp = s[0] & (0x7F >> len);
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+void metrics_sample(Metrics *m, double time_s, int64_t iteration, const char *text, size_t n) {
+    if (!m->fp) return;
+    /* the text as UTF-8, each byte that is not part of a character replaced by U+FFFD */
+    char *clean = malloc(3 * n + 1);
+    if (!clean) return;
+    size_t o = 0;
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(s + i, n - i);
+        if (len == 0) {
+            memcpy(clean + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(clean + o, s + i, len);
+            o += len;
+            i += len;
+        }
+    }
+    json_t *str = json_stringn(clean, o); /* jansson escapes quotes, control characters, NUL */
+    char *quoted = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+    json_decref(str);
+    free(clean);
+    if (!quoted) return;
+    fprintf(m->fp, "{\"type\": \"sample\", \"iteration\": %" PRId64, iteration);
+    put_clock(m->fp, time_s);
+    fprintf(m->fp, ", \"text\": %s}\n", quoted);
+    fflush(m->fp);
+    free(quoted);
 }
 
 static json_t *float_array(const float *v, int64_t n) {

@@ -140,6 +140,16 @@ static int record_number(json_t *record, const char *key, double *v) {
     return isfinite(*v) ? 1 : 0;
 }
 
+static const char *x_key(PlotX x) { return x == PLOT_X_TIME ? "time_s" : x == PLOT_X_EPOCH ? "epoch" : "iteration"; }
+
+int plot_x_from_name(const char *name, PlotX *x, CrnnError *err) {
+    if (strcmp(name, "iteration") == 0) *x = PLOT_X_ITERATION;
+    else if (strcmp(name, "epoch") == 0) *x = PLOT_X_EPOCH;
+    else if (strcmp(name, "time") == 0) *x = PLOT_X_TIME;
+    else return crnn_fail(err, "-x %s: give iteration, epoch or time", name);
+    return 0;
+}
+
 /* One parsed line: adds its points to data. */
 static int read_record(PlotData *data, json_t *record, const char *path, size_t line_no,
                        CrnnError *err) {
@@ -152,6 +162,20 @@ static int read_record(PlotData *data, json_t *record, const char *path, size_t 
     if (record_number(record, "iteration", &iteration) != 1)
         return crnn_fail(err, "%s line %zu: a \"%s\" record without a numeric \"iteration\"; fix or delete that line",
                          path, line_no, t);
+    if (data->x != PLOT_X_ITERATION) { /* the epoch or the time instead */
+        const char *key = x_key(data->x);
+        if (!json_object_get(record, key)) {
+            data->without_x++;
+            return 0;
+        }
+        int got = record_number(record, key, &iteration);
+        if (got < 0)
+            return crnn_fail(err, "%s line %zu: \"%s\" is not a number; fix or delete that line", path, line_no, key);
+        if (got == 0) {
+            data->skipped++;
+            return 0;
+        }
+    }
     const char *key = is_train ? "loss" : "val_loss";
     int got = record_number(record, key, &v);
     if (got < 0)
@@ -170,8 +194,26 @@ static int read_record(PlotData *data, json_t *record, const char *path, size_t 
     return 0;
 }
 
+/* -x time: seconds, or minutes or hours when the run is long, with the axis's title. */
+static void scale_time(PlotData *data) {
+    PlotSeries *all[3] = {&data->train_loss, &data->val_loss, &data->chars_per_s};
+    double hi = 0;
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < all[k]->n; i++) hi = fmax(hi, all[k]->x[i]);
+    double unit = hi >= 2 * 3600 ? 3600 : hi >= 10 * 60 ? 60 : 1;
+    data->x_title = unit == 3600 ? "time (h)" : unit == 60 ? "time (min)" : "time (s)";
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < all[k]->n; i++) all[k]->x[i] /= unit;
+}
+
 int plot_read_metrics(PlotData *data, const char *path, CrnnError *err) {
+    return plot_read_metrics_x(data, path, PLOT_X_ITERATION, err);
+}
+
+int plot_read_metrics_x(PlotData *data, const char *path, PlotX x, CrnnError *err) {
     memset(data, 0, sizeof *data);
+    data->x = x;
+    data->x_title = x == PLOT_X_EPOCH ? "epoch" : "iteration";
     FILE *f = fopen(path, "r");
     if (!f)
         return crnn_fail(err, "cannot read the metrics file %s: %s; give the <checkpoint_name>_metrics.jsonl that crnn-train writes",
@@ -231,7 +273,12 @@ int plot_read_metrics(PlotData *data, const char *path, CrnnError *err) {
     free(line);
     fclose(f);
     if (rc == 0 && data->train_loss.n == 0 && data->val_loss.n == 0) {
-        if (records == 0)
+        if (data->without_x > 0)
+            rc = crnn_fail(err, "the metrics file %s has no \"%s\" in its train and val records (%zu of them; %s); plot it with -x iteration",
+                           path, x_key(x), data->without_x,
+                           x == PLOT_X_TIME ? "a crnn-train from before time_s was recorded wrote it"
+                                            : "not a crnn-train metrics file?");
+        else if (records == 0)
             rc = crnn_fail(err, "the metrics file %s holds no records; crnn-train writes one every -print_every iterations, so wait for the first or check the file name",
                            path);
         else
@@ -241,6 +288,7 @@ int plot_read_metrics(PlotData *data, const char *path, CrnnError *err) {
     if (rc == 0) rc = series_sort(&data->train_loss, err);
     if (rc == 0) rc = series_sort(&data->val_loss, err);
     if (rc == 0) rc = series_sort(&data->chars_per_s, err);
+    if (rc == 0 && x == PLOT_X_TIME) scale_time(data);
     if (rc) plot_data_free(data);
     return rc;
 }
@@ -691,7 +739,7 @@ static PlotAxes plot_axes(const PlotData *d) {
     series_extent(&d->val_loss, 1, &llo, &lhi);
     series_extent(&d->chars_per_s, 1, &slo, &shi);
     PlotAxes a;
-    a.x = axis_fit(xlo, xhi, 0, 0.0, 1.0, 5);
+    a.x = axis_fit(xlo, xhi, 0, 0.0, d->x == PLOT_X_ITERATION ? 1.0 : 0.0, 5);
     a.loss = axis_fit(llo, lhi, 0, 0.03, 0.0, 5);
     a.speed = axis_fit(slo, shi, 1, 0.05, 0.0, 3);
     return a;
@@ -844,18 +892,20 @@ static void panel_add_key(FigurePanel *p, const char *text, FigureStyle style) {
 #define COLOR_SPEED "#2ca02c"
 #define COLOR_KEY "#555555" /* legend entries that show a line's dash, not a group's colour */
 
-/* The metrics figure: train and validation loss against iteration; chars/s below. */
+/* The metrics figure: train and validation loss against the iteration (epoch, time); chars/s
+ * below. */
 static int figure_metrics(Figure *fig, const PlotData *d, const char *title, CrnnError *err) {
     memset(fig, 0, sizeof *fig);
     PlotAxes axes = plot_axes(d);
     fig->title = title;
     fig->n_panels = 2;
     FigurePanel *loss = &fig->panels[0], *speed = &fig->panels[1];
-    *loss = (FigurePanel){.id = "loss-panel", .legend_id = "legend", .x_title = "iteration",
+    const char *x_title = d->x_title ? d->x_title : "iteration";
+    *loss = (FigurePanel){.id = "loss-panel", .legend_id = "legend", .x_title = x_title,
                           .y_title = "loss (nats per character)", .no_data = "no loss in the metrics",
                           .x = axes.x, .y = axes.loss, .top = 48, .bottom = 388, .gp_origin = 0.36,
                           .gp_size = 0.58, .key_place = KEY_TOP_RIGHT};
-    *speed = (FigurePanel){.id = "speed-panel", .x_title = "iteration", .y_title = "chars/s",
+    *speed = (FigurePanel){.id = "speed-panel", .x_title = x_title, .y_title = "chars/s",
                            .no_data = "no chars/s in the metrics", .x = axes.x, .y = axes.speed,
                            .top = 458, .bottom = 606, .gp_origin = 0, .gp_size = 0.36};
     if (panel_alloc(loss, 2, 2, err) || panel_alloc(speed, 1, 0, err)) return -1;

@@ -1,5 +1,6 @@
 /* Sampling (see sampler.h). Random numbers come from the counter-based generator keyed by
- * (seed, RNG_SAMPLE, character index, sample stream), so a seed gives the same text anywhere. */
+ * (seed, RNG_SAMPLE or the caller's purpose, character index, sample stream, position), so a
+ * seed gives the same text anywhere. */
 #include "crnn/sampler.h"
 
 #include <math.h>
@@ -7,6 +8,8 @@
 #include <string.h>
 
 #include "crnn/rng.h"
+
+static uint32_t sample_purpose(const SampleOptions *o) { return o->purpose ? o->purpose : RNG_SAMPLE; }
 
 /* Chooses the next token from logits [V] (host). */
 static int choose(const SampleOptions *o, const float *logits, int V, double *prob, int *order,
@@ -30,7 +33,8 @@ static int choose(const SampleOptions *o, const float *logits, int V, double *pr
         }
         for (int k = o->top_k; k < V; k++) z -= prob[order[k]], prob[order[k]] = 0;
     }
-    RngKey key = {.seed = o->seed, .purpose = RNG_SAMPLE, .iteration = (uint64_t)step, .stream = (uint32_t)stream};
+    RngKey key = {.seed = o->seed, .purpose = sample_purpose(o), .iteration = (uint64_t)step,
+                  .stream = (uint32_t)stream, .position = o->position};
     double u = rng_uniform(&key) * z, acc = 0;
     int last = best;
     for (int v = 0; v < V; v++) {
@@ -101,7 +105,8 @@ int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, Crn
     if (n_start == 0) {
         if (o->length > 0) {
             for (int n = 0; n < N; n++) { /* the first character, uniformly */
-                RngKey key = {.seed = o->seed, .purpose = RNG_SAMPLE, .iteration = 0, .stream = (1u << 31) + (uint32_t)n};
+                RngKey key = {.seed = o->seed, .purpose = sample_purpose(o), .iteration = 0,
+                              .stream = (1u << 31) + (uint32_t)n, .position = o->position};
                 int32_t token = (int32_t)(rng_uniform(&key) * V);
                 x[n] = token < V ? token : V - 1;
                 put_token(&w, v, n, x[n]);

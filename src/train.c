@@ -24,6 +24,8 @@
 #include "crnn/model.h"
 #include "crnn/optim.h"
 #include "crnn/preprocess.h"
+#include "crnn/rng.h"
+#include "crnn/sampler.h"
 #include "crnn/vocab.h"
 
 _Static_assert(sizeof(real) == sizeof(float), "the training loop is built in float32");
@@ -92,6 +94,8 @@ typedef struct Settings {
     int clip_norm;         /* -grad_clip_mode norm */
     double comm_timeout;   /* seconds; 0: wait for ever */
     int64_t val_max_batches; /* 0: the whole validation split */
+    int64_t sample_every;    /* a sample every this many validations; 0: none */
+    int64_t sample_length;   /* characters per sample */
 } Settings;
 
 /* The prefix of every file a run writes: -checkpoint_name, or char-rnn's
@@ -109,7 +113,7 @@ static const char *const resume_may_change[] = {
     "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last", "val_max_batches",
     "quiet", "gpu", "gpu_backend", "learning_rate", "batch_size", "input_h5", "input_json",
     "progress", "allreduce", "comm_timeout", "verbose", "speed_benchmark", "memory_benchmark", "resume", "init_from",
-    "reset_iterations", "seed", "config", NULL};
+    "reset_iterations", "seed", "config", "sample_every", "sample_length", NULL};
 /* Flags that fix the model or its data view: an error to change on resume. */
 static const char *const resume_must_keep[] = {"model_type", "wordvec_size", "rnn_size",
                                                "num_layers", "seq_length", "optimizer", NULL};
@@ -256,6 +260,19 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
         return crnn_fail(err, "-checkpoint_name and char-rnn's -checkpoint_dir/-savefile name the checkpoints in two ways; give one of them");
     if (s->charrnn_names && (!*flags_str(flags, "checkpoint_dir") || !*flags_str(flags, "savefile")))
         return crnn_fail(err, "-checkpoint_dir and -savefile must not be empty");
+    return 0;
+}
+
+/* -sample_every and -sample_length (FORMATS.md section 5). */
+static int read_sample_settings(FlagSet *flags, Settings *s, CrnnError *err) {
+    s->sample_every = flags_int(flags, "sample_every");
+    s->sample_length = flags_int(flags, "sample_length");
+    if (s->sample_every < 0)
+        return crnn_fail(err, "-sample_every must be 0 (no samples) or a number of validations, got %" PRId64,
+                         s->sample_every);
+    if (s->sample_length < 1 || s->sample_length > 1000000)
+        return crnn_fail(err, "-sample_length must be between 1 and 1000000 characters, got %" PRId64,
+                         s->sample_length);
     return 0;
 }
 
@@ -508,8 +525,17 @@ typedef struct Run {
     float *step_times;         /* seconds per step of this process's run, for the sidecar JSON */
     int64_t n_steps, cap_steps;
     int64_t last_val_iteration; /* for the advice: training loss since the last validation */
-    int equal_validations;      /* validations in a row with validation ~ training loss */
+    int underfitting_advised;   /* the underfitting advice was given and still holds */
+    /* the run's clock, the metrics' time_s: elapsed_base (the resumed checkpoint's
+     * elapsed_seconds, 0 for a fresh run) plus the monotonic seconds since clock_start, when
+     * this process began */
+    double elapsed_base, clock_start;
+    Model sampler;              /* rank 0 with -sample_every: batch 1, the weights copied in */
+    int64_t sample_checkpoints; /* with no validation split: checkpoints of this process */
 } Run;
+
+/* The metrics' time_s now: seconds of training since the run began, across resumes. */
+static double run_time_s(const Run *r) { return r->elapsed_base + (now_seconds() - r->clock_start); }
 
 static double run_epoch(const Run *r) {
     return (double)r->epoch_index + (double)r->batch_index / (double)r->train.count;
@@ -615,14 +641,16 @@ static int write_checkpoint_files(Run *r, const Checkpoint *ck, CrnnError *err) 
     return rc;
 }
 
-/* Rank 0: the checkpoint, with every stream's hidden state ([L, P*B, H], gathered). */
-static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError *err) {
+/* Rank 0: the checkpoint, with every stream's hidden state ([L, P*B, H], gathered), taken at
+ * time_s (its elapsed_seconds). */
+static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidden_c, CrnnError *err) {
     Model *m = &r->model;
     Checkpoint ck;
     memset(&ck, 0, sizeof ck);
     ck.model = m->cfg;
     ck.iteration = r->iteration;
     ck.epoch = run_epoch(r);
+    ck.elapsed_seconds = time_s;
     ck.config = config_from_flags(r->flags, &ck.num_config);
     ck.vocab = r->vocab;
     ck.num_params = m->num_params;
@@ -663,8 +691,18 @@ static int write_checkpoint(Run *r, float *hidden_h, float *hidden_c, CrnnError 
     return rc;
 }
 
-/* After a validation: the training loss since the last one against the validation loss. Well
- * above: overfitting; about equal twice in a row: the model could be bigger (char-rnn's advice). */
+int train_advice_underfitting(const float *val_losses, int64_t n, double train_loss) {
+    if (n < 4 || !(train_loss > 0)) return 0;
+    const double newest = val_losses[n - 1], earlier = val_losses[n - 4];
+    if (!isfinite(newest) || !isfinite(earlier)) return 0;
+    const int plateau = newest > (1.0 - 0.01) * earlier; /* fell by less than 1%, or rose */
+    return plateau && fabs(newest - train_loss) < 0.02 * train_loss;
+}
+
+/* After a validation (already in the history): the training loss since the last one against
+ * the validation loss. Well above: overfitting. About equal once the validation loss has
+ * stopped improving (train_advice_underfitting): underfitting, said once until it stops
+ * holding (char-rnn's advice). */
 static void advise_on_validation(Run *r, double val_loss) {
     int64_t from = r->last_val_iteration, n = 0;
     double sum = 0;
@@ -674,16 +712,49 @@ static void advise_on_validation(Run *r, double val_loss) {
     double train = sum / (double)n;
     end_live_line();
     if (val_loss > 1.1 * train) {
-        r->equal_validations = 0;
+        r->underfitting_advised = 0;
         printf("advice: the validation loss (%.3f) is well above the training loss (%.3f): the model is overfitting the training text; use more -dropout or a smaller -rnn_size, or train on more text\n",
                val_loss, train);
-    } else if (fabs(val_loss - train) < 0.02 * train) {
-        if (++r->equal_validations == 2)
-            printf("advice: the validation loss (%.3f) stays equal to the training loss (%.3f): the model is underfitting; a larger -rnn_size or -num_layers would likely learn more\n",
+    } else if (train_advice_underfitting(r->hist.val_loss, r->hist.n_val, train)) {
+        if (!r->underfitting_advised)
+            printf("advice: the validation loss (%.3f) stays equal to the training loss (%.3f) and has stopped improving (less than 1%% better than 3 validations ago): the model is underfitting; a larger -rnn_size or -num_layers would likely learn more\n",
                    val_loss, train);
+        r->underfitting_advised = 1;
     } else {
-        r->equal_validations = 0;
+        r->underfitting_advised = 0;
     }
+}
+
+/* -sample_every: rank 0's sample of -sample_length characters at temperature 0.8, to stdout and
+ * the metrics. It runs on a model of its own (batch 1, the training weights copied in, its own
+ * hidden state from zero) with its own random numbers (RNG_TRAIN_SAMPLE, keyed by the run's
+ * seed and the iteration), so that a run trains exactly as without it. */
+static int sample_during_training(Run *r, CrnnError *err) {
+    Model *sm = &r->sampler;
+    r->be->copy(r->be, sm->params, r->model.params, r->model.num_params * sizeof(real));
+    char *text = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&text, &n);
+    if (!out) return crnn_fail(err, "out of memory for a sample (-sample_every)");
+    const SampleOptions o = {.length = r->s.sample_length, .start_text = "", .sample = 1, .temperature = 0.8,
+                             .num_samples = 1, .seed = r->seed, .purpose = RNG_TRAIN_SAMPLE,
+                             .position = (uint32_t)r->iteration};
+    int rc = sampler_run(sm, &r->vocab, &o, out, err);
+    if (fclose(out) != 0 && rc == 0) rc = crnn_fail(err, "out of memory for a sample (-sample_every)");
+    if (rc == 0) rc = backend_check(r->be, err);
+    if (rc == 0) {
+        size_t len = n > 0 && text[n - 1] == '\n' ? n - 1 : n; /* the sampler's closing newline */
+        metrics_sample(&r->metrics, run_time_s(r), r->iteration, text, len);
+        if (!r->s.quiet) {
+            end_live_line();
+            printf("sample at i = %" PRId64 " (-sample_every %" PRId64 ", temperature 0.8):\n", r->iteration,
+                   r->s.sample_every);
+            fwrite(text, 1, n, stdout);
+            fflush(stdout);
+        }
+    }
+    free(text);
+    return rc;
 }
 
 /* Rank 0: the validation's outcome (if there is a validation split), then the checkpoint. vl is
@@ -699,7 +770,7 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
                              r->last_checkpoint[0] ? "the last good checkpoint is " : "", r->last_checkpoint,
                              r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
         history_add_val(&r->hist, (float)vl, r->iteration);
-        metrics_val(&r->metrics, r->iteration, run_epoch(r), vl, evaluate_count(&r->val, r->s.val_max_batches),
+        metrics_val(&r->metrics, run_time_s(r), r->iteration, run_epoch(r), vl, evaluate_count(&r->val, r->s.val_max_batches),
                     r->val.count, val_seconds);
         if (!r->s.quiet) {
             end_live_line();
@@ -715,8 +786,20 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
         }
         r->last_val_iteration = r->iteration;
     }
-    if (write_checkpoint(r, hidden_h, hidden_c, err)) return -1;
-    metrics_checkpoint(&r->metrics, r->iteration, now_seconds() - started - val_seconds);
+    /* -sample_every: after every N-th validation (checkpoint, without a validation split); its
+     * time is left out of the checkpoint record's seconds */
+    double sample_seconds = 0;
+    const int64_t count = r->have_val ? r->hist.n_val : ++r->sample_checkpoints;
+    if (r->s.sample_every > 0 && count % r->s.sample_every == 0) {
+        const double t = now_seconds();
+        if (sample_during_training(r, err)) return -1;
+        sample_seconds = now_seconds() - t;
+    }
+    /* the checkpoint's record says when it was taken, its elapsed_seconds, so that the records
+     * of a run resumed from it continue from there without going back */
+    const double taken = run_time_s(r);
+    if (write_checkpoint(r, taken, hidden_h, hidden_c, err)) return -1;
+    metrics_checkpoint(&r->metrics, taken, r->iteration, now_seconds() - started - val_seconds - sample_seconds);
     return 0;
 }
 
@@ -830,6 +913,7 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
         r->opt.learning_rate = ck.learning_rate;
     }
     if (ck.num_rng >= 1) r->seed = ck.rng[0];
+    r->elapsed_base = ck.elapsed_seconds; /* the run's clock goes on (0 when not recorded) */
     r->iteration = ck.iteration;
     r->epoch_index = ck.epoch_index;
     if (ck.streams == r->train.N) {
@@ -881,6 +965,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     r->flags = flags;
     r->comm = comm;
     r->be = be;
+    r->clock_start = started;
     int quiet = flags_int(flags, "quiet") != 0 || comm->rank != 0;
     int rc = -1;
     char resume_path[PATH_MAX] = "";
@@ -909,7 +994,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             if (m) return -1;
         }
     }
-    if (read_settings(flags, &r->s, err)) return -1;
+    if (read_settings(flags, &r->s, err) || read_sample_settings(flags, &r->s, err)) return -1;
     if (resume_path[0] && *r->s.init_from)
         return crnn_fail(err, "-init_from and -resume exclude each other");
     r->seed = (uint64_t)r->s.seed;
@@ -966,6 +1051,13 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
     if (load_start(r, resume_path, err)) goto out;
     r->last_val_iteration = r->iteration;
+    /* -sample_every: rank 0's model for the samples (one stream, one step at a time, no dropout) */
+    if (r->s.sample_every > 0) {
+        ModelConfig sampler_cfg = r->s.model;
+        sampler_cfg.dropout = 0;
+        int made = comm->rank != 0 || model_create(&r->sampler, &sampler_cfg, be, 1, 1, err) == 0;
+        if (comm_all_ok(comm, made, "could not make the model for -sample_every", err)) goto out;
+    }
     /* one writer per run: rank 0 holds <checkpoint_name>.lock from here, before its first write
      * (the metrics), to its exit; everything above only read */
     int locked = 1;
@@ -988,7 +1080,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
 
     /* start-up (data, model, the checkpoint resumed from): rank 0's, after its device */
-    metrics_start(&r->metrics, r->iteration, now_seconds() - started);
+    metrics_start(&r->metrics, run_time_s(r), r->iteration, now_seconds() - started);
 
     /* how far to go: max_epochs of batches from the start of training, capped by max_iters */
     const int64_t count = r->train.count;
@@ -1111,7 +1203,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
                 rc = -1;
                 break;
             }
-            metrics_train(&r->metrics, r->iteration, run_epoch(r), (double)loss_mean, r->opt.learning_rate,
+            metrics_train(&r->metrics, run_time_s(r), r->iteration, run_epoch(r), (double)loss_mean, r->opt.learning_rate,
                           grad_norm, cps, rank_times, P);
             if (!quiet && live) {
                 char val[32] = "-", elapsed_text[32], eta[32];
@@ -1183,6 +1275,7 @@ out:
     free(r->x);
     free(r->y);
     optim_destroy(&r->opt);
+    model_destroy(&r->sampler);
     model_destroy(&r->model);
     dataset_free(&r->train);
     dataset_free(&r->val);

@@ -433,11 +433,12 @@ def case_advice(c):
     assert re.search(r"advice: \d+ parameters for 2400 training characters: the model is far larger", out), out
     assert re.search(r"advice: the validation loss .* is well above the training loss .*overfitting", out), out
     assert "advice" not in must([*args, "-quiet", 1])
-    # far too small, and validation equal to training loss: underfitting
+    # far too small; three validations are too few to say it has stopped improving, so no
+    # underfitting advice yet (case_advice_plateau has the rest)
     out = must(c.train_args("small", "-rnn_size", 4, "-num_layers", 1, "-wordvec_size", 4, "-max_iters", 60,
                             "-checkpoint_every", 20, "-print_every", 0))
     assert re.search(r"advice: \d+ parameters for 16000 training characters: the model is far smaller", out), out
-    assert re.search(r"advice: the validation loss .* stays equal to the training loss .*underfitting", out), out
+    assert len(val_losses(out)) == 3 and "underfitting" not in out, out
     # of the same order: no advice at the start
     out = must(c.train_args("fit", "-rnn_size", 24, "-max_iters", 1, "-checkpoint_every", 0))
     assert "advice" not in out, out
@@ -560,6 +561,223 @@ def case_lock(c):
     # the lock dies with its holder: the run continues at once
     out = must(c.train_args("lock", "-resume", "auto", "-max_iters", its[-1] + 1))
     assert f"i = {its[-1] + 1} / {its[-1] + 1}" in out, out
+
+
+# ---- issue 15: time in the metrics, samples during training, the underfitting advice ----
+
+def check_clock(recs, t_begin, t_end):
+    """Every record has time_s and wall (Unix seconds, sub-second); time_s never goes back and,
+    within one start of the run, advances as wall does."""
+    for r in recs:
+        assert isinstance(r.get("time_s"), float) and r["time_s"] >= 0, r
+        assert isinstance(r.get("wall"), float) and t_begin - 1 <= r["wall"] <= t_end + 1, (r, t_begin, t_end)
+    ts = [r["time_s"] for r in recs]
+    assert all(a <= b for a, b in zip(ts, ts[1:])), f"time_s goes back: {ts}"
+    assert any(r["wall"] != int(r["wall"]) for r in recs), "wall has no fraction of a second"
+    run_start = 0
+    for k in range(1, len(recs)):
+        if recs[k]["type"] == "start":
+            run_start = k
+            continue
+        if k > run_start and recs[k]["type"] != "checkpoint" and recs[k - 1]["type"] != "checkpoint":
+            dt, dw = recs[k]["time_s"] - recs[k - 1]["time_s"], recs[k]["wall"] - recs[k - 1]["wall"]
+            assert abs(dt - dw) < 0.05, f"time_s advanced {dt} s while wall advanced {dw} s: {recs[k - 1]} {recs[k]}"
+
+
+def case_time_resume(c):
+    """time_s and wall in every metrics record; a run stopped by a signal and resumed goes on
+    from its checkpoint's elapsed_seconds instead of starting again at 0; a checkpoint without
+    elapsed_seconds (an older crnn's) still resumes."""
+    t_begin = time.time()
+    metrics = os.path.join(c.dir, "sig_metrics.jsonl")
+    args = c.train_args("sig", "-max_iters", 1000000, "-max_epochs", 100000, "-checkpoint_every", 0,
+                        "-print_every", 5, "-progress", "plain")
+    p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, line = time.time() + 60, ""
+        while "i = 5 /" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        time.sleep(1.5)  # training goes on: the checkpoint's time is well above any start-up
+        p.send_signal(signal.SIGUSR1)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 75, f"exit {p.returncode}\n{out}\n{err}"
+    it = int(re.search(r"stopped by a signal at iteration (\d+)", out).group(1))
+    with h5py.File(os.path.join(c.dir, f"sig_{it}.h5")) as f:
+        elapsed = float(f.attrs["elapsed_seconds"])
+    assert 1.5 <= elapsed <= time.time() - t_begin, (elapsed, time.time() - t_begin)
+    recs = read_jsonl(metrics)
+    check_clock(recs, t_begin, time.time())
+    assert {r["type"] for r in recs} == {"start", "train", "val", "checkpoint"}, {r["type"] for r in recs}
+    ck = [r for r in recs if r["type"] == "checkpoint"]
+    assert [r["iteration"] for r in ck] == [it] and abs(ck[0]["time_s"] - elapsed) < 2e-6, (ck, elapsed)
+    # resumed: the clock goes on from the checkpoint's elapsed_seconds
+    out = must(c.train_args("sig", "-resume", "auto", "-max_iters", it + 20, "-checkpoint_every", 10,
+                            "-print_every", 5))
+    t_end = time.time()
+    recs = read_jsonl(metrics)
+    check_clock(recs, t_begin, t_end)
+    starts = [r for r in recs if r["type"] == "start"]
+    assert [r["iteration"] for r in starts] == [0, it], starts
+    s = starts[1]
+    assert s["time_s"] >= elapsed, (s, elapsed)
+    assert abs((s["time_s"] - s["seconds"]) - elapsed) < 0.05, f"the resumed clock starts at {s['time_s'] - s['seconds']}, not {elapsed}"
+    last = os.path.join(c.dir, f"sig_{it + 20}.h5")
+    with h5py.File(last) as f:
+        final = float(f.attrs["elapsed_seconds"])
+        assert int(f.attrs["iteration"]) == it + 20
+    assert final > elapsed and final >= s["time_s"], (final, elapsed, s)
+    assert abs([r for r in recs if r["type"] == "checkpoint"][-1]["time_s"] - final) < 2e-6
+    # the sidecar keeps torch-rnn's keys
+    side = json.load(open(os.path.join(c.dir, f"sig_{it + 20}.json")))
+    assert set(side) == {"opt", "i", "train_loss_history", "val_loss_history", "val_loss_history_it",
+                         "forward_backward_times"}, side.keys()
+    # a checkpoint from before elapsed_seconds resumes, its clock starting from 0
+    old = os.path.join(c.dir, "old.h5")
+    shutil.copy(last, old)
+    with h5py.File(old, "a") as f:
+        del f.attrs["elapsed_seconds"]
+    must(c.train_args("old", "-resume", old, "-max_iters", it + 22, "-checkpoint_every", 0, "-print_every", 1))
+    recs = read_jsonl(os.path.join(c.dir, "old_metrics.jsonl"))
+    check_clock(recs, t_begin, time.time())
+    assert recs[0]["type"] == "start" and recs[0]["time_s"] - recs[0]["seconds"] < 0.05, recs[0]
+    with h5py.File(os.path.join(c.dir, f"old_{it + 22}.h5")) as f:
+        assert float(f.attrs["elapsed_seconds"]) < elapsed, "the clock of a checkpoint without elapsed_seconds"
+    # a value no clock can have is refused, naming the attribute and the file
+    for bad in (-1.0, float("nan")):
+        with h5py.File(old, "a") as f:
+            f.attrs["elapsed_seconds"] = bad
+        expect_error(c.train_args("old", "-resume", old, "-max_iters", it + 23), "elapsed_seconds", "old.h5")
+
+
+def symbol_text(path, n=6000, seed=3):
+    """Text made of characters a JSON string must escape (quotes, backslashes, tabs, newlines)."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        f.write("".join(rng.choice('ab"\\\t\n{}') for _ in range(n)))
+
+
+def sample_records(recs):
+    return [r for r in recs if r["type"] == "sample"]
+
+
+def case_sample_every(c):
+    """-sample_every: a sample after every N validations, in the log and the metrics (escaped
+    JSON), drawn on its own model state and random numbers, so that the run trains bit for bit
+    as without it; on rank 0 only under mpirun; on the CUDA backend too (-gpu 0)."""
+    txt, h5, js = (os.path.join(c.dir, "sym" + e) for e in (".txt", ".h5", ".json"))
+    symbol_text(txt)
+    must([prog("crnn-preprocess"), "--input_txt", txt, "--output_h5", h5, "--output_json", js, "--quiet"])
+    vocab = set(open(txt).read())
+    common = ("-input_h5", h5, "-input_json", js, "-max_iters", 60, "-checkpoint_every", 10, "-print_every", 5,
+              "-dropout", 0.3, "-progress", "plain")
+    out_a = must(c.train_args("a", *common))
+    out_b = must(c.train_args("b", *common, "-sample_every", 2, "-sample_length", 50))
+    # trains exactly as without the samples: losses, weights, optimizer, hidden states
+    assert losses(out_a) == losses(out_b) and len(losses(out_a)) == 12, (losses(out_a), losses(out_b))
+    assert val_losses(out_a) == val_losses(out_b), (val_losses(out_a), val_losses(out_b))
+    ra, rb = read_jsonl(os.path.join(c.dir, "a_metrics.jsonl")), read_jsonl(os.path.join(c.dir, "b_metrics.jsonl"))
+    key = lambda recs: [(r["type"], r["iteration"], r.get("loss"), r.get("val_loss")) for r in recs if r["type"] in ("train", "val")]
+    assert key(ra) == key(rb), "the metrics' losses differ with -sample_every"
+    with h5py.File(os.path.join(c.dir, "a_60.h5")) as fa, h5py.File(os.path.join(c.dir, "b_60.h5")) as fb:
+        names = []
+        fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and not n.startswith("history") else None)
+        assert any(n.startswith("params/") for n in names) and "optim/m" in names, names
+        for n in names:
+            assert np.array_equal(fa[n][()], fb[n][()]), f"{n} differs with -sample_every"
+    # the samples: after validations 2, 4, 6 (iterations 20, 40, 60), between the validation and
+    # the checkpoint, 50 characters of the vocabulary each, printed and recorded alike
+    assert sample_records(ra) == [] and "sample at" not in out_a
+    samples = sample_records(rb)
+    assert [r["iteration"] for r in samples] == [20, 40, 60], samples
+    check_clock(rb, 0, time.time())
+    for r in samples:
+        k = rb.index(r)
+        assert (rb[k - 1]["type"], rb[k + 1]["type"]) == ("val", "checkpoint"), rb[k - 1:k + 2]
+        assert len(r["text"]) == 50 and set(r["text"]) <= vocab, repr(r["text"])
+        assert f"sample at i = {r['iteration']} (-sample_every 2, temperature 0.8):\n{r['text']}\n" in out_b, out_b
+    joined = "".join(r["text"] for r in samples)
+    assert '"' in joined and "\\" in joined and "\t" in joined, repr(joined)  # escaped, and read back
+    # the same run draws the same samples
+    must(c.train_args("b2", *common, "-sample_every", 2, "-sample_length", 50))
+    assert [r["text"] for r in sample_records(read_jsonl(os.path.join(c.dir, "b2_metrics.jsonl")))] == \
+        [r["text"] for r in samples]
+    # -quiet: nothing printed, the samples still recorded; a resume continues the count of validations
+    out = must(c.train_args("b", "-input_h5", h5, "-input_json", js, "-resume", os.path.join(c.dir, "b_30.h5"),
+                            "-max_iters", 50, "-quiet", 1))
+    assert out == "", out
+    assert [r["iteration"] for r in sample_records(read_jsonl(os.path.join(c.dir, "b_metrics.jsonl")))] == [20, 40], \
+        "after a resume from iteration 30, validation 4 is at 40"
+    # bytes mode: a sample of bytes that are not UTF-8 is still valid JSON (U+FFFD)
+    raw = os.path.join(c.dir, "raw.txt")
+    rng = random.Random(4)
+    with open(raw, "wb") as f:
+        f.write(bytes(rng.choice(b"ab \xe9\xff") for _ in range(4000)))
+    rh5, rjs = os.path.join(c.dir, "raw.h5"), os.path.join(c.dir, "raw.json")
+    must([prog("crnn-preprocess"), "--input_txt", raw, "--output_h5", rh5, "--output_json", rjs, "--encoding", "bytes",
+          "--quiet"])
+    out = must(c.train_args("raw", "-input_h5", rh5, "-input_json", rjs, "-max_iters", 10, "-checkpoint_every", 5,
+                            "-sample_every", 1, "-sample_length", 80, "-quiet", 1))  # raw bytes in no log
+    with open(os.path.join(c.dir, "raw_metrics.jsonl"), "rb") as f:
+        lines = [json.loads(line.decode("utf-8")) for line in f]  # strict UTF-8
+    raw_samples = sample_records(lines)
+    assert len(raw_samples) == 2 and all(len(r["text"]) == 80 for r in raw_samples), raw_samples
+    assert "\ufffd" in "".join(r["text"] for r in raw_samples), raw_samples
+    # flag values
+    expect_error(c.train_args("x", "-sample_every", -1), "-sample_every")
+    expect_error(c.train_args("x", "-sample_every", 1, "-sample_length", 0), "-sample_length")
+    # the device (on the CPU where there is none): the samples run on the model's backend
+    dev = ("-input_h5", h5, "-input_json", js, "-max_iters", 20, "-checkpoint_every", 10, "-print_every", 5,
+           "-dropout", 0.3)
+    ga, gb = c.train_args("ga", *dev), c.train_args("gb", *dev, "-sample_every", 1, "-sample_length", 30)
+    for args in (ga, gb):
+        args[args.index("-gpu") + 1] = "0"
+    out_ga, out_gb = must(ga), must(gb)
+    assert losses(out_ga) == losses(out_gb) and val_losses(out_ga) == val_losses(out_gb)
+    pa, pb = params_of(os.path.join(c.dir, "ga_20.h5")), params_of(os.path.join(c.dir, "gb_20.h5"))
+    assert all(np.array_equal(pa[k], pb[k]) for k in pa), "-gpu 0: the weights differ with -sample_every"
+    gs = sample_records(read_jsonl(os.path.join(c.dir, "gb_metrics.jsonl")))
+    assert [r["iteration"] for r in gs] == [10, 20] and all(len(r["text"]) == 30 for r in gs), gs
+    # two ranks: rank 0 alone samples, and nobody waits for ever
+    if shutil.which("mpirun"):
+        args = c.train_args("mp", *common, "-sample_every", 3, "-sample_length", 40)
+        args[args.index("-max_iters") + 1] = 30
+        out = must(["mpirun", "-np", 2, *args], timeout=240)
+        assert out.count("sample at i = ") == 1 and "sample at i = 30 " in out, out
+        ms = sample_records(read_jsonl(os.path.join(c.dir, "mp_metrics.jsonl")))
+        assert [r["iteration"] for r in ms] == [30] and len(ms[0]["text"]) == 40, ms
+
+
+def case_advice_plateau(c):
+    """The underfitting advice only once the validation loss has stopped improving: a tiny model
+    whose validation loss is within 2% of its training loss for validations on end while it
+    still falls by more than 1% over three validations is not told to grow; once it has
+    plateaued it is, once."""
+    small = ("-rnn_size", 4, "-num_layers", 1, "-wordvec_size", 4, "-learning_rate", 0.01, "-print_every", 0)
+    out = must(c.train_args("learning", *small, "-max_iters", 1200, "-checkpoint_every", 100))
+    vl = val_losses(out)
+    with h5py.File(os.path.join(c.dir, "learning_1200.h5")) as f:
+        tl, its = f["history/train_loss"][()], f["history/val_iteration"][()]
+    train = [float(np.mean(tl[a:b])) for a, b in zip([0, *its[:-1]], its)]
+    close = [abs(v - t) < 0.02 * t for v, t in zip(vl, train)]
+    assert any(a and b for a, b in zip(close, close[1:])), \
+        f"the run never had validation ~ training twice in a row, so it tests nothing: {vl} {train}"
+    assert all(vl[k] < 0.99 * vl[k - 3] for k in range(3, len(vl))), f"not still learning: {vl}"
+    assert "underfitting" not in out, out
+    # the same model trained on until the validation loss stops falling: advised, once
+    out = must(c.train_args("plateau", *small, "-max_iters", 12000, "-checkpoint_every", 1000, "-keep_last", 1))
+    vl = val_losses(out)
+    lines = out.splitlines()
+    advised = [k for k, line in enumerate(lines) if "underfitting" in line]
+    assert len(advised) == 1, out
+    assert re.search(r"advice: the validation loss \(\S+\) stays equal to the training loss \(\S+\) and has stopped "
+                     r"improving \(less than 1% better than 3 validations ago\): the model is underfitting", out), out
+    # it follows the validation where the rule first held
+    k = sum(1 for line in lines[:advised[0]] if "val loss = " in line) - 1
+    assert k >= 3 and vl[k] > 0.99 * vl[k - 3], (k, vl)
+    assert all(vl[j] <= 0.99 * vl[j - 3] for j in range(3, k)), (k, vl)
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

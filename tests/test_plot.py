@@ -6,7 +6,8 @@ handling of odd and bad input.
     test_plot.py svg        SVG from a made-up metrics file, and the edge cases (one point, no
                             validation, constant values, NaN/null/inf, unknown records)
     test_plot.py png        PNG through gnuplot, same cases; exits 77 (SKIP) without gnuplot
-    test_plot.py real_run   crnn-preprocess, a 20-iteration crnn-train, then both pictures
+    test_plot.py real_run   crnn-preprocess, a 20-iteration crnn-train, then both pictures, and
+                            the SVG against the run's time (-x time)
     test_plot.py bad_input  missing file, malformed line, unwritable output, empty file, no
                             gnuplot, bad output name: exit 1, a message, nothing left behind
     test_plot.py scaling_svg        a scaling benchmark's results (benchmarks/scaling.sh) drawn
@@ -15,6 +16,8 @@ handling of odd and bad input.
     test_plot.py scaling_png        the same through gnuplot, default output name; 77 without it
     test_plot.py scaling_bad_input  runs missing or not an array, a run without positive integer
                                     ranks, wrong types: exit 1, the file and run named, no picture
+    test_plot.py x_axis     -x time: points at their time_s (seconds, minutes, hours), -x epoch;
+                            a file without time_s: -x iteration draws it, -x time is an error
 
 CRNN_BIN names the build folder.
 """
@@ -262,6 +265,13 @@ def case_real_run(d):
     must([PLOT, metrics, "-o", name + ".svg"])
     check_svg(name + ".svg", n_train, n_val, n_cps)
     print(f"real run svg: ok ({n_train} train, {n_val} val points)")
+    # against the run's time: each point at its record's time_s
+    must([PLOT, metrics, "-x", "time", "-o", name + "-time.svg"])
+    for ident, kind in (("train-loss", "train"), ("val-loss", "val")):
+        want = [r["time_s"] for r in records if r.get("type") == kind]
+        xs, span = svg_x_of(name + "-time.svg", ident, "time (s)")
+        assert len(xs) == len(want) and all(abs(x - t) < 0.01 * span for x, t in zip(xs, want)), (ident, xs, want)
+    print("real run -x time: ok")
     if shutil.which("gnuplot"):
         must([PLOT, metrics])
         print("real run png: ok (%dx%d)" % check_png(name + "_metrics.png"))
@@ -636,14 +646,113 @@ def case_bad_input(d):
     assert open(out).read() == "old"
     print("bad input: ok")
 
+# ------------------------------------------------------------------------------------------
+# -x time and -x epoch
+
+def svg_x_of(path, ident, title):
+    """The x values a series is drawn at, read back through the loss panel's x ticks (label ->
+    pixel, a straight line), after checking the x axis's title."""
+    root = ET.parse(path).getroot()
+    panel = svg_element(root, "loss-panel")
+    titles = [el.text for el in panel.iter(SVG_NS + "text") if el.get("class") == "x-title"]
+    assert titles == [title], f"x title {titles}, not {title!r}"
+    ticks = [(float(t), px) for t, px in svg_panel_ticks(panel, "x")]
+    assert len(ticks) >= 3, ticks
+    (v0, p0), (v1, p1) = ticks[0], ticks[-1]
+    pts = svg_points(root, ident) or []
+    return [v0 + (float(p.split(",")[0]) - p0) * (v1 - v0) / (p1 - p0) for p in pts], (v1 - v0)
+
+
+def timed_run(seconds_per_step, pause_after=None, pause=0.0, n=60):
+    """Records with time_s and wall: a step every seconds_per_step, and a long pause (a run
+    stopped and resumed later, or a slow validation) after iteration pause_after. Returns
+    (records, train times, val times) in seconds."""
+    records, t, train_t, val_t = [], 0.0, [], []
+    for i in range(1, n + 1):
+        t += seconds_per_step
+        if pause_after is not None and i == pause_after + 1:
+            t += pause
+        r = train_record(i, 3.0 - i / 50)
+        r["time_s"], r["wall"] = t, 1.7e9 + t
+        records.append(r)
+        train_t.append(t)
+        if i % 20 == 0:
+            t += seconds_per_step / 2
+            v = val_record(i, 3.1 - i / 50)
+            v["time_s"], v["wall"] = t, 1.7e9 + t
+            records.append(v)
+            val_t.append(t)
+    records.append({"type": "sample", "iteration": 60, "time_s": t, "wall": 1.7e9 + t, "text": "a \"sample\"\n"})
+    return records, train_t, val_t
+
+
+def case_x_axis(d):
+    # seconds: the points sit at their time_s, not at their iteration (the pause shows)
+    recs, train_t, val_t = timed_run(0.5, pause_after=30, pause=40.0)
+    m = os.path.join(d, "timed_metrics.jsonl")
+    write_lines(m, recs)
+    for fmt in ("svg",) + (("png",) if shutil.which("gnuplot") else ()):
+        out = os.path.join(d, "timed." + fmt)
+        stdout, err = must([PLOT, m, "-x", "time", "-o", out])
+        assert out in stdout and not err, (stdout, err)
+        if fmt == "png":
+            check_png(out)
+    out = os.path.join(d, "timed.svg")
+    for ident, want in (("train-loss", train_t), ("val-loss", val_t), ("chars-per-s", train_t)):
+        xs, span = svg_x_of(out, ident, "time (s)")
+        assert len(xs) == len(want), (ident, len(xs), len(want))
+        for x, t in zip(xs, want):
+            assert abs(x - t) < 0.01 * span, f"{ident}: time {t} drawn at {x}"
+    # the gap of the pause: 40 s between iterations 30 and 31, where -x iteration has 1
+    xs, _ = svg_x_of(out, "train-loss", "time (s)")
+    assert xs[30] - xs[29] > 35, xs[28:32]
+    # minutes from 10 minutes, hours from 2 hours: the values scaled, the title saying so
+    for step, title, unit in ((20.0, "time (min)", 60.0), (200.0, "time (h)", 3600.0)):
+        recs, train_t, _ = timed_run(step)
+        m2 = os.path.join(d, "long_metrics.jsonl")
+        write_lines(m2, recs)
+        must([PLOT, m2, "-x", "time", "-o", out])
+        xs, span = svg_x_of(out, "train-loss", title)
+        for x, t in zip(xs, train_t):
+            assert abs(x - t / unit) < 0.01 * span, f"{title}: {t} s drawn at {x}"
+    # -x epoch: the records' epoch; -x iteration (the default) unchanged
+    must([PLOT, m, "-x", "epoch", "-o", out])
+    xs, span = svg_x_of(out, "train-loss", "epoch")
+    for x, i in zip(xs, range(1, 61)):
+        assert abs(x - i / 356) < 0.01 * span, (x, i / 356)
+    must([PLOT, m, "-o", out])
+    xs, span = svg_x_of(out, "train-loss", "iteration")
+    assert all(abs(x - i) < 0.01 * span for x, i in zip(xs, range(1, 61))), xs
+    # a file written before time_s: -x iteration still draws it; -x time is a clear error
+    old = os.path.join(d, "old_metrics.jsonl")
+    write_lines(old, typical_run()[0])
+    must([PLOT, old, "-o", os.path.join(d, "old.svg")])
+    check_svg(os.path.join(d, "old.svg"), *typical_run()[1:], typical_run()[1] - 1)
+    bad = os.path.join(d, "old-time.svg")
+    expect_error([PLOT, old, "-x", "time", "-o", bad], "old_metrics.jsonl", "time_s", "-x iteration")
+    assert not os.path.exists(bad) and not os.path.exists(bad + ".tmp")
+    # an old run resumed by a newer crnn-train: the records without time_s are left out, with a note
+    mixed = os.path.join(d, "mixed_metrics.jsonl")
+    old_part = [train_record(i, 3.0) for i in range(1, 11)]
+    write_lines(mixed, old_part + recs)
+    stdout, err = must([PLOT, mixed, "-x", "time", "-o", out])
+    assert "10 train and val records" in err and "time_s" in err and "left out" in err, err
+    xs, _ = svg_x_of(out, "train-loss", "time (h)")
+    assert len(xs) == 60, len(xs)
+    # time_s of the wrong type, and an unknown -x
+    write_lines(bad.replace(".svg", "_metrics.jsonl"), [dict(train_record(1, 2.0), time_s="late")])
+    expect_error([PLOT, bad.replace(".svg", "_metrics.jsonl"), "-x", "time", "-o", bad], "line 1", "time_s")
+    expect_error([PLOT, m, "-x", "wall", "-o", bad], "-x", "iteration|epoch|time", code=2)
+    print("x axis: ok")
+
 
 def main():
     case = sys.argv[1] if len(sys.argv) > 1 else ""
     fn = {"svg": case_svg, "png": case_png, "real_run": case_real_run, "bad_input": case_bad_input,
           "scaling_svg": case_scaling_svg, "scaling_png": case_scaling_png,
-          "scaling_bad_input": case_scaling_bad_input}.get(case)
+          "scaling_bad_input": case_scaling_bad_input, "x_axis": case_x_axis}.get(case)
     if not fn:
-        sys.exit(f"usage: {sys.argv[0]} svg|png|real_run|bad_input|scaling_svg|scaling_png|scaling_bad_input")
+        sys.exit(f"usage: {sys.argv[0]} svg|png|real_run|bad_input|scaling_svg|scaling_png|scaling_bad_input|x_axis")
     d = tempfile.mkdtemp(prefix="crnn-plot-test-")
     try:
         fn(d)

@@ -29,6 +29,8 @@ typedef struct Checkpoint {
     int64_t iteration;
     double epoch;
     char crnn_version[640]; /* the build that wrote it (crnn_version_text), "" when not recorded */
+    double elapsed_seconds; /* the run's time_s when it was taken (seconds of training since the
+                               run began, across resumes; FORMATS.md section 4); 0 when not recorded */
 
     ConfigEntry *config;
     int num_config;

@@ -1,6 +1,7 @@
 /* crnn-plot's library: reads a crnn-train metrics file (FORMATS.md section 4, one JSON object a
- * line) into (iteration, value) series, and draws them as two panels (train and validation loss
- * against iteration; chars/s against iteration) to an SVG written here, or to a PNG made by
+ * line) into (x, value) series, x the iteration, the epoch or the run's time (time_s), and draws
+ * them as two panels (train and validation loss against x; chars/s against x) to an SVG written
+ * here, or to a PNG made by
  * Debian's gnuplot. It draws a scaling benchmark's results (benchmarks/scaling.sh, one JSON
  * object) the same way: efficiency, and compute/communication/io milliseconds per step, against
  * ranks. Every write goes to `OUT.tmp` first and is renamed onto OUT. */
@@ -18,13 +19,21 @@ typedef struct PlotSeries {
     size_t n, cap;
 } PlotSeries;
 
+/* What the x axis shows: the records' "iteration", "epoch" or "time_s" (the run's seconds of
+ * training, continuing across resumes), the last in seconds, minutes or hours by its length. */
+typedef enum { PLOT_X_ITERATION, PLOT_X_EPOCH, PLOT_X_TIME } PlotX;
+
 typedef struct PlotData {
-    PlotSeries train_loss;  /* train records: (iteration, loss) */
-    PlotSeries val_loss;    /* val records: (iteration, val_loss) */
-    PlotSeries chars_per_s; /* train records: (iteration, chars_per_s) */
+    PlotSeries train_loss;  /* train records: (x, loss) */
+    PlotSeries val_loss;    /* val records: (x, val_loss) */
+    PlotSeries chars_per_s; /* train records: (x, chars_per_s) */
     size_t skipped;         /* values left out because they were NaN, inf or null */
     int partial_last_line;  /* 1: the last line had no newline and was not JSON (a run still
                                writing it) and was left out */
+    PlotX x;
+    const char *x_title;    /* "iteration", "epoch", "time (s)", "time (min)" or "time (h)" */
+    size_t without_x;       /* train and val records left out because they have no x (-x time:
+                               records written before crnn-train recorded time_s) */
 } PlotData;
 
 typedef enum { PLOT_PNG, PLOT_SVG } PlotFormat;
@@ -34,6 +43,13 @@ typedef enum { PLOT_PNG, PLOT_SVG } PlotFormat;
  * is not a JSON object, or a train/val record without a numeric iteration, is an error naming
  * the file and line. A file with no point to draw is an error too. */
 int plot_read_metrics(PlotData *data, const char *path, CrnnError *err);
+/* The same with x the epoch or time_s instead of the iteration (which every train and val record
+ * still needs). A record without that key is left out and counted (without_x); a file where no
+ * record has it is an error that names the key and suggests -x iteration. Times are drawn in
+ * seconds, in minutes from 10 minutes, in hours from 2 hours. */
+int plot_read_metrics_x(PlotData *data, const char *path, PlotX x, CrnnError *err);
+/* The PlotX named "iteration", "epoch" or "time"; -1 with err otherwise. */
+int plot_x_from_name(const char *name, PlotX *x, CrnnError *err);
 void plot_data_free(PlotData *data);
 
 /* The format named by a file's extension (.png or .svg, any case); -1 with err otherwise. */

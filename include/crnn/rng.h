@@ -6,7 +6,9 @@
 
 #include <stdint.h>
 
-typedef enum { RNG_INIT = 1, RNG_DROPOUT = 2, RNG_SAMPLE = 3 } RngPurpose;
+/* RNG_SAMPLE: crnn-sample's draws; RNG_TRAIN_SAMPLE: the samples crnn-train writes during
+ * training (-sample_every), apart from every number training itself draws. */
+typedef enum { RNG_INIT = 1, RNG_DROPOUT = 2, RNG_SAMPLE = 3, RNG_TRAIN_SAMPLE = 4 } RngPurpose;
 
 typedef struct RngKey {
     uint64_t seed;

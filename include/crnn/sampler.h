@@ -17,6 +17,9 @@ typedef struct SampleOptions {
     int top_k;              /* > 0: draw among the k most likely only */
     int num_samples;        /* samples drawn together, one stream each (>= 1) */
     uint64_t seed;
+    uint32_t purpose;       /* the generator's purpose (rng.h); 0: RNG_SAMPLE, crnn-sample's */
+    uint32_t position;      /* the key's position word, telling apart the samples of one seed
+                               (crnn-train's: the iteration); 0 for crnn-sample */
 } SampleOptions;
 
 /* The model must have been created with max_B >= num_samples. Writes the start text then

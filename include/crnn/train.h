@@ -4,6 +4,8 @@
 #ifndef CRNN_TRAIN_H
 #define CRNN_TRAIN_H
 
+#include <stdint.h>
+
 #include "crnn/backend.h"
 #include "crnn/comm.h"
 #include "crnn/common.h"
@@ -15,6 +17,16 @@
 
 /* Catches SIGUSR1, SIGTERM and SIGINT: training stops at the next step boundary. */
 void train_catch_signals(void);
+
+/* The underfitting advice's test, after a validation: whether the validation loss has stopped
+ * improving and stays close to the training loss. val_losses[0..n-1] are the run's validation
+ * losses, oldest first, the newest last; train_loss is the mean training loss since the
+ * validation before the newest. It has stopped improving when there are at least 4 and the
+ * newest is less than 1% below the one three validations earlier (newest > 0.99 * val_losses[n-4]:
+ * it fell by less than 1% of that over the last three validations, or rose); close means within
+ * 2% of the training loss. Early in training the two losses are always close, so closeness alone
+ * says nothing. Returns 1 to advise a larger model, else 0. */
+int train_advice_underfitting(const float *val_losses, int64_t n, double train_loss);
 
 /* Runs training. Returns 0 when it finished, CRNN_EXIT_STOPPED when a signal stopped it after a
  * checkpoint, -1 on error (err filled). */

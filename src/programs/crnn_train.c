@@ -35,6 +35,8 @@ static Flag train_flags[] = {
     {.name = "print_every", .type = FLAG_INT, .def = "1", .help = "print the loss every this many iterations (0: never)"},
     {.name = "checkpoint_every", .type = FLAG_INT, .def = "1000", .help = "validate and write a checkpoint every this many iterations (and at the end)", .alias = "eval_val_every"},
     {.name = "val_max_batches", .type = FLAG_INT, .def = "0", .help = "validate on the first this many batches of the validation split only, the same ones every time (0: all of it)"},
+    {.name = "sample_every", .type = FLAG_INT, .def = "0", .help = "print a sample (and write it to the metrics) after every this many validations; 0: never"},
+    {.name = "sample_length", .type = FLAG_INT, .def = "200", .help = "characters per -sample_every sample, drawn at temperature 0.8"},
     {.name = "checkpoint_name", .type = FLAG_STRING, .def = "cv/checkpoint", .help = "checkpoints are <checkpoint_name>_<iteration>.h5"},
     {.name = "checkpoint_dir", .type = FLAG_STRING, .def = "cv", .help = "char-rnn's checkpoint folder; with it or -savefile, checkpoints are DIR/lm_<savefile>_epoch<e>_<val>.h5"},
     {.name = "savefile", .type = FLAG_STRING, .def = "lstm", .help = "char-rnn's checkpoint name (see -checkpoint_dir)"},
