@@ -103,6 +103,9 @@ def case_inspect(c):
     shown = re.search(r"^Epoch (\S+) / \S+, i = 20 / 20,", progress, re.M).group(1)
     assert abs(float(shown) - (done + 1)) < 0.006, (shown, done)
     assert f'iteration: 20, epochs completed {done:.2f} (the progress line\'s "Epoch {shown}")' in out, out
+    with h5py.File(os.path.join(c.dir, "i_20.h5")) as f:
+        elapsed = float(f.attrs["elapsed_seconds"])
+    assert f"time: {elapsed:.1f} s of the run" in out, out
     # reals as the shortest text that reads back to the same double
     assert re.search(r"^  decay_rate = 0\.95$", out, re.M), out
     assert re.search(r"^  learning_rate = 0\.30000000000000004$", out, re.M), out

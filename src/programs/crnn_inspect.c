@@ -42,6 +42,8 @@ int main(int argc, char **argv) {
        progress line counts from 1 (i / num_train + 1) */
     printf("iteration: %" PRId64 ", epochs completed %.2f (the progress line's \"Epoch %.2f\")\n",
            ck.iteration, ck.epoch, ck.epoch + 1);
+    if (ck.elapsed_seconds > 0) /* absent in checkpoints of older builds */
+        printf("time: %.1f s of the run (its time_s) when this was written\n", ck.elapsed_seconds);
     if (ck.has_state) {
         printf("optimizer: %s, step %" PRId64 ", learning rate %g\n", ck.optim_name, ck.optim_step, ck.learning_rate);
         printf("data: %d streams, epoch %" PRId64 ", %" PRId64 " batches of it done\n", ck.streams, ck.epoch_index,
