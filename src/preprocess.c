@@ -40,27 +40,27 @@ static int same_file(const char *a, const char *b) {
 
 int preprocess_check_options(const PreprocessOptions *opt, CrnnError *err) {
     if (!opt->input_txt || !*opt->input_txt)
-        return crnn_fail(err, "no input file; give the text with --input_txt FILE");
+        return crnn_fail_usage(err, "no input file; give the text with --input_txt FILE");
     if (!opt->output_h5 || !*opt->output_h5)
-        return crnn_fail(err, "no output file; give --output_h5 FILE.h5");
+        return crnn_fail_usage(err, "no output file; give --output_h5 FILE.h5");
     if (!opt->output_json || !*opt->output_json)
-        return crnn_fail(err, "no output file; give --output_json FILE.json");
+        return crnn_fail_usage(err, "no output file; give --output_json FILE.json");
     if (!(opt->val_frac >= 0 && opt->val_frac < 1))
-        return crnn_fail(err, "--val_frac must be at least 0 and below 1, got %g", opt->val_frac);
+        return crnn_fail_usage(err, "--val_frac must be at least 0 and below 1, got %g", opt->val_frac);
     if (!(opt->test_frac >= 0 && opt->test_frac < 1))
-        return crnn_fail(err, "--test_frac must be at least 0 and below 1, got %g", opt->test_frac);
+        return crnn_fail_usage(err, "--test_frac must be at least 0 and below 1, got %g", opt->test_frac);
     if (!(opt->val_frac + opt->test_frac < 1))
-        return crnn_fail(err,
+        return crnn_fail_usage(err,
                          "--val_frac %g plus --test_frac %g leaves nothing to train on; their sum "
                          "must be below 1 (e.g. --val_frac 0.1 --test_frac 0.1)",
                          opt->val_frac, opt->test_frac);
     if (opt->encoding != VOCAB_UTF8 && opt->encoding != VOCAB_BYTES)
-        return crnn_fail(err, "--encoding must be utf-8 or bytes");
+        return crnn_fail_usage(err, "--encoding must be utf-8 or bytes");
     if (same_file(opt->output_h5, opt->output_json))
-        return crnn_fail(err, "--output_h5 and --output_json are both %s; give two different files",
+        return crnn_fail_usage(err, "--output_h5 and --output_json are both %s; give two different files",
                          opt->output_h5);
     if (same_file(opt->input_txt, opt->output_h5) || same_file(opt->input_txt, opt->output_json))
-        return crnn_fail(err, "an output file is the input %s itself; give other --output_h5 and "
+        return crnn_fail_usage(err, "an output file is the input %s itself; give other --output_h5 and "
                               "--output_json names",
                          opt->input_txt);
     return 0;

@@ -75,7 +75,7 @@ int runtime_blas_threads(int ranks_on_node) {
 Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int local_rank,
                          int threads, int quiet, CrnnError *err) {
     if (strcmp(gpu_backend, "cuda") != 0) {
-        crnn_fail(err, "-gpu_backend %s is not supported; crnn runs on CUDA or the CPU (-gpu -1)", gpu_backend);
+        crnn_fail_usage(err, "-gpu_backend %s is not supported; crnn runs on CUDA or the CPU (-gpu -1)", gpu_backend);
         return NULL;
     }
     if (gpu < -1) {

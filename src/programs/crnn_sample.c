@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
                      .positional = "checkpoint"};
     int status;
     if (!runtime_start(&flags, argc, argv, &status)) return status;
-    CrnnError err;
+    CrnnError err = {.msg = ""};
     int rc = 1;
     Checkpoint ck = {0};
     Backend *be = NULL;
@@ -43,32 +43,32 @@ int main(int argc, char **argv) {
                        .seed = (uint64_t)flags_int(&flags, "seed")};
     const char *path = flags_str(&flags, "checkpoint");
     if (!*path) {
-        crnn_fail(&err, "give the checkpoint to sample from: -checkpoint cv/checkpoint_N.h5");
+        crnn_fail_usage(&err, "give the checkpoint to sample from: -checkpoint cv/checkpoint_N.h5");
         goto fail;
     }
     if (o.length < 0) {
-        crnn_fail(&err, "-length must be 0 or more, got %lld", (long long)o.length);
+        crnn_fail_usage(&err, "-length must be 0 or more, got %lld", (long long)o.length);
         goto fail;
     }
     if (o.sample != 0 && o.sample != 1) {
-        crnn_fail(&err, "-sample must be 0 (most likely character) or 1 (draw), got %d", o.sample);
+        crnn_fail_usage(&err, "-sample must be 0 (most likely character) or 1 (draw), got %d", o.sample);
         goto fail;
     }
     if (!(o.temperature > 0)) {
-        crnn_fail(&err, "-temperature must be above 0, got %g; for the most likely character every time use -sample 0",
+        crnn_fail_usage(&err, "-temperature must be above 0, got %g; for the most likely character every time use -sample 0",
                   o.temperature);
         goto fail;
     }
     if (o.top_k < 0) {
-        crnn_fail(&err, "-top_k must be 0 (off) or more, got %d", o.top_k);
+        crnn_fail_usage(&err, "-top_k must be 0 (off) or more, got %d", o.top_k);
         goto fail;
     }
     if (flags_int(&flags, "num_samples") < 1 || flags_int(&flags, "num_samples") > 100000) {
-        crnn_fail(&err, "-num_samples must be at least 1, got %lld", (long long)flags_int(&flags, "num_samples"));
+        crnn_fail_usage(&err, "-num_samples must be between 1 and 100000, got %lld", (long long)flags_int(&flags, "num_samples"));
         goto fail;
     }
     if (flags_int(&flags, "seed") < 0) {
-        crnn_fail(&err, "-seed must be 0 or more");
+        crnn_fail_usage(&err, "-seed must be 0 or more");
         goto fail;
     }
     if (checkpoint_read(path, &ck, 0, &err)) goto fail;
@@ -84,7 +84,10 @@ int main(int argc, char **argv) {
     if (sampler_run(&model, &ck.vocab, &o, stdout, &err) || backend_check(be, &err)) goto fail;
     rc = 0;
 fail:
-    if (rc) crnn_print_error(flags.program, &err);
+    if (rc) {
+        crnn_print_error(flags.program, &err);
+        rc = crnn_exit_status(&err);
+    }
     model_destroy(&model);
     backend_destroy(be);
     checkpoint_free(&ck);
