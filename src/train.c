@@ -792,7 +792,7 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
     if (checkpoint_read(path, &ck, want_state, err)) return -1;
     int rc = -1;
     if (!vocab_equal(&ck.vocab, &r->vocab)) {
-        crnn_fail_usage(err, "the vocabulary of %s (%d tokens) differs from %s (%d tokens); use the JSON of the data the checkpoint was trained on, or preprocess this text again with that vocabulary",
+        crnn_fail_usage(err, "the vocabulary of %s (%d tokens) differs from %s (%d tokens); use the JSON of the data the checkpoint was trained on, or encode this text with that JSON's vocabulary: crnn-preprocess --input_txt TEXT --input_json THAT.json --output_h5 NEW.h5",
                   path, ck.vocab.size, r->s.input_json, r->vocab.size);
         goto done;
     }

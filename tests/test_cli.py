@@ -562,6 +562,60 @@ def case_lock(c):
     assert f"i = {its[-1] + 1} / {its[-1] + 1}" in out, out
 
 
+def expect_status(args, status, *needles, **kw):
+    """Runs args; expects exit status `status`, and for a failure an error message holding each
+    needle. Returns (stdout, stderr)."""
+    rc, out, err = run(args, **kw)
+    assert rc == status, f"{' '.join(map(str, args))}: exit {rc}, expected {status}\n{out}\n{err}"
+    if status != 0:
+        assert "error:" in err, f"no error message: {err!r}"
+    for n in needles:
+        assert n in err, f"expected {n!r} in the message: {err!r}"
+    assert "Traceback" not in err and "Segmentation" not in err
+    return out, err
+
+
+def case_start_text_file(c):
+    """crnn-sample -start_text_file FILE primes as -start_text with the file's text does, long
+    primes too; errors name the file; crnn-sample -config works like crnn-train's."""
+    d = c.dir
+    must(c.train_args("s", "-max_iters", 20, "-checkpoint_every", 0))
+    ck = os.path.join(d, "s_20.h5")
+    sample = [prog("crnn-sample"), ck, "-gpu", -1, "-length", 60]
+    text = open(c.txt).read()
+    for name, prime in (("short", "The quick "), ("long", text[1000:1700]), ("newlines", "dog.\nThe cat\n\n")):
+        f = os.path.join(d, name + ".txt")
+        open(f, "w").write(prime)
+        for mode in (["-sample", 0], ["-sample", 1, "-seed", 9, "-num_samples", 2]):
+            a = must([*sample, *mode, "-start_text", prime])
+            b = must([*sample, *mode, "-start_text_file", f])
+            assert a == b and a.startswith(prime), (name, mode, a[:200], b[:200])
+    # an empty file is an empty start text
+    empty = os.path.join(d, "empty.txt")
+    open(empty, "w").close()
+    assert must([*sample, "-seed", 4, "-start_text_file", empty]) == must([*sample, "-seed", 4])
+    # errors
+    short = os.path.join(d, "short.txt")
+    expect_status([*sample, "-start_text", "x", "-start_text_file", short], 2, "-start_text", "-start_text_file", "not both")
+    missing = os.path.join(d, "missing.txt")
+    expect_status([*sample, "-start_text_file", missing], 1, missing, "-start_text_file")
+    expect_status([*sample, "-start_text_file", d], 1, d, "-start_text_file")
+    bad = os.path.join(d, "bad.txt")
+    open(bad, "w").write("The \u03a9 fox")
+    expect_status([*sample, "-start_text_file", bad], 2, f"-start_text_file {bad}", "\u03a9", "at byte 4",
+                  "not in the vocabulary")
+    open(bad, "wb").write(b"The \xff fox")
+    expect_status([*sample, "-start_text_file", bad], 2, f"-start_text_file {bad}", "invalid UTF-8", "at byte 4")
+    # crnn-sample -config: name = value lines, the command line wins
+    cfg = os.path.join(d, "sample.cfg")
+    open(cfg, "w").write(f"# a sampling preset\nsample = 0\nlength = 30\nstart_text_file = {short}\ngpu = -1\n")
+    want = must([prog("crnn-sample"), ck, "-gpu", -1, "-sample", 0, "-length", 30, "-start_text", "The quick "])
+    assert must([prog("crnn-sample"), ck, "-config", cfg]) == want
+    want10 = must([prog("crnn-sample"), ck, "-gpu", -1, "-sample", 0, "-length", 10, "-start_text", "The quick "])
+    assert must([prog("crnn-sample"), "-config", cfg, ck, "-length", 10]) == want10 != want
+    expect_status([prog("crnn-sample"), ck, "-config", missing], 2, missing, "-config")
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":

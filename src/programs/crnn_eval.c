@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     }
     if (vocab_read_json(&vocab, json, &err)) goto fail;
     if (!vocab_equal(&vocab, &ck.vocab)) {
-        crnn_fail_usage(&err, "the vocabulary of %s differs from %s's; give the -input_json written with the data the checkpoint was trained on",
+        crnn_fail_usage(&err, "the vocabulary of %s differs from %s's; give the -input_json written with the data the checkpoint was trained on, or encode the text with that JSON's vocabulary: crnn-preprocess --input_txt TEXT --input_json THAT.json --output_h5 NEW.h5",
                   json, path);
         goto fail;
     }

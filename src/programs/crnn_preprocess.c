@@ -10,9 +10,10 @@ static const char *PROG = "crnn-preprocess";
 
 int main(int argc, char **argv) {
     Flag flags[] = {
-        {.name = "input_txt", .type = FLAG_STRING, .def = "", .help = "the text to train on"},
+        {.name = "input_txt", .type = FLAG_STRING, .def = "", .help = "the text to train on; - reads standard input"},
         {.name = "output_h5", .type = FLAG_STRING, .def = "", .help = "the splits /train, /val, /test"},
-        {.name = "output_json", .type = FLAG_STRING, .def = "", .help = "the vocabulary"},
+        {.name = "output_json", .type = FLAG_STRING, .def = "", .help = "the vocabulary (with --input_json: a copy of it; the same file or none leaves it as it is)"},
+        {.name = "input_json", .type = FLAG_STRING, .def = "", .help = "encode with this existing vocabulary (of data a checkpoint was trained on) instead of making one; a character outside it is an error"},
         {.name = "val_frac", .type = FLAG_REAL, .def = "0.1", .help = "fraction of the tokens for validation"},
         {.name = "test_frac", .type = FLAG_REAL, .def = "0.1", .help = "fraction of the tokens for test"},
         {.name = "encoding", .type = FLAG_STRING, .def = "utf-8", .help = "tokens are characters (utf-8) or bytes", .choices = "utf-8|bytes"},
@@ -39,9 +40,11 @@ int main(int argc, char **argv) {
     opt.input_txt = flags_str(&set, "input_txt");
     opt.output_h5 = flags_str(&set, "output_h5");
     opt.output_json = flags_str(&set, "output_json");
+    opt.input_json = flags_str(&set, "input_json");
     opt.val_frac = flags_real(&set, "val_frac");
     opt.test_frac = flags_real(&set, "test_frac");
     opt.encoding = strcmp(flags_str(&set, "encoding"), "bytes") == 0 ? VOCAB_BYTES : VOCAB_UTF8;
+    opt.encoding_given = flags_given(&set, "encoding");
     int quiet = (int)flags_int(&set, "quiet");
 
     PreprocessSummary summary;
