@@ -632,7 +632,7 @@ def case_exit_status(c):
     for bad, needle in [(("-rnn_size", -5), "-rnn_size"), (("-rnn_size", "abc"), "-rnn_size"),
                         (("-rnn_size", 0), "-rnn_size"), (("-learning_rate", 0), "-learning_rate"),
                         (("-dropout", 1), "-dropout"), (("-model_type", "lstn"), "-model_type"),
-                        (("-batchnorm", 1), "batchnorm"), (("-gpu_backend", "opencl"), "-gpu_backend"),
+                        (("-batchnorm", 1), "batchnorm"), (("-gpu_backend", "opencl"), "-gpu_backend"), (("-gpu", -2), "-gpu"),
                         (("-resume", ck, "-init_from", ck), "-init_from"),
                         (("-resume", ck, "-rnn_size", 32), "rnn_size"), (("-resume", ck, "-seq_length", 8), "seq_length"),
                         (("-init_from", ck, "-num_layers", 1), "num_layers")]:
