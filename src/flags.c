@@ -209,7 +209,7 @@ static char *trim(char *s) {
 static int read_config(FlagSet *set, const char *path, CrnnError *err) {
     FILE *fp = fopen(path, "r");
     if (!fp)
-        return crnn_fail(err, "cannot read the config file %s: %s; check the path given to -config",
+        return crnn_fail_usage(err, "cannot read the config file %s: %s; check the path given to -config",
                          path, strerror(errno));
     char line[4096];
     int lineno = 0, rc = 0;

@@ -126,6 +126,9 @@ static void test_messages(void) {
     snprintf(want, sizeof want, "%s:4: unknown flag 'num_layres'; did you mean num_layers?", cfg);
     CHECK(parse(&set, &err, "-config", cfg, NULL) == -1 && strstr(err.msg, want) && err.code == CRNN_EXIT_USAGE,
           "%s", err.msg);
+    CHECK(parse(&set, &err, "-config", tmp_path("no_such.cfg"), NULL) == -1 && strstr(err.msg, "no_such.cfg") &&
+              err.code == CRNN_EXIT_USAGE,
+          "%s", err.msg);
     fp = fopen(cfg, "w");
     fputs("rnn_size = big\n", fp);
     fclose(fp);

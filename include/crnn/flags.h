@@ -3,8 +3,8 @@
  * or takes 0 or 1 as `--quiet=0` or a following `0`/`1`, never another argument. `-config FILE`
  * reads `name = value` lines first; the command line wins. `--help` prints every flag. An
  * unknown flag's message names the closest declared flag, or what a flag of char-rnn's or
- * torch-rnn's scripts became. Every error of the flags is a usage error (CRNN_EXIT_USAGE), but
- * for an unreadable -config file. */
+ * torch-rnn's scripts became. Every error of the flags, an unreadable -config file included, is
+ * a usage error (CRNN_EXIT_USAGE). */
 #ifndef CRNN_FLAGS_H
 #define CRNN_FLAGS_H
 
