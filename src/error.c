@@ -13,8 +13,24 @@ int crnn_fail(CrnnError *err, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        err->code = 0;
     }
     return -1;
+}
+
+int crnn_fail_usage(CrnnError *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = CRNN_EXIT_USAGE;
+    }
+    return -1;
+}
+
+int crnn_exit_status(const CrnnError *err) {
+    return err && err->code == CRNN_EXIT_USAGE ? CRNN_EXIT_USAGE : CRNN_EXIT_FAILURE;
 }
 
 int crnn_fail_context(CrnnError *err, const char *fmt, ...) {

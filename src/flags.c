@@ -49,8 +49,8 @@ static int assign(FlagSet *set, Flag *f, const char *value, CrnnError *err) {
             /* accept integral values written as reals (e.g. 1e3) */
             double d = strtod(value, &end);
             if (end == value || *end != '\0' || !isfinite(d) || d != floor(d) || fabs(d) > 9e18)
-                return crnn_fail(err, "-%s needs a whole number, got '%s'; see %s --help", f->name,
-                                 value, set->program);
+                return crnn_fail_usage(err, "-%s needs a whole number, got '%s'; see %s --help",
+                                       f->name, value, set->program);
             v = (long long)d;
         }
         f->i = v;
@@ -61,16 +61,22 @@ static int assign(FlagSet *set, Flag *f, const char *value, CrnnError *err) {
         errno = 0;
         double d = strtod(value, &end);
         if (end == value || *end != '\0' || errno == ERANGE || !isfinite(d))
-            return crnn_fail(err, "-%s needs a number, got '%s'; see %s --help", f->name, value,
-                             set->program);
+            return crnn_fail_usage(err, "-%s needs a number, got '%s'; see %s --help", f->name,
+                                   value, set->program);
         f->d = d;
         /* a real outside int64_t's range (e.g. 1e38) has no integer value: converting it is
            undefined, so clamp */
         f->i = fabs(d) < 9e18 ? (int64_t)d : d < 0 ? INT64_MIN : INT64_MAX;
         break;
     }
+    case FLAG_SWITCH: /* alone it means 1; with a value, 0 or 1 */
+        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
+            return crnn_fail_usage(err, "--%s is a switch: give it alone (on), or with 0 or 1 (--%s=0), got '%s'",
+                                   f->name, f->name, value);
+        f->i = value[0] - '0';
+        f->d = (double)f->i;
+        break;
     case FLAG_STRING:
-    case FLAG_SWITCH:
         break;
     }
     if (f->type == FLAG_STRING) {
@@ -87,20 +93,107 @@ static int assign(FlagSet *set, Flag *f, const char *value, CrnnError *err) {
                 if (!bar) break;
             }
             if (!ok)
-                return crnn_fail(err, "-%s must be one of %s, got '%s'", f->name, f->choices, value);
+                return crnn_fail_usage(err, "-%s must be one of %s, got '%s'", f->name, f->choices, value);
         }
         char *copy = strdup(value);
         if (!copy) return crnn_fail(err, "out of memory");
         free(f->s);
         f->s = copy;
     }
-    if (f->type == FLAG_SWITCH) f->i = 1;
     return 0;
+}
+
+/* ---- unknown flags: the closest declared one, or what a char-rnn/torch-rnn flag became ----- */
+
+int flags_edit_distance(const char *a, const char *b) {
+    /* optimal string alignment: insertions, deletions, substitutions and swaps of two neighbours
+     * each cost 1; letters compare without case */
+    enum { MAXLEN = 64 };
+    size_t n = strlen(a), m = strlen(b);
+    if (n > MAXLEN || m > MAXLEN) return (int)(n > m ? n : m);
+    int d[MAXLEN + 1][MAXLEN + 1];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            int ai = tolower((unsigned char)a[i - 1]), bj = tolower((unsigned char)b[j - 1]);
+            int best = d[i - 1][j - 1] + (ai != bj);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == bj && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[n][m];
+}
+
+const char *flags_suggest(const FlagSet *set, const char *name) {
+    size_t n = strlen(name);
+    /* close means: one edit for names of up to 5 characters, two for longer ones, fewer edits
+     * than the candidate has characters; nothing for 1 or 2 characters (any flag is close) */
+    int allowed = n <= 2 ? 0 : n <= 5 ? 1 : 2;
+    const char *best = NULL;
+    int best_d = allowed + 1;
+    for (int k = 0; k < set->count; k++) {
+        const char *names[2] = {set->flags[k].name, set->flags[k].alias};
+        for (int j = 0; j < 2; j++) {
+            if (!names[j]) continue;
+            int d = flags_edit_distance(name, names[j]);
+            if (d < best_d && (size_t)d < strlen(names[j])) {
+                best = names[j];
+                best_d = d;
+            }
+        }
+    }
+    if (set->has_config && !best && flags_edit_distance(name, "config") <= allowed) best = "config";
+    return best;
+}
+
+/* Flags of char-rnn's and torch-rnn's scripts (and of the other crnn programs) that a program
+ * does not take, and what to use instead. program NULL: any program that lacks the flag. */
+static const struct {
+    const char *program, *name, *hint;
+} hints[] = {
+    {"crnn-train", "train_frac", "char-rnn's -train_frac/-val_frac are crnn-preprocess's --val_frac/--test_frac: the split is made once when preprocessing (the rest is the training split); -data_dir DIR makes char-rnn's 5% validation split"},
+    {"crnn-train", "val_frac", "char-rnn's -train_frac/-val_frac are crnn-preprocess's --val_frac/--test_frac: the split is made once when preprocessing (the rest is the training split); -data_dir DIR makes char-rnn's 5% validation split"},
+    {"crnn-train", "test_frac", "-test_frac is crnn-preprocess's --test_frac: the split is made once when preprocessing"},
+    {"crnn-train", "accurate_gpu_timing", "char-rnn's -accurate_gpu_timing is not needed: crnn-train times every step itself (the chars/s of its progress lines, and compute, communication and io times in <checkpoint_name>_metrics.jsonl)"},
+    {"crnn-train", "checkpoint", "crnn-train names its checkpoints with -checkpoint_name; to continue a run give -resume FILE (or -resume auto), to start from a checkpoint's weights -init_from FILE"},
+    {"crnn-train", "start_text", "-start_text is crnn-sample's: crnn-sample -checkpoint FILE -start_text TEXT"},
+    {"crnn-train", "input_txt", "crnn-train reads preprocessed data: run crnn-preprocess --input_txt FILE first and give its -input_h5 and -input_json, or give char-rnn's -data_dir DIR (DIR/input.txt)"},
+    {"crnn-preprocess", "data_dir", "-data_dir is crnn-train's (char-rnn's folder holding input.txt); crnn-preprocess reads --input_txt FILE"},
+    {"crnn-preprocess", "input_h5", "crnn-preprocess writes data: --output_h5 FILE.h5 (and reads an existing vocabulary with --input_json)"},
+    {"crnn-sample", "primetext_file", "the start text from a file is -start_text_file FILE"},
+    {NULL, "opencl", "crnn runs on CUDA or the CPU (-gpu -1); drop -opencl"},
+    {NULL, "config", "this program reads no -config file; give its flags on the command line"},
+};
+
+const char *flags_hint(const char *program, const char *name) {
+    for (size_t k = 0; k < CRNN_ARRAY_LEN(hints); k++)
+        if ((!hints[k].program || strcmp(hints[k].program, program) == 0) && strcmp(hints[k].name, name) == 0)
+            return hints[k].hint;
+    return NULL;
+}
+
+/* "unknown flag '-rnn_sise'; did you mean -rnn_size? (see crnn-train --help)". where: "" on the
+ * command line, "FILE:LINE: " in a -config file (flags written there without dashes). */
+static int unknown_flag(const FlagSet *set, const char *where, const char *dashes, const char *name,
+                        CrnnError *err) {
+    const char *hint = flags_hint(set->program, name);
+    if (hint)
+        return crnn_fail_usage(err, "%sunknown flag '%s%s': %s", where, dashes, name, hint);
+    const char *close = flags_suggest(set, name);
+    if (close)
+        return crnn_fail_usage(err, "%sunknown flag '%s%s'; did you mean %s%s? (see %s --help)", where, dashes,
+                               name, dashes, close, set->program);
+    return crnn_fail_usage(err, "%sunknown flag '%s%s'; see %s --help", where, dashes, name, set->program);
 }
 
 int flags_set_text(FlagSet *set, const char *name, const char *value, CrnnError *err) {
     Flag *f = flags_find(set, name);
-    if (!f) return crnn_fail(err, "unknown flag -%s; see %s --help", name, set->program);
+    if (!f) return unknown_flag(set, "", "-", name, err);
     if (assign(set, f, value, err)) return -1;
     f->set = 1;
     return 0;
@@ -116,7 +209,7 @@ static char *trim(char *s) {
 static int read_config(FlagSet *set, const char *path, CrnnError *err) {
     FILE *fp = fopen(path, "r");
     if (!fp)
-        return crnn_fail(err, "cannot read the config file %s: %s; check the path given to -config",
+        return crnn_fail_usage(err, "cannot read the config file %s: %s; check the path given to -config",
                          path, strerror(errno));
     char line[4096];
     int lineno = 0, rc = 0;
@@ -128,20 +221,21 @@ static int read_config(FlagSet *set, const char *path, CrnnError *err) {
         if (!*s) continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = crnn_fail(err, "%s:%d: expected 'name = value', got '%s'", path, lineno, s);
+            rc = crnn_fail_usage(err, "%s:%d: expected 'name = value', got '%s'", path, lineno, s);
             break;
         }
         *eq = '\0';
         char *name = trim(s), *value = trim(eq + 1);
         while (*name == '-') name++;
         if (strcmp(name, "config") == 0) {
-            rc = crnn_fail(err, "%s:%d: a config file cannot include another", path, lineno);
+            rc = crnn_fail_usage(err, "%s:%d: a config file cannot include another", path, lineno);
             break;
         }
         Flag *f = flags_find(set, name);
         if (!f) {
-            rc = crnn_fail(err, "%s:%d: unknown flag '%s'; see %s --help", path, lineno, name,
-                           set->program);
+            char where[CRNN_ERROR_MAX / 2];
+            snprintf(where, sizeof where, "%s:%d: ", path, lineno);
+            rc = unknown_flag(set, where, "", name, err);
             break;
         }
         if (assign(set, f, value, err)) {
@@ -189,7 +283,7 @@ int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err) {
             if (strncmp(name, "config=", 7) == 0) {
                 if (read_config(set, name + 7, err)) return -1;
             } else if (strcmp(name, "config") == 0) {
-                if (a + 1 >= argc) return crnn_fail(err, "-config needs a file name");
+                if (a + 1 >= argc) return crnn_fail_usage(err, "-config needs a file name");
                 if (read_config(set, argv[a + 1], err)) return -1;
             }
         }
@@ -203,8 +297,8 @@ int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err) {
                 if (flags_set_text(set, set->positional, arg, err)) return -1;
                 continue;
             }
-            return crnn_fail(err, "unexpected argument '%s'; flags are written -name value (see %s --help)",
-                             arg, set->program);
+            return crnn_fail_usage(err, "unexpected argument '%s'; flags are written -name value (see %s --help)",
+                                   arg, set->program);
         }
         const char *name = arg + (arg[1] == '-' ? 2 : 1);
         char namebuf[256];
@@ -223,18 +317,20 @@ int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err) {
             continue;
         }
         Flag *f = flags_find(set, name);
-        if (!f) return crnn_fail(err, "unknown flag '%s'; see %s --help", arg, set->program);
+        if (!f) return unknown_flag(set, "", arg[1] == '-' ? "--" : "-", name, err);
         if (f->type == FLAG_SWITCH) {
-            if (value) return crnn_fail(err, "--%s takes no value", f->name);
-            f->i = 1;
+            /* alone: on; --name=0|1, or a following 0 or 1, sets it (never another argument) */
+            if (!value && a + 1 < argc && (strcmp(argv[a + 1], "0") == 0 || strcmp(argv[a + 1], "1") == 0))
+                value = argv[++a];
+            if (assign(set, f, value ? value : "1", err)) return -1;
             f->set = 1;
             continue;
         }
         if (!value) {
             if (a + 1 >= argc || (argv[a + 1][0] == '-' && argv[a + 1][1] != '\0' &&
                                   !looks_numeric(argv[a + 1])))
-                return crnn_fail(err, "flag -%s needs a value (e.g. -%s %s); see %s --help", f->name,
-                                 f->name, f->def && *f->def ? f->def : "VALUE", set->program);
+                return crnn_fail_usage(err, "flag -%s needs a value (e.g. -%s %s); see %s --help", f->name,
+                                       f->name, f->def && *f->def ? f->def : "VALUE", set->program);
             value = argv[++a];
         }
         if (assign(set, f, value, err)) return -1;
@@ -276,7 +372,7 @@ void flags_print_help(const FlagSet *set) {
         const Flag *f = &set->flags[k];
         char head[128];
         if (f->type == FLAG_SWITCH)
-            snprintf(head, sizeof head, "  --%s", f->name);
+            snprintf(head, sizeof head, "  --%s [0|1]", f->name);
         else
             snprintf(head, sizeof head, "  -%s %s", f->name,
                      f->type == FLAG_STRING ? (f->choices ? f->choices : "TEXT")
@@ -286,4 +382,6 @@ void flags_print_help(const FlagSet *set) {
         if (f->alias) printf(" (also -%s)", f->alias);
         printf("\n");
     }
+    printf("\nexit status: 0 done, 1 runtime error, 2 flag or value error%s\n",
+           set->stops_on_signal ? ", 75 stopped by a signal after a checkpoint (continue with -resume auto)" : "");
 }

@@ -4,7 +4,10 @@
  * vocabulary in order of first appearance with a flat code point -> 1-based index table.
  * Pass 2 reads it again, maps every token to its index into an OUT_CHUNK buffer and writes the
  * buffer with hyperslab writes into /train, /val and /test, which are contiguous runs of the
- * file in that order. Pure-ASCII runs of 8 bytes take a fast path in both passes. */
+ * file in that order. Pure-ASCII runs of 8 bytes take a fast path in both passes. With an
+ * existing vocabulary (--input_json) the table starts as that vocabulary and pass 1 collects
+ * the tokens outside it instead of adding them. An input that cannot be read twice (a pipe) is
+ * copied first to an unnamed temporary file. */
 #define _GNU_SOURCE /* fallocate */
 #include "crnn/preprocess.h"
 
@@ -12,6 +15,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #define OUT_CHUNK (1u << 21) /* tokens per HDF5 write */
 #define CODE_POINTS 0x110000u
 #define ASCII8 0x8080808080808080ull
+#define UNKNOWN_SHOWN 8 /* characters outside an existing vocabulary named in the message */
 
 void preprocess_default_options(PreprocessOptions *opt) {
     memset(opt, 0, sizeof *opt);
@@ -38,31 +43,41 @@ static int same_file(const char *a, const char *b) {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+static int is_stdin(const char *input_txt) { return strcmp(input_txt, "-") == 0; }
+
+static int given(const char *s) { return s && *s; }
+
 int preprocess_check_options(const PreprocessOptions *opt, CrnnError *err) {
-    if (!opt->input_txt || !*opt->input_txt)
-        return crnn_fail(err, "no input file; give the text with --input_txt FILE");
-    if (!opt->output_h5 || !*opt->output_h5)
-        return crnn_fail(err, "no output file; give --output_h5 FILE.h5");
-    if (!opt->output_json || !*opt->output_json)
-        return crnn_fail(err, "no output file; give --output_json FILE.json");
+    if (!given(opt->input_txt))
+        return crnn_fail_usage(err, "no input file; give the text with --input_txt FILE (- for standard input)");
+    if (!given(opt->output_h5))
+        return crnn_fail_usage(err, "no output file; give --output_h5 FILE.h5");
+    if (!given(opt->output_json) && !given(opt->input_json))
+        return crnn_fail_usage(err, "no output file; give --output_json FILE.json");
     if (!(opt->val_frac >= 0 && opt->val_frac < 1))
-        return crnn_fail(err, "--val_frac must be at least 0 and below 1, got %g", opt->val_frac);
+        return crnn_fail_usage(err, "--val_frac must be at least 0 and below 1, got %g", opt->val_frac);
     if (!(opt->test_frac >= 0 && opt->test_frac < 1))
-        return crnn_fail(err, "--test_frac must be at least 0 and below 1, got %g", opt->test_frac);
+        return crnn_fail_usage(err, "--test_frac must be at least 0 and below 1, got %g", opt->test_frac);
     if (!(opt->val_frac + opt->test_frac < 1))
-        return crnn_fail(err,
-                         "--val_frac %g plus --test_frac %g leaves nothing to train on; their sum "
-                         "must be below 1 (e.g. --val_frac 0.1 --test_frac 0.1)",
-                         opt->val_frac, opt->test_frac);
+        return crnn_fail_usage(err,
+                               "--val_frac %g plus --test_frac %g leaves nothing to train on; their sum "
+                               "must be below 1 (e.g. --val_frac 0.1 --test_frac 0.1)",
+                               opt->val_frac, opt->test_frac);
     if (opt->encoding != VOCAB_UTF8 && opt->encoding != VOCAB_BYTES)
-        return crnn_fail(err, "--encoding must be utf-8 or bytes");
-    if (same_file(opt->output_h5, opt->output_json))
-        return crnn_fail(err, "--output_h5 and --output_json are both %s; give two different files",
-                         opt->output_h5);
-    if (same_file(opt->input_txt, opt->output_h5) || same_file(opt->input_txt, opt->output_json))
-        return crnn_fail(err, "an output file is the input %s itself; give other --output_h5 and "
-                              "--output_json names",
-                         opt->input_txt);
+        return crnn_fail_usage(err, "--encoding must be utf-8 or bytes");
+    if (given(opt->output_json) && same_file(opt->output_h5, opt->output_json))
+        return crnn_fail_usage(err, "--output_h5 and --output_json are both %s; give two different files",
+                               opt->output_h5);
+    if (given(opt->input_json) && same_file(opt->output_h5, opt->input_json))
+        return crnn_fail_usage(err, "--output_h5 is the vocabulary %s given to --input_json; give another "
+                                    "--output_h5 name",
+                               opt->input_json);
+    if (!is_stdin(opt->input_txt) &&
+        (same_file(opt->input_txt, opt->output_h5) ||
+         (given(opt->output_json) && same_file(opt->input_txt, opt->output_json))))
+        return crnn_fail_usage(err, "an output file is the input %s itself; give other --output_h5 and "
+                                    "--output_json names",
+                               opt->input_txt);
     return 0;
 }
 
@@ -99,14 +114,15 @@ typedef struct Source {
     int fd;
     unsigned char *buf; /* READ_BUF bytes */
     size_t len, pos;    /* valid bytes, next unread byte */
-    int64_t base;       /* file offset of buf[0] */
+    int64_t base;       /* offset of buf[0] in the text */
+    off_t origin;       /* file offset of the text's first byte (standard input may start later) */
     int eof;
 } Source;
 
 static int source_rewind(Source *s, CrnnError *err) {
-    if (lseek(s->fd, 0, SEEK_SET) != 0)
-        return crnn_fail(err, "cannot reread %s: %s; the input is read twice, so give a regular "
-                              "file (not a pipe) to --input_txt", s->path, strerror(errno));
+    if (lseek(s->fd, s->origin, SEEK_SET) != s->origin)
+        return crnn_fail(err, "cannot reread %s: %s; the input is read twice: give a regular file "
+                              "to --input_txt, or - to read standard input", s->path, strerror(errno));
     s->len = s->pos = 0;
     s->base = 0;
     s->eof = 0;
@@ -166,20 +182,40 @@ typedef struct Counts {
     uint32_t *tokens; /* [CODE_POINTS]: tokens in order of first appearance */
     int V;
     int64_t N;
+    /* with an existing vocabulary: map and tokens hold it from the start (V tokens), and a token
+     * outside it is counted here (its map entry then UINT32_MAX) instead of added */
+    int fixed;
+    int unknown;
+    uint32_t unknown_token[UNKNOWN_SHOWN];
+    int64_t unknown_at[UNKNOWN_SHOWN]; /* byte offset of its first appearance */
 } Counts;
 
-#define SEE(c)                                                                                 \
+static void see_unknown(Counts *c, uint32_t token, int64_t at) {
+    c->map[token] = UINT32_MAX;
+    if (c->unknown < UNKNOWN_SHOWN) {
+        c->unknown_token[c->unknown] = token;
+        c->unknown_at[c->unknown] = at;
+    }
+    c->unknown++;
+}
+
+/* a token of the text at buffer position `at` */
+#define SEE(tok, at)                                                                           \
     do {                                                                                       \
-        uint32_t c_ = (c);                                                                     \
+        uint32_t c_ = (tok);                                                                   \
         if (!map[c_]) {                                                                        \
-            tokens[V++] = c_;                                                                  \
-            map[c_] = (uint32_t)V;                                                             \
+            if (c->fixed) {                                                                    \
+                see_unknown(c, c_, s->base + (int64_t)((at) - s->buf));                        \
+            } else {                                                                           \
+                tokens[V++] = c_;                                                              \
+                map[c_] = (uint32_t)V;                                                         \
+            }                                                                                  \
         }                                                                                      \
     } while (0)
 
 static int count_tokens(Source *s, VocabEncoding enc, Counts *c, CrnnError *err) {
     uint32_t *map = c->map, *tokens = c->tokens;
-    int V = 0;
+    int V = c->V;
     int64_t N = 0;
     for (;;) {
         if (source_fill(s, err)) return -1;
@@ -187,21 +223,21 @@ static int count_tokens(Source *s, VocabEncoding enc, Counts *c, CrnnError *err)
         const unsigned char *p = s->buf + s->pos, *end = s->buf + s->len;
         if (enc == VOCAB_BYTES) {
             N += end - p;
-            for (; p < end; p++) SEE(*p);
+            for (; p < end; p++) SEE(*p, p);
         } else {
             while (p < end) {
                 if (end - p >= 8) {
                     uint64_t w;
                     memcpy(&w, p, 8);
                     if (!(w & ASCII8)) {
-                        for (int k = 0; k < 8; k++) SEE(p[k]);
+                        for (int k = 0; k < 8; k++) SEE(p[k], p + k);
                         p += 8;
                         N += 8;
                         continue;
                     }
                 }
                 if (*p < 0x80) {
-                    SEE(*p);
+                    SEE(*p, p);
                     p++;
                     N++;
                     continue;
@@ -210,7 +246,7 @@ static int count_tokens(Source *s, VocabEncoding enc, Counts *c, CrnnError *err)
                 uint32_t cp;
                 int used = utf8_decode(p, (size_t)(end - p), &cp);
                 if (!used) return bad_utf8(s, p, err);
-                SEE(cp);
+                SEE(cp, p);
                 p += used;
                 N++;
             }
@@ -416,13 +452,121 @@ static int write_encoding_attr(hid_t file, VocabEncoding enc) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Inputs that cannot be read twice, and an existing vocabulary */
+
+/* Copies what is left of fd (a pipe) to an unnamed temporary file in $TMPDIR, or without TMPDIR
+ * in the folder of output_h5, through buf [READ_BUF]; returns the new file's descriptor, read
+ * from its start, or -1. The file has no name from the start, so it goes with the process. */
+static int spool_input(int fd, const char *name, const char *output_h5, unsigned char *buf, CrnnError *err) {
+    const char *tmpdir = getenv("TMPDIR");
+    char *copy = NULL, *where;
+    if (tmpdir && *tmpdir) {
+        where = (char *)tmpdir;
+    } else {
+        copy = strdup(output_h5);
+        if (!copy) return crnn_fail(err, "out of memory");
+        where = dirname(copy);
+    }
+    size_t cap = strlen(where) + 40;
+    char *path = malloc(cap);
+    if (!path) {
+        free(copy);
+        return crnn_fail(err, "out of memory");
+    }
+    snprintf(path, cap, "%s/.crnn-preprocess-input-XXXXXX", where);
+    int out = mkstemp(path);
+    int rc = -1;
+    if (out < 0) {
+        crnn_fail(err, "cannot make a temporary file in %s for %s (read twice, so kept there while "
+                       "preprocessing): %s; set TMPDIR to a writable folder",
+                  where, name, strerror(errno));
+        goto done;
+    }
+    unlink(path);
+    for (;;) {
+        ssize_t got = read(fd, buf, READ_BUF);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            crnn_fail(err, "cannot read %s: %s", name, strerror(errno));
+            goto done;
+        }
+        if (got == 0) break;
+        for (ssize_t put = 0; put < got;) {
+            ssize_t n = write(out, buf + put, (size_t)(got - put));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                crnn_fail(err, "cannot copy %s to a temporary file in %s (read twice, so kept there while "
+                               "preprocessing): %s; set TMPDIR to a folder with room for the text",
+                          name, where, strerror(errno));
+                goto done;
+            }
+            put += n;
+        }
+    }
+    if (lseek(out, 0, SEEK_SET) != 0) {
+        crnn_fail(err, "cannot reread the temporary copy of %s in %s: %s", name, where, strerror(errno));
+        goto done;
+    }
+    rc = out;
+done:
+    if (rc < 0 && out >= 0) close(out);
+    free(path);
+    free(copy);
+    return rc;
+}
+
+/* Reads --input_json and settles the encoding: the vocabulary's, or with only ASCII tokens
+ * (which read the same either way) the user's. */
+static int read_fixed_vocab(const PreprocessOptions *opt, Vocab *v, CrnnError *err) {
+    if (vocab_read_json(v, opt->input_json, err)) return -1;
+    int ascii = 1;
+    for (int i = 0; i < v->size; i++) ascii &= v->tokens[i] < 128;
+    if (ascii) {
+        v->encoding = opt->encoding;
+    } else if (opt->encoding_given && opt->encoding != v->encoding) {
+        return crnn_fail_usage(err, "--encoding %s differs from the vocabulary %s, which is %s; drop --encoding",
+                               opt->encoding == VOCAB_BYTES ? "bytes" : "utf-8", opt->input_json,
+                               v->encoding == VOCAB_BYTES ? "bytes" : "utf-8");
+    }
+    return 0;
+}
+
+/* The characters of the text outside --input_json's vocabulary, each with the byte offset of
+ * its first appearance. */
+static int unknown_tokens_error(const PreprocessOptions *opt, const char *input, const Counts *c,
+                                VocabEncoding enc, CrnnError *err) {
+    char list[CRNN_ERROR_MAX / 2] = "";
+    size_t used = 0;
+    int shown = c->unknown < UNKNOWN_SHOWN ? c->unknown : UNKNOWN_SHOWN;
+    for (int k = 0; k < shown && used < sizeof list; k++) {
+        char d[48];
+        vocab_describe_token(enc, c->unknown_token[k], d, sizeof d);
+        int n = snprintf(list + used, sizeof list - used, "%s%s at byte %" PRId64, k ? ", " : "", d,
+                         c->unknown_at[k]);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    return crnn_fail_usage(err,
+                           "%s: %d character%s not in the vocabulary %s: %s%s; nothing was written. Give a "
+                           "text made of that vocabulary's characters, or leave out --input_json to make a "
+                           "new vocabulary (a model trained on the old one cannot go on with it)",
+                           input, c->unknown, c->unknown == 1 ? " is" : "s are", opt->input_json, list,
+                           c->unknown > shown ? ", ..." : "");
+}
+
+/* ---------------------------------------------------------------------------------------- */
 
 int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, CrnnError *err) {
     if (preprocess_check_options(opt, err)) return -1;
     crnn_hdf5_quiet();
 
     int rc = -1;
-    Source src = {.path = opt->input_txt, .fd = -1};
+    const int from_stdin = is_stdin(opt->input_txt), fixed = given(opt->input_json);
+    /* with an existing vocabulary the JSON is its copy, unless none or the same file is asked for */
+    const int write_json =
+        !fixed || (given(opt->output_json) && !same_file(opt->input_json, opt->output_json));
+    const char *input = from_stdin ? "standard input" : opt->input_txt; /* for messages */
+    Source src = {.path = input, .fd = -1};
     Counts counts = {0};
     Sink sink = {.path = NULL, .dset = {-1, -1, -1}};
     Vocab vocab = {0};
@@ -430,50 +574,82 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     void *out = NULL;
     int made_h5 = 0, made_json = 0;
     char *h5_tmp = tmp_name(opt->output_h5, err);
-    char *json_tmp = tmp_name(opt->output_json, err);
-    if (!h5_tmp || !json_tmp) goto done;
+    char *json_tmp = write_json ? tmp_name(opt->output_json, err) : NULL;
+    if (!h5_tmp || (write_json && !json_tmp)) goto done;
     sink.path = h5_tmp;
 
     /* the input */
-    src.fd = open(opt->input_txt, O_RDONLY);
+    src.fd = from_stdin ? dup(STDIN_FILENO) : open(opt->input_txt, O_RDONLY);
     if (src.fd < 0) {
         crnn_fail(err, "cannot open the input file %s: %s; check the path given to --input_txt",
-                  opt->input_txt, strerror(errno));
+                  input, strerror(errno));
         goto done;
     }
     struct stat st;
-    if (fstat(src.fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        crnn_fail(err, "the input %s is a folder; give a text file to --input_txt", opt->input_txt);
+    if (fstat(src.fd, &st) != 0) {
+        crnn_fail(err, "cannot read %s: %s; check --input_txt", input, strerror(errno));
         goto done;
     }
+    if (S_ISDIR(st.st_mode)) {
+        crnn_fail(err, "the input %s is a folder; give a text file to --input_txt", input);
+        goto done;
+    }
+    const int spool = !S_ISREG(st.st_mode); /* a pipe: read it once, into a file read twice */
+    if (!spool && from_stdin) {               /* "< FILE": the text starts where stdin stands */
+        src.origin = lseek(src.fd, 0, SEEK_CUR);
+        if (src.origin < 0) src.origin = 0;
+    }
 #ifdef POSIX_FADV_SEQUENTIAL
-    posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (!spool) posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
+
+    /* the vocabulary to encode with */
+    if (fixed && read_fixed_vocab(opt, &vocab, err)) goto done;
+    const VocabEncoding enc = fixed ? vocab.encoding : opt->encoding;
 
     /* the outputs' temporary files, before the long read */
     if (create_tmp(h5_tmp, opt->output_h5, "--output_h5", err)) goto done;
     made_h5 = 1;
-    if (create_tmp(json_tmp, opt->output_json, "--output_json", err)) goto done;
-    made_json = 1;
+    if (write_json) {
+        if (create_tmp(json_tmp, opt->output_json, "--output_json", err)) goto done;
+        made_json = 1;
+    }
 
     src.buf = crnn_malloc(READ_BUF, err);
     counts.map = crnn_calloc(CODE_POINTS, sizeof *counts.map, err);
     counts.tokens = crnn_malloc(CODE_POINTS * sizeof *counts.tokens, err);
     if (!src.buf || !counts.map || !counts.tokens) goto done;
+    if (fixed) { /* the table starts as the vocabulary, in its order */
+        for (int i = 0; i < vocab.size; i++) {
+            counts.tokens[i] = vocab.tokens[i];
+            counts.map[vocab.tokens[i]] = (uint32_t)i + 1;
+        }
+        counts.V = vocab.size;
+        counts.fixed = 1;
+    }
+    if (spool) {
+        int copy = spool_input(src.fd, input, opt->output_h5, src.buf, err);
+        if (copy < 0) goto done;
+        close(src.fd);
+        src.fd = copy;
+    }
 
     /* pass 1 */
-    if (count_tokens(&src, opt->encoding, &counts, err)) goto done;
+    if (count_tokens(&src, enc, &counts, err)) goto done;
+    if (counts.unknown) {
+        unknown_tokens_error(opt, input, &counts, enc, err);
+        goto done;
+    }
     int64_t N = counts.N;
     if (N == 0) {
-        crnn_fail(err, "the input %s is empty; give a text file with the training text",
-                  opt->input_txt);
+        crnn_fail(err, "the input %s is empty; give a text file with the training text", input);
         goto done;
     }
     if (N < 2) {
         crnn_fail(err,
                   "the input %s holds a single character: nothing to learn (a model predicts "
                   "each character from the ones before it); give a longer text",
-                  opt->input_txt);
+                  input);
         goto done;
     }
     PreprocessSummary sum;
@@ -516,7 +692,7 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
             goto done;
         }
     }
-    if (write_encoding_attr(file, opt->encoding)) {
+    if (write_encoding_attr(file, enc)) {
         crnn_fail(err, "cannot write the encoding attribute in %s", h5_tmp);
         goto done;
     }
@@ -524,8 +700,8 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     /* pass 2 */
     out = crnn_malloc((size_t)OUT_CHUNK * sink.elem, err);
     if (!out || source_rewind(&src, err)) goto done;
-    if (sum.elem_size == 1 ? map_tokens_u8(&src, opt->encoding, counts.map, out, &sink, err)
-                           : map_tokens_u32(&src, opt->encoding, counts.map, out, &sink, err))
+    if (sum.elem_size == 1 ? map_tokens_u8(&src, enc, counts.map, out, &sink, err)
+                           : map_tokens_u32(&src, enc, counts.map, out, &sink, err))
         goto done;
 
     for (int s = 0; s < 3; s++) {
@@ -544,9 +720,9 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     }
     if (fsync_path(h5_tmp, err)) goto done;
 
-    /* the vocabulary */
-    if (vocab_from_tokens(&vocab, opt->encoding, counts.tokens, counts.V, err)) goto done;
-    if (vocab_write_json_to(&vocab, json_tmp, err)) goto done;
+    /* the vocabulary (with --input_json, its copy) */
+    if (!fixed && vocab_from_tokens(&vocab, enc, counts.tokens, counts.V, err)) goto done;
+    if (write_json && vocab_write_json_to(&vocab, json_tmp, err)) goto done;
 
     /* both complete: into place */
     if (rename(h5_tmp, opt->output_h5) != 0) {
@@ -555,7 +731,7 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
         goto done;
     }
     made_h5 = 0;
-    if (rename(json_tmp, opt->output_json) != 0) {
+    if (write_json && rename(json_tmp, opt->output_json) != 0) {
         crnn_fail(err, "cannot rename %s to %s: %s; check that the folder is writable", json_tmp,
                   opt->output_json, strerror(errno));
         goto done;

@@ -75,11 +75,11 @@ int runtime_blas_threads(int ranks_on_node) {
 Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int local_rank,
                          int threads, int quiet, CrnnError *err) {
     if (strcmp(gpu_backend, "cuda") != 0) {
-        crnn_fail(err, "-gpu_backend %s is not supported; crnn runs on CUDA or the CPU (-gpu -1)", gpu_backend);
+        crnn_fail_usage(err, "-gpu_backend %s is not supported; crnn runs on CUDA or the CPU (-gpu -1)", gpu_backend);
         return NULL;
     }
     if (gpu < -1) {
-        crnn_fail(err, "-gpu must be -1 (CPU) or a device number, got %lld", (long long)gpu);
+        crnn_fail_usage(err, "-gpu must be -1 (CPU) or a device number, got %lld", (long long)gpu);
         return NULL;
     }
     if (gpu == -1) return backend_cpu_create(threads, err);
@@ -95,10 +95,10 @@ Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backe
     long long device = (long long)gpu + (local_rank > 0 ? local_rank : 0);
     if (device >= count) {
         if (local_rank > 0)
-            crnn_fail(err, "-gpu %lld: this rank (node-local rank %d) would take CUDA device %lld, but this machine has %d (0 to %d)",
+            crnn_fail_usage(err, "-gpu %lld: this rank (node-local rank %d) would take CUDA device %lld, but this machine has %d (0 to %d)",
                       (long long)gpu, local_rank, device, count, count - 1);
         else
-            crnn_fail(err, "-gpu %lld: no such CUDA device; this machine has %d (0 to %d), or -1 for the CPU",
+            crnn_fail_usage(err, "-gpu %lld: no such CUDA device; this machine has %d (0 to %d), or -1 for the CPU",
                       (long long)gpu, count, count - 1);
         return NULL;
     }

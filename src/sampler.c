@@ -86,8 +86,12 @@ int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, Crn
     if (m->cfg.V != V) return crnn_fail(err, "the model has %d outputs for a vocabulary of %d", m->cfg.V, V);
     if (N > m->max_B) return crnn_fail(err, "%d samples need a model made for %d streams", N, N);
     int32_t *start = NULL;
-    size_t n_start = 0;
-    if (vocab_encode(v, o->start_text, strlen(o->start_text), &start, &n_start, err)) return -1;
+    size_t n_start = 0, start_len = o->start_len ? o->start_len : strlen(o->start_text);
+    if (vocab_encode(v, o->start_text, start_len, &start, &n_start, err)) {
+        /* the user's text does not fit the checkpoint's vocabulary (a usage error) */
+        return o->start_text_source ? crnn_fail_context(err, "-start_text_file %s", o->start_text_source)
+                                    : crnn_fail_context(err, "-start_text");
+    }
     const int chunk_max = m->max_S;
     float *logits = malloc((size_t)N * V * sizeof *logits);
     double *prob = malloc((size_t)V * sizeof *prob);
@@ -116,7 +120,7 @@ int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, Crn
             model_forward(m, x, NULL, N, 1);
         }
     } else {
-        for (int n = 0; n < N; n++) put(&w, n, o->start_text, strlen(o->start_text));
+        for (int n = 0; n < N; n++) put(&w, n, o->start_text, start_len);
         /* the start text in chunks of at most max_S steps, the same for every stream */
         for (size_t pos = 0; pos < n_start;) {
             int chunk = (int)(n_start - pos < (size_t)chunk_max ? n_start - pos : (size_t)chunk_max);

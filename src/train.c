@@ -147,7 +147,7 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
     for (int k = 0; k < ck->num_config; k++) {
         const ConfigEntry *e = &ck->config[k];
         Flag *f = flags_find(flags, e->name);
-        if (!f || f->type == FLAG_SWITCH) continue;
+        if (!f) continue;
         if (in_list((const char *const[]){"resume", "init_from", "config", "reset_iterations",
                                           NULL},
                     e->name))
@@ -164,7 +164,7 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
         config_text(e, was, sizeof was);
         flags_value_text(f, now, sizeof now);
         if (in_list(resume_must_keep, e->name))
-            return crnn_fail(err, "-%s %s differs from the checkpoint %s (-%s %s); a resumed run keeps its model and -seq_length: drop -%s, or start a new run with -init_from",
+            return crnn_fail_usage(err, "-%s %s differs from the checkpoint %s (-%s %s); a resumed run keeps its model and -seq_length: drop -%s, or start a new run with -init_from",
                              e->name, now, path, e->name, was, e->name);
         if (strcmp(e->name, "seed") == 0) {
             if (!quiet) printf("note: -seed is ignored on resume; the checkpoint's generator continues\n");
@@ -180,7 +180,7 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
     do {                                                                                       \
         Flag *f_ = flags_find(flags, flag);                                                     \
         if (f_->set && f_->i != (value))                                                        \
-            return crnn_fail(err, "-%s %" PRId64 " differs from the checkpoint %s (%d); a resumed run keeps its model: drop -%s, or start a new run with -init_from", \
+            return crnn_fail_usage(err, "-%s %" PRId64 " differs from the checkpoint %s (%d); a resumed run keeps its model: drop -%s, or start a new run with -init_from", \
                              flag, f_->i, path, (int)(value), flag);                            \
         snprintf(num, sizeof num, "%d", (int)(value));                                          \
         flags_set_text(flags, flag, num, err);                                                  \
@@ -202,64 +202,64 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     s->resume = flags_str(flags, "resume");
     s->optimizer = flags_str(flags, "optimizer");
     int64_t B = flags_int(flags, "batch_size"), S = flags_int(flags, "seq_length");
-    if (B < 1 || B > 1000000) return crnn_fail(err, "-batch_size must be at least 1, got %" PRId64, B);
-    if (S < 1 || S > 1000000) return crnn_fail(err, "-seq_length must be at least 1, got %" PRId64, S);
+    if (B < 1 || B > 1000000) return crnn_fail_usage(err, "-batch_size must be at least 1, got %" PRId64, B);
+    if (S < 1 || S > 1000000) return crnn_fail_usage(err, "-seq_length must be at least 1, got %" PRId64, S);
     s->B = (int)B;
     s->S = (int)S;
     snprintf(s->model.model_type, sizeof s->model.model_type, "%s", flags_str(flags, "model_type"));
     int64_t D = flags_int(flags, "wordvec_size"), H = flags_int(flags, "rnn_size"),
             L = flags_int(flags, "num_layers");
-    if (H < 1 || H > 1000000) return crnn_fail(err, "-rnn_size must be at least 1, got %" PRId64, H);
+    if (H < 1 || H > 1000000) return crnn_fail_usage(err, "-rnn_size must be at least 1, got %" PRId64, H);
     if (L < 1 || L > CRNN_MAX_LAYERS)
-        return crnn_fail(err, "-num_layers must be between 1 and %d, got %" PRId64, CRNN_MAX_LAYERS, L);
-    if (D < 0 || D > 1000000) return crnn_fail(err, "-wordvec_size must be between 0 (one-hot input) and 1000000, got %" PRId64, D);
+        return crnn_fail_usage(err, "-num_layers must be between 1 and %d, got %" PRId64, CRNN_MAX_LAYERS, L);
+    if (D < 0 || D > 1000000) return crnn_fail_usage(err, "-wordvec_size must be between 0 (one-hot input) and 1000000, got %" PRId64, D);
     s->model.D = (int)D;
     s->model.H = (int)H;
     s->model.L = (int)L;
     s->model.dropout = flags_real(flags, "dropout");
     if (s->model.dropout < 0 || s->model.dropout >= 1)
-        return crnn_fail(err, "-dropout must be in [0, 1), got %g", s->model.dropout);
+        return crnn_fail_usage(err, "-dropout must be in [0, 1), got %g", s->model.dropout);
     if (flags_int(flags, "batchnorm") != 0)
-        return crnn_fail(err, "-batchnorm 1 is not supported by crnn; drop the flag");
+        return crnn_fail_usage(err, "-batchnorm 1 is not supported by crnn; drop the flag");
     s->comm_timeout = flags_real(flags, "comm_timeout");
     if (!(s->comm_timeout >= 0) || s->comm_timeout > 1e9)
-        return crnn_fail(err, "-comm_timeout must be 0 (wait for ever) or a number of seconds, got %g", s->comm_timeout);
+        return crnn_fail_usage(err, "-comm_timeout must be 0 (wait for ever) or a number of seconds, got %g", s->comm_timeout);
     s->max_epochs = flags_real(flags, "max_epochs");
-    if (!(s->max_epochs > 0)) return crnn_fail(err, "-max_epochs must be above 0, got %g", s->max_epochs);
+    if (!(s->max_epochs > 0)) return crnn_fail_usage(err, "-max_epochs must be above 0, got %g", s->max_epochs);
     s->max_iters = flags_int(flags, "max_iters");
-    if (s->max_iters < 0) return crnn_fail(err, "-max_iters must be 0 (no limit) or more, got %" PRId64, s->max_iters);
+    if (s->max_iters < 0) return crnn_fail_usage(err, "-max_iters must be 0 (no limit) or more, got %" PRId64, s->max_iters);
     s->learning_rate = flags_real(flags, "learning_rate");
-    if (!(s->learning_rate > 0)) return crnn_fail(err, "-learning_rate must be above 0, got %g", s->learning_rate);
+    if (!(s->learning_rate > 0)) return crnn_fail_usage(err, "-learning_rate must be above 0, got %g", s->learning_rate);
     s->grad_clip = flags_real(flags, "grad_clip");
-    if (s->grad_clip < 0) return crnn_fail(err, "-grad_clip must be 0 (off) or more, got %g", s->grad_clip);
+    if (s->grad_clip < 0) return crnn_fail_usage(err, "-grad_clip must be 0 (off) or more, got %g", s->grad_clip);
     s->clip_norm = strcmp(flags_str(flags, "grad_clip_mode"), "norm") == 0;
     s->lr_decay_every = flags_int(flags, "lr_decay_every");
-    if (s->lr_decay_every < 1) return crnn_fail(err, "-lr_decay_every must be at least 1, got %" PRId64, s->lr_decay_every);
+    if (s->lr_decay_every < 1) return crnn_fail_usage(err, "-lr_decay_every must be at least 1, got %" PRId64, s->lr_decay_every);
     s->lr_decay_factor = flags_real(flags, "lr_decay_factor");
-    if (!(s->lr_decay_factor > 0)) return crnn_fail(err, "-lr_decay_factor must be above 0 (1 turns decay off), got %g", s->lr_decay_factor);
+    if (!(s->lr_decay_factor > 0)) return crnn_fail_usage(err, "-lr_decay_factor must be above 0 (1 turns decay off), got %g", s->lr_decay_factor);
     s->learning_rate_decay = flags_real(flags, "learning_rate_decay");
-    if (!(s->learning_rate_decay > 0)) return crnn_fail(err, "-learning_rate_decay must be above 0 (1 turns it off), got %g", s->learning_rate_decay);
+    if (!(s->learning_rate_decay > 0)) return crnn_fail_usage(err, "-learning_rate_decay must be above 0 (1 turns it off), got %g", s->learning_rate_decay);
     s->learning_rate_decay_after = flags_int(flags, "learning_rate_decay_after");
     s->print_every = flags_int(flags, "print_every");
     s->checkpoint_every = flags_int(flags, "checkpoint_every");
     s->keep_last = flags_int(flags, "keep_last");
     s->val_max_batches = flags_int(flags, "val_max_batches");
     if (s->print_every < 0 || s->checkpoint_every < 0 || s->keep_last < 0 || s->val_max_batches < 0)
-        return crnn_fail(err, "-print_every, -checkpoint_every, -keep_last and -val_max_batches must be 0 or more");
+        return crnn_fail_usage(err, "-print_every, -checkpoint_every, -keep_last and -val_max_batches must be 0 or more");
     s->seed = flags_int(flags, "seed");
-    if (s->seed < 0) return crnn_fail(err, "-seed must be 0 or more, got %" PRId64, s->seed);
+    if (s->seed < 0) return crnn_fail_usage(err, "-seed must be 0 or more, got %" PRId64, s->seed);
     s->quiet = flags_int(flags, "quiet") != 0;
     s->reset_iterations = flags_int(flags, "reset_iterations") != 0;
     if (!*s->input_h5 || !*s->input_json)
-        return crnn_fail(err, "-input_h5 and -input_json are required (the files written by crnn-preprocess)");
+        return crnn_fail_usage(err, "-input_h5 and -input_json are required (the files written by crnn-preprocess)");
     if (*s->init_from && *s->resume)
-        return crnn_fail(err, "-init_from and -resume exclude each other: -resume continues a run, -init_from starts one from trained weights");
-    if (!*s->checkpoint_name) return crnn_fail(err, "-checkpoint_name must not be empty");
+        return crnn_fail_usage(err, "-init_from and -resume exclude each other: -resume continues a run, -init_from starts one from trained weights");
+    if (!*s->checkpoint_name) return crnn_fail_usage(err, "-checkpoint_name must not be empty");
     s->charrnn_names = flags_given(flags, "checkpoint_dir") || flags_given(flags, "savefile");
     if (s->charrnn_names && flags_given(flags, "checkpoint_name"))
-        return crnn_fail(err, "-checkpoint_name and char-rnn's -checkpoint_dir/-savefile name the checkpoints in two ways; give one of them");
+        return crnn_fail_usage(err, "-checkpoint_name and char-rnn's -checkpoint_dir/-savefile name the checkpoints in two ways; give one of them");
     if (s->charrnn_names && (!*flags_str(flags, "checkpoint_dir") || !*flags_str(flags, "savefile")))
-        return crnn_fail(err, "-checkpoint_dir and -savefile must not be empty");
+        return crnn_fail_usage(err, "-checkpoint_dir and -savefile must not be empty");
     return 0;
 }
 
@@ -410,7 +410,7 @@ static void remove_old_checkpoints(const char *checkpoint_name, int64_t keep_las
 
 static int prepare_data_dir(FlagSet *flags, Comm *comm, int quiet, CrnnError *err) {
     if (flags_given(flags, "input_h5") || flags_given(flags, "input_json"))
-        return crnn_fail(err, "give either -data_dir (char-rnn) or -input_h5 and -input_json (torch-rnn), not both");
+        return crnn_fail_usage(err, "give either -data_dir (char-rnn) or -input_h5 and -input_json (torch-rnn), not both");
     const char *dir = flags_str(flags, "data_dir");
     char txt[PATH_MAX + 16], h5[PATH_MAX + 16], json[PATH_MAX + 16];
     snprintf(txt, sizeof txt, "%s/input.txt", dir);
@@ -875,13 +875,13 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
     if (checkpoint_read(path, &ck, want_state, err)) return -1;
     int rc = -1;
     if (!vocab_equal(&ck.vocab, &r->vocab)) {
-        crnn_fail(err, "the vocabulary of %s (%d tokens) differs from %s (%d tokens); use the JSON of the data the checkpoint was trained on, or preprocess this text again with that vocabulary",
+        crnn_fail_usage(err, "the vocabulary of %s (%d tokens) differs from %s (%d tokens); use the JSON of the data the checkpoint was trained on, or encode this text with that JSON's vocabulary: crnn-preprocess --input_txt TEXT --input_json THAT.json --output_h5 NEW.h5",
                   path, ck.vocab.size, r->s.input_json, r->vocab.size);
         goto done;
     }
     if (ck.model.D != m->cfg.D || ck.model.H != m->cfg.H || ck.model.L != m->cfg.L ||
         strcmp(ck.model.model_type, m->cfg.model_type) != 0) {
-        crnn_fail(err, "%s holds a %s %d x %d model with -wordvec_size %d; give the same -model_type, -num_layers, -rnn_size and -wordvec_size",
+        crnn_fail_usage(err, "%s holds a %s %d x %d model with -wordvec_size %d; give the same -model_type, -num_layers, -rnn_size and -wordvec_size",
                   path, ck.model.model_type, ck.model.L, ck.model.H, ck.model.D);
         goto done;
     }
@@ -898,7 +898,7 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
     }
     /* resume: everything */
     if (strcmp(ck.optim_name, r->opt.name) != 0) {
-        crnn_fail(err, "%s was trained with -optimizer %s; resume with the same optimizer", path, ck.optim_name);
+        crnn_fail_usage(err, "%s was trained with -optimizer %s; resume with the same optimizer", path, ck.optim_name);
         goto done;
     }
     if (r->opt.m) r->be->to_device(r->be, r->opt.m, ck.optim_m, m->num_params * sizeof(float));
@@ -996,7 +996,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     }
     if (read_settings(flags, &r->s, err) || read_sample_settings(flags, &r->s, err)) return -1;
     if (resume_path[0] && *r->s.init_from)
-        return crnn_fail(err, "-init_from and -resume exclude each other");
+        return crnn_fail_usage(err, "-init_from and -resume exclude each other");
     r->seed = (uint64_t)r->s.seed;
     quiet = r->s.quiet || comm->rank != 0;
     comm->timer->timeout = r->s.comm_timeout;

@@ -97,6 +97,10 @@ static void describe_token(VocabEncoding enc, uint32_t t, char *out, size_t cap)
     }
 }
 
+void vocab_describe_token(VocabEncoding enc, uint32_t token, char *out, size_t cap) {
+    describe_token(enc, token, out, cap);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Building */
 
@@ -235,7 +239,7 @@ int vocab_encode(const Vocab *v, const char *text, size_t len, int32_t **out, si
             used = utf8_decode(s + pos, len - pos, &t);
             if (used == 0) {
                 free(idx);
-                return crnn_fail(err,
+                return crnn_fail_usage(err,
                                  "invalid UTF-8 at byte %zu of the text (byte 0x%02X); the "
                                  "vocabulary is utf-8, so the text must be UTF-8",
                                  pos, s[pos]);
@@ -246,7 +250,7 @@ int vocab_encode(const Vocab *v, const char *text, size_t len, int32_t **out, si
             char d[48];
             describe_token(v->encoding, t, d, sizeof d);
             free(idx);
-            return crnn_fail(err,
+            return crnn_fail_usage(err,
                              "the character %s at byte %zu of the text is not in the "
                              "vocabulary; use only characters of the training text",
                              d, pos);

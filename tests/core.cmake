@@ -16,3 +16,8 @@ target_link_libraries(test_backend PRIVATE crnn)
 # realloc wrapped: the backend without memory for its packed weights
 target_link_options(test_backend PRIVATE -Wl,--wrap=realloc)
 add_test(NAME backend COMMAND test_backend)
+
+# The flag parser: typo suggestions, char-rnn/torch-rnn hints, switches, usage errors.
+add_executable(test_flags ${CMAKE_CURRENT_SOURCE_DIR}/test_flags.c)
+target_link_libraries(test_flags PRIVATE crnn_io)
+add_test(NAME flags COMMAND test_flags)

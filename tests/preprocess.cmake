@@ -8,5 +8,9 @@ add_test(NAME preprocess_parity
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_preprocess.py parity)
 add_test(NAME preprocess_bad_input
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_preprocess.py bad_input)
-set_tests_properties(preprocess_parity preprocess_bad_input PROPERTIES
+add_test(NAME preprocess_stdin
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_preprocess.py stdin)
+add_test(NAME preprocess_input_json
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_preprocess.py input_json)
+set_tests_properties(preprocess_parity preprocess_bad_input preprocess_stdin preprocess_input_json PROPERTIES
                      ENVIRONMENT "${CRNN_TEST_ENV}")

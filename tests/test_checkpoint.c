@@ -213,7 +213,7 @@ static void check_equal(const Checkpoint *a, const Checkpoint *b, int want_state
 
 static void round_trip(const Checkpoint *ck, const char *name) {
     const char *path = tmp_path(name);
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     IdCounts ids = id_counts();
     CHECK(checkpoint_write(path, ck, &err) == 0, "write %s: %s", name, err.msg);
     char tmp[600];
@@ -247,7 +247,7 @@ static void test_round_trips(void) {
     for (int i = 0; i < ck.num_config; i++) free(ck.config[i].s);
     ck.num_config = 0;
     round_trip(&ck, "params_only.h5");
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     Checkpoint back;
     const char *path = tmp_path("params_only.h5");
     CHECK(checkpoint_read(path, &back, 1, &err) < 0 && strstr(err.msg, path) &&
@@ -321,7 +321,7 @@ static void test_foreign_params_only(void) {
     ck.model.dropout = 0;
     ck.epoch = 0;
     Checkpoint back;
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     IdCounts ids = id_counts();
     int rc = checkpoint_read(path, &back, 0, &err);
     CHECK(rc == 0, "foreign params-only file: %s", err.msg);
@@ -426,7 +426,7 @@ static void apply(const char *path, const Mod *m) {
 static void expect_read_error(const char *path, int want_state, const char **frags, int nfrags,
                               const char *what) {
     Checkpoint ck;
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     IdCounts ids = id_counts();
     int rc = checkpoint_read(path, &ck, want_state, &err);
     CHECK(rc < 0, "%s: reading %s should fail", what, path);
@@ -444,7 +444,7 @@ static void test_validation(void) {
     Checkpoint ck;
     make_checkpoint(&ck, "lstm", VOCAB_UTF8, 8, 16, 2, 6, 1, 100, 100, 2, "adam");
     const char *good = tmp_path("good.h5");
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     CHECK(checkpoint_write(good, &ck, &err) == 0, "%s", err.msg);
     int V = ck.model.V, H = ck.model.H;
     size_t np = ck.num_params;
@@ -557,7 +557,7 @@ static void test_validation(void) {
 static void test_write_failures(void) {
     Checkpoint ck;
     make_checkpoint(&ck, "lstm", VOCAB_UTF8, 4, 8, 2, 2, 1, 10, 10, 1, "adam");
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     IdCounts ids = id_counts();
 
     const char *nodir = tmp_path("no/such/folder/ck.h5");
@@ -643,7 +643,7 @@ static void test_kill_during_write(void) {
     const char *path = tmp_path("killed.h5");
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
 
     double t0 = now();
     CHECK(checkpoint_write(tmp_path("timing.h5"), &ck, &err) == 0, "%s", err.msg);

@@ -780,6 +780,220 @@ def case_advice_plateau(c):
     assert all(vl[j] <= 0.99 * vl[j - 3] for j in range(3, k)), (k, vl)
 
 
+def expect_status(args, status, *needles, **kw):
+    """Runs args; expects exit status `status`, and for a failure an error message holding each
+    needle. Returns (stdout, stderr)."""
+    rc, out, err = run(args, **kw)
+    assert rc == status, f"{' '.join(map(str, args))}: exit {rc}, expected {status}\n{out}\n{err}"
+    if status != 0:
+        assert "error:" in err, f"no error message: {err!r}"
+    for n in needles:
+        assert n in err, f"expected {n!r} in the message: {err!r}"
+    assert "Traceback" not in err and "Segmentation" not in err
+    return out, err
+
+
+def case_typo(c):
+    """An unknown flag names the closest one (on the command line and in -config files, with
+    file:line), or what a char-rnn/torch-rnn flag became; exit status 2 for all."""
+    train = c.train_args("t", "-max_iters", 1)
+    expect_status([*train, "-rnn_sise", 32], 2, "unknown flag '-rnn_sise'; did you mean -rnn_size?")
+    expect_status([*train, "--rnn_sise=32"], 2, "unknown flag '--rnn_sise'; did you mean --rnn_size?")
+    expect_status([*train, "-lerning_rate", 0.1], 2, "did you mean -learning_rate?")
+    expect_status([*train, "-chekpoint_every", 5], 2, "did you mean -checkpoint_every?")
+    _, err = expect_status([*train, "-xyzzy", 1], 2, "unknown flag '-xyzzy'", "crnn-train --help")
+    assert "did you mean" not in err, err
+    expect_status([prog("crnn-sample"), "-lenght", 10], 2, "did you mean -length?")
+    expect_status([prog("crnn-eval"), "-splt", "val"], 2, "did you mean -split?")
+    expect_status([prog("crnn-preprocess"), "--input_txt", c.txt, "--val_fac", 0.1], 2, "did you mean --val_frac?")
+    expect_status([prog("crnn-inspect"), "-histroy", 1], 2, "did you mean -history?")
+    expect_status([prog("crnn-plot"), "-metrcs", "m.jsonl"], 2, "did you mean -metrics?")
+    # -config: the file, the line, the flag as it is written there
+    cfg = os.path.join(c.dir, "run.cfg")
+    open(cfg, "w").write("# a preset\nrnn_size = 32\n\nlearning_rat = 0.01\n")
+    expect_status([*train, "-config", cfg], 2, f"{cfg}:4: unknown flag 'learning_rat'; did you mean learning_rate?")
+    open(cfg, "w").write("num_layers = 2\ntrain_frac = 0.9\n")
+    expect_status([*train, "-config", cfg], 2, f"{cfg}:2: unknown flag 'train_frac'", "crnn-preprocess")
+    open(cfg, "w").write("temprature = 0.5\n")
+    expect_status([prog("crnn-sample"), "-config", cfg], 2, f"{cfg}:1: unknown flag 'temprature'; did you mean temperature?")
+    # char-rnn's and torch-rnn's flags that crnn does not have: what to use instead
+    for flag in ("-train_frac", "-val_frac"):
+        expect_status([*train, flag, 0.9], 2, f"unknown flag '{flag}'", "crnn-preprocess", "--val_frac", "--test_frac",
+                      "preprocessing")
+    for p in (train, [prog("crnn-sample"), "ck.h5"], [prog("crnn-eval"), "ck.h5"]):
+        expect_status([*p, "-opencl", 1], 2, "unknown flag '-opencl'", "CUDA or the CPU (-gpu -1)")
+    expect_status([*train, "-accurate_gpu_timing", 1], 2, "-accurate_gpu_timing", "metrics")
+    expect_status([*train, "-checkpoint", "x.h5"], 2, "-resume", "-init_from")
+    # crnn-preprocess has --val_frac itself: no hint there, it works
+    must([prog("crnn-preprocess"), "--input_txt", c.txt, "--output_h5", os.path.join(c.dir, "v.h5"), "--output_json",
+          os.path.join(c.dir, "v.json"), "--val_frac", 0.2, "--quiet"])
+    assert not glob.glob(os.path.join(c.dir, "t_*")), "a refused run wrote a checkpoint"
+
+
+def case_exit_status(c):
+    """0 done, 1 runtime error, 2 flag or value error (75 after a signal: case signal), in every
+    program, as --help says; the same through mpirun -np 2."""
+    d = c.dir
+    missing = os.path.join(d, "missing")
+    # crnn-preprocess
+    pre = [prog("crnn-preprocess"), "--output_h5", os.path.join(d, "p.h5"), "--output_json", os.path.join(d, "p.json")]
+    expect_status([*pre, "--input_txt", c.txt, "--quiet"], 0)
+    expect_status([*pre, "--input_txt", c.txt, "--nope", 1], 2, "--nope")
+    expect_status([*pre, "--input_txt", c.txt, "--val_frac", 2], 2, "--val_frac")
+    expect_status([*pre, "--input_txt", c.txt, "--val_frac", "abc"], 2, "val_frac", "abc")
+    expect_status([*pre, "--input_txt", c.txt, "--encoding", "latin1"], 2, "utf-8|bytes")
+    expect_status([*pre], 2, "--input_txt")
+    expect_status([*pre, "--input_txt", missing + ".txt"], 1, "missing.txt")
+    # crnn-train
+    expect_status(c.train_args("ok", "-max_iters", 2, "-checkpoint_every", 0), 0)
+    ck = os.path.join(d, "ok_2.h5")
+    for bad, needle in [(("-rnn_size", -5), "-rnn_size"), (("-rnn_size", "abc"), "-rnn_size"),
+                        (("-rnn_size", 0), "-rnn_size"), (("-learning_rate", 0), "-learning_rate"),
+                        (("-dropout", 1), "-dropout"), (("-model_type", "lstn"), "-model_type"),
+                        (("-batchnorm", 1), "batchnorm"), (("-gpu_backend", "opencl"), "-gpu_backend"), (("-gpu", -2), "-gpu"),
+                        (("-resume", ck, "-init_from", ck), "-init_from"),
+                        (("-resume", ck, "-rnn_size", 32), "rnn_size"), (("-resume", ck, "-seq_length", 8), "seq_length"),
+                        (("-init_from", ck, "-num_layers", 1), "num_layers")]:
+        expect_status(c.train_args("x", *bad), 2, needle)
+    expect_status([prog("crnn-train"), "-gpu", -1], 2, "-input_h5")
+    expect_status([prog("crnn-train"), "-input_h5"], 2, "-input_h5")
+    expect_status(c.train_args("x", "-input_h5", missing + ".h5"), 1, "missing.h5")
+    expect_status(c.train_args("x", "-init_from", missing + ".h5"), 1, "missing.h5")
+    # a checkpoint of another vocabulary: a mismatch of the flags' files (2), with advice
+    other_txt, other_h5, other_json = (os.path.join(d, n) for n in ("o.txt", "o.h5", "o.json"))
+    open(other_txt, "w").write("0123456789+-*/=\n" * 2000)
+    must([prog("crnn-preprocess"), "--input_txt", other_txt, "--output_h5", other_h5, "--output_json", other_json, "--quiet"])
+    expect_status(c.train_args("y", "-input_h5", other_h5, "-input_json", other_json, "-init_from", ck), 2,
+                  "vocabulary", "crnn-preprocess --input_txt TEXT --input_json")
+    expect_status(c.train_args("y", "-input_h5", other_h5, "-input_json", other_json, "-resume", ck), 2, "vocabulary")
+    # crnn-sample
+    sample = [prog("crnn-sample"), ck, "-gpu", -1, "-length", 5]
+    expect_status(sample, 0)
+    expect_status([*sample, "-temperature", 0], 2, "-temperature")
+    expect_status([*sample, "-length", -1], 2, "-length")
+    expect_status([*sample, "-top_k", -1], 2, "-top_k")
+    expect_status([*sample, "-start_text", "The \u03a9"], 2, "-start_text", "\u03a9", "at byte 4")
+    expect_status([prog("crnn-sample"), "-gpu", -1], 2, "-checkpoint")
+    expect_status([prog("crnn-sample"), missing + ".h5", "-gpu", -1], 1, "missing.h5")
+    # crnn-eval
+    ev = [prog("crnn-eval"), ck, "-gpu", -1]
+    expect_status(ev, 0)
+    expect_status([*ev, "-batch_size", -1], 2, "-batch_size")
+    expect_status([*ev, "-split", "dev"], 2, "train|val|test")
+    expect_status([*ev, "-input_h5", other_h5, "-input_json", other_json], 2, "vocabulary", "--input_json")
+    expect_status([prog("crnn-eval"), "-gpu", -1], 2, "-checkpoint")
+    expect_status([prog("crnn-eval"), missing + ".h5", "-gpu", -1], 1, "missing.h5")
+    expect_status([*ev, "-input_h5", missing + ".h5"], 1, "missing.h5")
+    # crnn-inspect
+    expect_status([prog("crnn-inspect"), ck], 0)
+    expect_status([prog("crnn-inspect")], 2, "crnn-inspect cv/checkpoint_N.h5")
+    expect_status([prog("crnn-inspect"), ck, "-history", "x"], 2, "-history")
+    expect_status([prog("crnn-inspect"), missing + ".h5"], 1, "missing.h5")
+    # crnn-plot (an SVG needs no gnuplot)
+    metrics = os.path.join(d, "ok_metrics.jsonl")
+    expect_status([prog("crnn-plot"), metrics, "-o", os.path.join(d, "m.svg")], 0)
+    expect_status([prog("crnn-plot")], 2, "crnn-plot cv/checkpoint_metrics.jsonl")
+    expect_status([prog("crnn-plot"), metrics, "-out", "x.svg"], 2, "-out")
+    expect_status([prog("crnn-plot"), missing + ".jsonl", "-o", os.path.join(d, "m2.svg")], 1, "missing.jsonl")
+    # every --help says so; crnn-train's adds 75
+    for name in ("crnn-preprocess", "crnn-train", "crnn-sample", "crnn-eval", "crnn-plot", "crnn-inspect"):
+        last = must([prog(name), "--help"]).strip().splitlines()[-1]
+        assert last.startswith("exit status: 0 done, 1 runtime error, 2 flag or value error"), (name, last)
+        assert ("75 stopped by a signal" in last) == (name == "crnn-train"), (name, last)
+    # under mpirun every rank finds a value error, and mpirun exits 2; a runtime error 1
+    mpirun = ["mpirun", "-np", 2, "--oversubscribe", "--bind-to", "none"]
+    expect_status([*mpirun, *c.train_args("m", "-rnn_size", -5)], 2, "-rnn_size")
+    expect_status([*mpirun, *c.train_args("m", "-rnn_sise", 5)], 2, "did you mean -rnn_size?")
+    expect_status([*mpirun, *c.train_args("m", "-input_h5", missing + ".h5")], 1, "missing.h5")
+    expect_status([*mpirun, *ev, "-batch_size", -1], 2, "-batch_size")
+    assert not glob.glob(os.path.join(d, "[xym]_*.h5")), "a refused run wrote a checkpoint"
+
+
+def case_quiet(c):
+    """-quiet and --quiet alike in every program that has it: alone, =0|1 or a following 0 or 1;
+    never a file name; "quiet = 1" in a -config file."""
+    d = c.dir
+    out_h5, out_json = os.path.join(d, "q.h5"), os.path.join(d, "q.json")
+    pre = [prog("crnn-preprocess"), "--input_txt", c.txt, "--output_h5", out_h5, "--output_json", out_json]
+    for q in (["-quiet"], ["--quiet"], ["-quiet", 1], ["--quiet", 1], ["--quiet=1"], ["-quiet=1"]):
+        assert must([*pre, *q]) == "", q
+    for q in (["-quiet", 0], ["--quiet=0"], []):
+        assert must([*pre, *q]).startswith("Total vocabulary size: "), q
+    # a switch never takes a file name: data.txt stays an argument (crnn-preprocess has none)
+    expect_status([*pre, "-quiet", "data.txt"], 2, "unexpected argument 'data.txt'")
+    expect_status([*pre, "--quiet=yes"], 2, "--quiet", "0 or 1")
+    # crnn-train
+    base = c.train_args("q", "-max_iters", 2, "-checkpoint_every", 0)
+    for q in (["-quiet"], ["--quiet"], ["-quiet", 1], ["--quiet=1"]):
+        assert must([*base, *q]) == "", q
+    for q in (["-quiet", 0], ["--quiet=0"]):
+        assert "i = 2 / 2" in must([*base, *q]), q
+    cfg = os.path.join(d, "quiet.cfg")
+    open(cfg, "w").write("quiet = 1\n")
+    assert must([*base, "-config", cfg]) == ""
+    assert "i = 2 / 2" in must([*base, "-config", cfg, "-quiet", 0])
+    open(cfg, "w").write("quiet = 0\n")
+    assert "i = 2 / 2" in must([*base, "-config", cfg])
+    # its /config records it, and a run resumes from it
+    with h5py.File(os.path.join(d, "q_2.h5")) as f:
+        assert int(f["config"].attrs["quiet"]) == 0
+    must([*base, "-quiet"])
+    with h5py.File(os.path.join(d, "q_2.h5")) as f:
+        assert int(f["config"].attrs["quiet"]) == 1
+    assert must(c.train_args("q", "-resume", os.path.join(d, "q_2.h5"), "-max_iters", 3, "-quiet")) == ""
+    assert "i = 4 / 4" in must(c.train_args("q", "-resume", os.path.join(d, "q_3.h5"), "-max_iters", 4, "-quiet", 0))
+    # crnn-eval: the checkpoint after -quiet is the checkpoint, not the switch's value
+    ck = os.path.join(d, "q_2.h5")
+    loud = run([prog("crnn-eval"), ck])  # -gpu 0: on a machine without CUDA it says so on stderr
+    assert loud[0] == 0, loud
+    for q in (["-quiet"], ["--quiet"], ["-quiet", 1], ["--quiet=1"]):
+        rc, out, err = run([prog("crnn-eval"), *q, ck])
+        assert rc == 0 and err == "" and out == loud[1], (q, rc, out, err)
+    rc, out, err = run([prog("crnn-eval"), "-quiet", 0, ck])
+    assert rc == 0 and (out, err) == (loud[1], loud[2]), (out, err)
+
+
+def case_start_text_file(c):
+    """crnn-sample -start_text_file FILE primes as -start_text with the file's text does, long
+    primes too; errors name the file; crnn-sample -config works like crnn-train's."""
+    d = c.dir
+    must(c.train_args("s", "-max_iters", 20, "-checkpoint_every", 0))
+    ck = os.path.join(d, "s_20.h5")
+    sample = [prog("crnn-sample"), ck, "-gpu", -1, "-length", 60]
+    text = open(c.txt).read()
+    for name, prime in (("short", "The quick "), ("long", text[1000:1700]), ("newlines", "dog.\nThe cat\n\n")):
+        f = os.path.join(d, name + ".txt")
+        open(f, "w").write(prime)
+        for mode in (["-sample", 0], ["-sample", 1, "-seed", 9, "-num_samples", 2]):
+            a = must([*sample, *mode, "-start_text", prime])
+            b = must([*sample, *mode, "-start_text_file", f])
+            assert a == b and a.startswith(prime), (name, mode, a[:200], b[:200])
+    # an empty file is an empty start text
+    empty = os.path.join(d, "empty.txt")
+    open(empty, "w").close()
+    assert must([*sample, "-seed", 4, "-start_text_file", empty]) == must([*sample, "-seed", 4])
+    # errors
+    short = os.path.join(d, "short.txt")
+    expect_status([*sample, "-start_text", "x", "-start_text_file", short], 2, "-start_text", "-start_text_file", "not both")
+    missing = os.path.join(d, "missing.txt")
+    expect_status([*sample, "-start_text_file", missing], 1, missing, "-start_text_file")
+    expect_status([*sample, "-start_text_file", d], 1, d, "-start_text_file")
+    bad = os.path.join(d, "bad.txt")
+    open(bad, "w").write("The \u03a9 fox")
+    expect_status([*sample, "-start_text_file", bad], 2, f"-start_text_file {bad}", "\u03a9", "at byte 4",
+                  "not in the vocabulary")
+    open(bad, "wb").write(b"The \xff fox")
+    expect_status([*sample, "-start_text_file", bad], 2, f"-start_text_file {bad}", "invalid UTF-8", "at byte 4")
+    # crnn-sample -config: name = value lines, the command line wins
+    cfg = os.path.join(d, "sample.cfg")
+    open(cfg, "w").write(f"# a sampling preset\nsample = 0\nlength = 30\nstart_text_file = {short}\ngpu = -1\n")
+    want = must([prog("crnn-sample"), ck, "-gpu", -1, "-sample", 0, "-length", 30, "-start_text", "The quick "])
+    assert must([prog("crnn-sample"), ck, "-config", cfg]) == want
+    want10 = must([prog("crnn-sample"), ck, "-gpu", -1, "-sample", 0, "-length", 10, "-start_text", "The quick "])
+    assert must([prog("crnn-sample"), "-config", cfg, ck, "-length", 10]) == want10 != want
+    expect_status([prog("crnn-sample"), ck, "-config", missing], 2, missing, "-config")
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":

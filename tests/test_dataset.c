@@ -89,7 +89,7 @@ static void check_against_reference(const char *path, const uint32_t *v, int64_t
     int32_t *xs, *ys;
     int64_t count = reference_batches(v, num, N, S, &xs, &ys);
     Batches b;
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     int shrunk = -1;
     int rc = dataset_load(&b, path, "train", N, first, B, S, 0, V, &shrunk, &err);
     CHECK(rc == 0, "num %" PRId64 " N %d S %d: %s", num, N, S, err.msg);
@@ -163,7 +163,7 @@ static void test_shrink(void) {
     uint32_t v[100];
     for (int i = 0; i < 100; i++) v[i] = 1 + rnd(50);
     write_data_file(path, v, num, 0);
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     Batches b;
     int shrunk = 0;
     /* N*S = 100 > num - 1 = 99: N becomes floor(99 / 10) = 9, all streams on this rank */
@@ -205,7 +205,7 @@ static void test_shrink(void) {
 /* Expects dataset_load to fail with a message containing every given fragment. */
 static void expect_error(const char *path, const char *split, int N, int first, int B, int S,
                          int allow_shrink, int V, const char **frags, int nfrags) {
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     Batches b;
     int shrunk = 0;
     int rc = dataset_load(&b, path, split, N, first, B, S, allow_shrink, V, &shrunk, &err);
@@ -237,7 +237,7 @@ static void test_errors(void) {
     const char *good = tmp_path("good.h5");
     write_data_file(good, v, 1000, 0);
     {   /* the size of a split */
-        CrnnError err = {{0}};
+        CrnnError err = {.msg = ""};
         int64_t num = 0;
         CHECK(dataset_split_size(good, "test", &num, &err) == 0 && num == 1000, "%s", err.msg);
         CHECK(dataset_split_size(missing, "test", &num, &err) < 0 && strstr(err.msg, missing),
@@ -299,7 +299,7 @@ static void test_errors(void) {
         expect_error(p, "train", 2, 0, 2, 5, 0, 60,
                      (const char *[]){p, "/train", "must be a 1-D uint8 or uint32",
                                       bad_types[t].says}, 4);
-        CrnnError err = {{0}};
+        CrnnError err = {.msg = ""};
         int64_t num;
         CHECK(dataset_split_size(p, "train", &num, &err) < 0, "split size of %s", p);
     }

@@ -4,6 +4,11 @@
     test_preprocess.py parity      same splits, dtypes, arrays, JSON and summary as the reference
     test_preprocess.py bad_input   errors: non-zero exit, a message naming the file and what to do,
                                    no output or .tmp file left, an existing output untouched
+    test_preprocess.py stdin       --input_txt -: a pipe or a redirected file gives what the file
+                                   gives; the pipe's temporary copy is gone afterwards; errors
+    test_preprocess.py input_json  --input_json: a new text encoded with an existing vocabulary
+                                   gets that vocabulary's ids; a character outside it is an error
+                                   naming it and its byte offset, with nothing written
 
 The reference below follows torch-rnn's preprocess.py (commit 6e72b866): tokens are the code
 points read through codecs.open(..., 'utf-8') or, for --encoding bytes, the bytes of the file
@@ -301,13 +306,288 @@ def test_bad_input(tmp):
     check(not os.path.exists(h5 + ".tmp") and not os.path.exists(js + ".tmp"), ".tmp files left")
 
 
+# ------------------------------------------------------------------------------------------
+# Standard input
+
+def read_outputs(h5, js):
+    with h5py.File(h5, "r") as f:
+        arrays = {k: f[k][...] for k in ("train", "val", "test")}
+        enc = f.attrs.get("encoding")
+    with open(js, "rb") as f:
+        return arrays, (enc.decode() if isinstance(enc, bytes) else enc), f.read()
+
+
+def same_outputs(name, a, b):
+    (arr_a, enc_a, js_a), (arr_b, enc_b, js_b) = a, b
+    for k in arr_a:
+        check(arr_a[k].dtype == arr_b[k].dtype and np.array_equal(arr_a[k], arr_b[k]),
+              "%s: /%s differs from the file's" % (name, k))
+    check(enc_a == enc_b, "%s: encoding %r != %r" % (name, enc_a, enc_b))
+    check(js_a == js_b, "%s: the JSON differs from the file's" % name)
+
+
+def test_stdin(tmp):
+    rng = random.Random(3)
+    pool = ["a", "b", " ", "\n", "\u00e9", "\u20ac", "\u4e2d", "\U0001F600"]
+    # more than one read block (4 MiB), characters cut by the block boundaries
+    text = "".join(rng.choice(pool) for _ in range(2_000_000)).encode("utf-8")
+    src = os.path.join(tmp, "in.txt")
+    with open(src, "wb") as f:
+        f.write(text)
+    spool = os.path.join(tmp, "spool")
+    os.mkdir(spool)
+    env = dict(os.environ, TMPDIR=spool)
+
+    def outs(name):
+        return [os.path.join(tmp, name + ".h5"), os.path.join(tmp, name + ".json")]
+
+    ref_h5, ref_js = outs("file")
+    p = run(["--input_txt", src, "--output_h5", ref_h5, "--output_json", ref_js, "--val_frac", "0.07"])
+    check(p.returncode == 0, "from the file: %r" % p.stderr)
+    ref = read_outputs(ref_h5, ref_js)
+
+    # a pipe: copied to an unnamed file in $TMPDIR, gone afterwards
+    h5, js = outs("pipe")
+    p = run(["--input_txt", "-", "--output_h5", h5, "--output_json", js, "--val_frac", "0.07"], input=text.decode("utf-8"),
+            env=env)
+    check(p.returncode == 0, "from a pipe: exit %d, %r" % (p.returncode, p.stderr))
+    if p.returncode == 0:
+        same_outputs("pipe", read_outputs(h5, js), ref)
+    check(os.listdir(spool) == [], "the pipe's copy was left in TMPDIR: %s" % os.listdir(spool))
+    # the same summary as from the file
+    p2 = run(["--input_txt", src, "--output_h5", h5, "--output_json", js, "--val_frac", "0.07"])
+    check(p.stdout == p2.stdout and p.stdout.startswith("Total vocabulary size: 8"), "summary %r" % p.stdout)
+
+    # without TMPDIR the copy is made next to the output .h5, and removed
+    env_no = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
+    h5, js = outs("pipe_no_tmpdir")
+    p = run(["--input_txt", "-", "--output_h5", h5, "--output_json", js, "--val_frac", "0.07", "--quiet"],
+            input=text.decode("utf-8"), env=env_no)
+    check(p.returncode == 0 and p.stdout == "", "pipe without TMPDIR: %r" % p.stderr)
+    if p.returncode == 0:
+        same_outputs("pipe without TMPDIR", read_outputs(h5, js), ref)
+    left = [x for x in os.listdir(tmp) if x.startswith(".crnn") or x.endswith(".tmp")]
+    check(not left, "files left next to the output: %s" % left)
+
+    # a redirected file (< FILE) is read in place, from where standard input stands
+    h5, js = outs("redirect")
+    with open(src, "rb") as f:
+        p = subprocess.run([BIN, "--input_txt", "-", "--output_h5", h5, "--output_json", js, "--val_frac", "0.07",
+                            "--quiet"], stdin=f, capture_output=True, text=True, env=env)
+    check(p.returncode == 0, "from < FILE: %r" % p.stderr)
+    if p.returncode == 0:
+        same_outputs("redirect", read_outputs(h5, js), ref)
+    part = os.path.join(tmp, "part.txt")
+    lead = len("".join(text.decode("utf-8")[:1000]).encode("utf-8"))  # 1000 characters in
+    with open(part, "wb") as f:
+        f.write(text[lead:])
+    h5p, jsp = outs("part_file")
+    p = run(["--input_txt", part, "--output_h5", h5p, "--output_json", jsp, "--quiet"])
+    check(p.returncode == 0, "part: %r" % p.stderr)
+    h5, js = outs("redirect_offset")
+    with open(src, "rb") as f:
+        f.seek(lead)
+        p = subprocess.run([BIN, "--input_txt", "-", "--output_h5", h5, "--output_json", js, "--quiet"], stdin=f,
+                           capture_output=True, text=True)
+    check(p.returncode == 0, "from < FILE at an offset: %r" % p.stderr)
+    if p.returncode == 0:
+        same_outputs("redirect at an offset", read_outputs(h5, js), read_outputs(h5p, jsp))
+
+    # bytes mode through a pipe
+    raw = bytes(range(256)) * 3 + b"tail"
+    with open(os.path.join(tmp, "raw.bin"), "wb") as f:
+        f.write(raw)
+    ref_b = outs("raw_file")
+    run(["--input_txt", os.path.join(tmp, "raw.bin"), "--output_h5", ref_b[0], "--output_json", ref_b[1],
+         "--encoding", "bytes", "--quiet"])
+    h5, js = outs("raw_pipe")
+    p = subprocess.run([BIN, "--input_txt", "-", "--output_h5", h5, "--output_json", js, "--encoding", "bytes",
+                        "--quiet"], input=raw, capture_output=True, env=env)
+    check(p.returncode == 0, "bytes from a pipe: %r" % p.stderr)
+    if p.returncode == 0:
+        same_outputs("bytes pipe", read_outputs(h5, js), read_outputs(*ref_b))
+
+    # errors: the input named as standard input, exit 1, nothing written, no copy left
+    h5, js = outs("bad")
+    for name, data, needles in [("invalid UTF-8", b"abc\xffdef", ["standard input", "invalid UTF-8", "at byte 3",
+                                                                   "--encoding bytes"]),
+                                ("empty", b"", ["standard input", "empty"]),
+                                ("one character", b"x", ["standard input", "single character"])]:
+        p = subprocess.run([BIN, "--input_txt", "-", "--output_h5", h5, "--output_json", js], input=data,
+                           capture_output=True, env=env)
+        err = p.stderr.decode()
+        check(p.returncode == 1, "stdin %s: exit %d" % (name, p.returncode))
+        for n in needles:
+            check(n in err, "stdin %s: %r not in %r" % (name, n, err))
+        check(not os.path.exists(h5) and not os.path.exists(js) and not os.path.exists(h5 + ".tmp"),
+              "stdin %s: an output was written" % name)
+        check(os.listdir(spool) == [], "stdin %s: the copy was left: %s" % (name, os.listdir(spool)))
+    # a TMPDIR that cannot hold the copy: the error says so and what to do
+    p = subprocess.run([BIN, "--input_txt", "-", "--output_h5", h5, "--output_json", js], input=b"hello world",
+                       capture_output=True, env=dict(os.environ, TMPDIR=os.path.join(tmp, "no_such_dir")))
+    err = p.stderr.decode()
+    check(p.returncode == 1 and "no_such_dir" in err and "TMPDIR" in err, "bad TMPDIR: %d %r" % (p.returncode, err))
+    check(not os.path.exists(h5) and not os.path.exists(js), "bad TMPDIR: an output was written")
+
+
+# ------------------------------------------------------------------------------------------
+# An existing vocabulary
+
+def token_ids(path, js, encoding="utf-8"):
+    """The ids of the text at path in the vocabulary js, as the reference reads tokens."""
+    with open(js) as f:
+        t2i = json.load(f)["token_to_idx"]
+    with open(path, "rb") as f:
+        data = f.read()
+    if encoding == "bytes":
+        chars = [("[%d]" % b) if b > 127 else chr(b) for b in data]
+    else:
+        chars = list(data.decode("utf-8"))
+    return np.array([t2i[c] for c in chars])
+
+
+def test_input_json(tmp):
+    def w(name, data):
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    rng = random.Random(11)
+    alphabet = "abcdefghij \n\u00e9\u20ac\U0001F600"
+    orig = w("orig.txt", "".join(rng.choice(alphabet) for _ in range(20000)).encode("utf-8"))
+    o_h5, o_js = os.path.join(tmp, "orig.h5"), os.path.join(tmp, "orig.json")
+    p = run(["--input_txt", orig, "--output_h5", o_h5, "--output_json", o_js, "--quiet"])
+    check(p.returncode == 0, "original: %r" % p.stderr)
+    with open(o_js, "rb") as f:
+        o_json_bytes = f.read()
+    # a new text from part of the same characters, in another order: its own vocabulary would
+    # number them differently
+    new = w("new.txt", "".join(rng.choice("j\u20ac \U0001F600a") for _ in range(5000)).encode("utf-8"))
+    n_h5, n_js = os.path.join(tmp, "new.h5"), os.path.join(tmp, "new.json")
+    p = run(["--input_txt", new, "--input_json", o_js, "--output_h5", n_h5, "--output_json", n_js,
+             "--val_frac", "0.2", "--test_frac", "0"])
+    check(p.returncode == 0, "--input_json: exit %d %r" % (p.returncode, p.stderr))
+    if p.returncode == 0:
+        want = token_ids(new, o_js)
+        with h5py.File(n_h5, "r") as f:
+            got = np.concatenate([f["train"][...], f["val"][...], f["test"][...]])
+            check(f["train"].dtype == np.uint8, "dtype %s" % f["train"].dtype)
+            check(len(f["val"]) == 1000 and len(f["test"]) == 0, "split sizes")
+        check(np.array_equal(got, want), "--input_json: the ids differ from the vocabulary's")
+        with open(n_js, "rb") as f:
+            check(f.read() == o_json_bytes, "--output_json is not a copy of the vocabulary")
+        check(p.stdout.startswith("Total vocabulary size: 15\nTotal tokens in file: 5000\n"), "summary %r" % p.stdout)
+        # its own vocabulary would have numbered the text otherwise (the test means something)
+        own_h5, own_js = os.path.join(tmp, "own.h5"), os.path.join(tmp, "own.json")
+        run(["--input_txt", new, "--output_h5", own_h5, "--output_json", own_js, "--quiet"])
+        with h5py.File(own_h5, "r") as f:
+            check(not np.array_equal(f["train"][...], want[:len(f["train"])]), "the test cannot tell the two apart")
+    # the whole original text through --input_json gives the original file's arrays
+    r_h5 = os.path.join(tmp, "again.h5")
+    p = run(["--input_txt", orig, "--input_json", o_js, "--output_h5", r_h5, "--quiet"])
+    check(p.returncode == 0, "again: %r" % p.stderr)
+    if p.returncode == 0:
+        with h5py.File(r_h5, "r") as a, h5py.File(o_h5, "r") as b:
+            for k in ("train", "val", "test"):
+                check(np.array_equal(a[k][...], b[k][...]), "again: /%s differs" % k)
+    # --output_json left out, or the vocabulary itself: the vocabulary file stays as it was
+    st = os.stat(o_js)
+    p = run(["--input_txt", new, "--input_json", o_js, "--output_h5", os.path.join(tmp, "same.h5"),
+             "--output_json", o_js, "--quiet"])
+    check(p.returncode == 0, "--output_json = --input_json: %r" % p.stderr)
+    check(os.stat(o_js).st_mtime_ns == st.st_mtime_ns and open(o_js, "rb").read() == o_json_bytes,
+          "the vocabulary file was rewritten")
+    check(not [x for x in os.listdir(tmp) if x.endswith(".tmp")], ".tmp left")
+
+    # more than 255 tokens: uint32, as the original
+    big = "".join(chr(c) for c in range(0x100, 0x1A0)) + "".join(chr(c) for c in range(0x20, 0x7F)) + "\u4e00" * 3
+    b_txt = w("big.txt", "".join(rng.choice(big) for _ in range(4000)).encode("utf-8") + big.encode("utf-8"))
+    b_h5, b_js = os.path.join(tmp, "big.h5"), os.path.join(tmp, "big.json")
+    run(["--input_txt", b_txt, "--output_h5", b_h5, "--output_json", b_js, "--quiet"])
+    small = w("small.txt", b"abc abc " * 10)
+    s_h5 = os.path.join(tmp, "small.h5")
+    p = run(["--input_txt", small, "--input_json", b_js, "--output_h5", s_h5, "--quiet"])
+    check(p.returncode == 0, "big vocabulary: %r" % p.stderr)
+    if p.returncode == 0:
+        with h5py.File(s_h5, "r") as f:
+            check(f["train"].dtype == np.uint32, "a 256-token vocabulary: dtype %s" % f["train"].dtype)
+            got = np.concatenate([f["train"][...], f["val"][...], f["test"][...]])
+        check(np.array_equal(got, token_ids(small, b_js)), "big vocabulary: ids differ")
+
+    # a bytes vocabulary (it has "[b]" tokens): the new text is read as bytes
+    braw = w("braw.bin", bytes(range(40, 256)) * 5)
+    br_h5, br_js = os.path.join(tmp, "braw.h5"), os.path.join(tmp, "braw.json")
+    run(["--input_txt", braw, "--output_h5", br_h5, "--output_json", br_js, "--encoding", "bytes", "--quiet"])
+    bnew = w("bnew.bin", b"\xff\xfe(\x80abc" * 30)
+    bn_h5 = os.path.join(tmp, "bnew.h5")
+    p = run(["--input_txt", bnew, "--input_json", br_js, "--output_h5", bn_h5, "--quiet"])
+    check(p.returncode == 0, "bytes vocabulary: %r" % p.stderr)
+    if p.returncode == 0:
+        with h5py.File(bn_h5, "r") as f:
+            got = np.concatenate([f["train"][...], f["val"][...], f["test"][...]])
+            enc = f.attrs.get("encoding")
+            check((enc.decode() if isinstance(enc, bytes) else enc) == "bytes", "encoding %r" % enc)
+        check(np.array_equal(got, token_ids(bnew, br_js, "bytes")), "bytes vocabulary: ids differ")
+    # ... and --encoding utf-8 against it is a usage error
+    p = run(["--input_txt", bnew, "--input_json", br_js, "--output_h5", bn_h5, "--encoding", "utf-8"])
+    check(p.returncode == 2 and "--encoding" in p.stderr and br_js in p.stderr, "encoding clash: %d %r"
+          % (p.returncode, p.stderr))
+
+    # through standard input too
+    s2_h5 = os.path.join(tmp, "stdin.h5")
+    with open(new, "rb") as f:
+        data = f.read()
+    p = subprocess.run([BIN, "--input_txt", "-", "--input_json", o_js, "--output_h5", s2_h5, "--quiet",
+                        "--val_frac", "0", "--test_frac", "0"], input=data, capture_output=True,
+                       env=dict(os.environ, TMPDIR=tmp))
+    check(p.returncode == 0, "stdin with --input_json: %r" % p.stderr)
+    if p.returncode == 0:
+        with h5py.File(s2_h5, "r") as f:
+            check(np.array_equal(f["train"][...], token_ids(new, o_js)), "stdin with --input_json: ids differ")
+
+    # characters outside the vocabulary: each named with the byte offset of its first
+    # appearance; exit 2; nothing written, existing outputs untouched
+    bad = w("bad.txt", "abc\u00e9X\u00e9 jZ\n".encode("utf-8"))  # X at byte 5, Z at byte 10
+    x_h5, x_js = os.path.join(tmp, "x.h5"), os.path.join(tmp, "x.json")
+    expect_error(tmp, "unknown characters", ["--input_txt", bad, "--input_json", o_js, "--output_h5", x_h5,
+                                             "--output_json", x_js],
+                 [bad, o_js, "2 characters are not in the vocabulary", "'X' at byte 5", "'Z' at byte 10",
+                  "--input_json"], [x_h5, x_js])
+    p = run(["--input_txt", bad, "--input_json", o_js, "--output_h5", x_h5])
+    check(p.returncode == 2, "unknown characters: exit %d" % p.returncode)
+    far = w("far.txt", b"abc " * 300000 + "\u4e2d".encode("utf-8"))
+    expect_error(tmp, "unknown far", ["--input_txt", far, "--input_json", o_js, "--output_h5", x_h5],
+                 ["1 character is not in the vocabulary", "(U+4E2D) at byte 1200000"], [x_h5])
+    with open(x_h5, "wb") as f:
+        f.write(b"old h5")
+    expect_error(tmp, "unknown keeps outputs", ["--input_txt", bad, "--input_json", o_js, "--output_h5", x_h5],
+                 ["'X' at byte 5"])
+    check(open(x_h5, "rb").read() == b"old h5", "an existing output was touched")
+    os.remove(x_h5)
+    # a missing or broken vocabulary: named, exit 1
+    missing = os.path.join(tmp, "missing.json")
+    expect_error(tmp, "missing vocabulary", ["--input_txt", new, "--input_json", missing, "--output_h5", x_h5],
+                 [missing], [x_h5])
+    junk = w("junk.json", b"{not json")
+    expect_error(tmp, "junk vocabulary", ["--input_txt", new, "--input_json", junk, "--output_h5", x_h5],
+                 [junk], [x_h5])
+    p = run(["--input_txt", new, "--input_json", missing, "--output_h5", x_h5])
+    check(p.returncode == 1, "missing vocabulary: exit %d" % p.returncode)
+    # the output .h5 may not be the vocabulary
+    expect_error(tmp, "h5 is the vocabulary", ["--input_txt", new, "--input_json", o_js, "--output_h5", o_js],
+                 ["--output_h5", o_js])
+    check(open(o_js, "rb").read() == o_json_bytes, "the vocabulary was overwritten")
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "parity"
     if not os.access(BIN, os.X_OK):
         print("no executable %s; set CRNN_BIN to the build folder" % BIN)
         return 1
     with tempfile.TemporaryDirectory(prefix="crnn_pre_") as tmp:
-        {"parity": test_parity, "bad_input": test_bad_input}[what](tmp)
+        {"parity": test_parity, "bad_input": test_bad_input, "stdin": test_stdin,
+         "input_json": test_input_json}[what](tmp)
     if FAILURES:
         print("%d check(s) failed" % len(FAILURES))
         return 1

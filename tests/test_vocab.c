@@ -140,7 +140,7 @@ static const char BYTES_JSON[] =
 
 static void test_build(void) {
     Vocab v;
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     uint32_t dup[] = {'a', 'b', 'a'};
     CHECK(vocab_from_tokens(&v, VOCAB_UTF8, dup, 3, &err) == -1);
     CHECK_MSG(err, "'a'");
@@ -209,7 +209,7 @@ static void test_build(void) {
 /* ---------------------------------------------------------------------------------------- */
 
 static void test_json(void) {
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     char path[512];
     Vocab v, r;
 
@@ -312,7 +312,7 @@ static void test_json(void) {
 /* ---------------------------------------------------------------------------------------- */
 
 static void test_encode(void) {
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     Vocab v;
     uint32_t toks[] = {'h', 0xE9, 0x1F600, '\n'};
     CHECK(vocab_from_tokens(&v, VOCAB_UTF8, toks, 4, &err) == 0);

@@ -15,15 +15,29 @@ typedef float real;
 
 #define CRNN_ERROR_MAX 1024
 
+/* Exit status of every program (README "Exit status"): 0 done, 1 a runtime error (a file
+ * missing or unreadable, a device or a rank failing), 2 a flag or its value is wrong (unknown,
+ * malformed, out of range, or at odds with the files it names: a checkpoint's model or
+ * vocabulary); crnn-train's 75 (stopped by a signal) is CRNN_EXIT_STOPPED in train.h. */
+enum { CRNN_EXIT_OK = 0, CRNN_EXIT_FAILURE = 1, CRNN_EXIT_USAGE = 2 };
+
 typedef struct CrnnError {
     char msg[CRNN_ERROR_MAX];
+    int code; /* CRNN_EXIT_USAGE when the user's flags are at fault, else 0 */
 } CrnnError;
 
 /* Fills err (if not NULL) with a printf-style message and returns -1, so that
- * `return crnn_fail(err, "...", ...);` reads as one statement. */
+ * `return crnn_fail(err, "...", ...);` reads as one statement. A runtime error (code 0). */
 int crnn_fail(CrnnError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prepends "context: " to an existing message (e.g. the file being read). */
+/* The same for an error in the user's flags or their values (code CRNN_EXIT_USAGE: the programs
+ * exit 2). */
+int crnn_fail_usage(CrnnError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The program's exit status for a failure reported in err: 2 for a flag or value error, else 1. */
+int crnn_exit_status(const CrnnError *err);
+
+/* Prepends "context: " to an existing message (e.g. the file being read); keeps its code. */
 int crnn_fail_context(CrnnError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* malloc/calloc that report failure through err; size 0 still returns a unique pointer. */

@@ -1,6 +1,10 @@
 /* Command-line flags, torch-rnn style: `-name value`, `--name value` or `--name=value`;
- * a value may start with '-' when it is a number (`-gpu -1`). `-config FILE` reads
- * `name = value` lines first; the command line wins. `--help` prints every flag. */
+ * a value may start with '-' when it is a number (`-gpu -1`). A switch (`--quiet`) is on alone,
+ * or takes 0 or 1 as `--quiet=0` or a following `0`/`1`, never another argument. `-config FILE`
+ * reads `name = value` lines first; the command line wins. `--help` prints every flag. An
+ * unknown flag's message names the closest declared flag, or what a flag of char-rnn's or
+ * torch-rnn's scripts became. Every error of the flags, an unreadable -config file included, is
+ * a usage error (CRNN_EXIT_USAGE). */
 #ifndef CRNN_FLAGS_H
 #define CRNN_FLAGS_H
 
@@ -13,7 +17,7 @@ typedef enum { FLAG_INT, FLAG_REAL, FLAG_STRING, FLAG_SWITCH } FlagType;
 typedef struct Flag {
     const char *name;    /* "batch_size" */
     FlagType type;
-    const char *def;     /* default, as text ("50", "2e-3", ""); switches: "0" */
+    const char *def;     /* default, as text ("50", "2e-3", ""); switches: "0" (off) */
     const char *help;    /* one line */
     const char *alias;   /* another accepted name (char-rnn's), or NULL */
     const char *choices; /* "lstm|gru|rnn" for strings with a fixed set, or NULL */
@@ -31,6 +35,7 @@ typedef struct FlagSet {
     int count;
     const char *positional; /* a flag a lone positional argument fills, or NULL */
     int has_config;         /* accept -config FILE */
+    int stops_on_signal;    /* --help lists exit status 75 (crnn-train) */
 } FlagSet;
 
 enum { FLAGS_OK = 0, FLAGS_HELP = 1 };
@@ -48,6 +53,15 @@ int flags_given(FlagSet *set, const char *name);
 /* Sets a flag's value from text, as if given on the command line. */
 int flags_set_text(FlagSet *set, const char *name, const char *value, CrnnError *err);
 void flags_print_help(const FlagSet *set);
+/* The declared flag name (or alias, or "config") closest to an unknown name by
+ * flags_edit_distance, within 1 edit for names of up to 5 characters and 2 for longer ones;
+ * NULL when none is that close. */
+const char *flags_suggest(const FlagSet *set, const char *name);
+/* What to use instead of a flag of char-rnn's or torch-rnn's scripts (or another crnn program's)
+ * that `program` does not take, or NULL. */
+const char *flags_hint(const char *program, const char *name);
+/* Damerau-Levenshtein distance (optimal string alignment; letters compare without case). */
+int flags_edit_distance(const char *a, const char *b);
 /* Writes d as the shortest text that reads back (strtod) to the same double: 0.95, not
  * 0.94999999999999996; 1e-05; 0.1 + 0.2 stays 0.30000000000000004. */
 void flags_real_text(double d, char *out, size_t cap);

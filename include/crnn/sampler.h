@@ -12,6 +12,8 @@
 typedef struct SampleOptions {
     int64_t length;         /* new characters to write */
     const char *start_text; /* UTF-8 (utf-8 vocabularies) or raw bytes (bytes vocabularies) */
+    size_t start_len;       /* its length in bytes (it may hold NULs), or 0: strlen(start_text) */
+    const char *start_text_source; /* the file it was read from, for messages, or NULL */
     int sample;             /* 1: draw from the distribution; 0: argmax */
     double temperature;     /* > 0: logits are divided by it */
     int top_k;              /* > 0: draw among the k most likely only */

@@ -42,10 +42,13 @@ int vocab_token_bytes(const Vocab *v, int index, char out[4]);
 /* The token's text as stored in JSON and in checkpoints: the character itself, or "[b]" for a
  * byte >= 128 in bytes mode, and "[0]" for a NUL (checkpoints cannot hold NUL in strings). */
 void vocab_token_name(const Vocab *v, int index, char out[16]);
+/* A token for messages: 'a', 'é' (U+00E9), U+000A, byte 195 (0xC3). */
+void vocab_describe_token(VocabEncoding enc, uint32_t token, char *out, size_t cap);
 /* Parses a token name as vocab_token_name writes it (for reading checkpoints). */
 int vocab_parse_token_name(VocabEncoding enc, const char *name, uint32_t *token);
 /* Encodes text (UTF-8 decoded in utf-8 mode, byte by byte in bytes mode) to 0-based indices.
- * A character outside the vocabulary or invalid UTF-8 is an error naming it. *out is malloc'd. */
+ * A character outside the vocabulary or invalid UTF-8 is an error naming it and its byte offset
+ * (a usage error: the text is the user's). *out is malloc'd. */
 int vocab_encode(const Vocab *v, const char *text, size_t len, int32_t **out, size_t *n,
                  CrnnError *err);
 /* 1 when both have the same encoding and the same tokens in the same order. */

@@ -21,7 +21,7 @@ static Flag eval_flags[] = {
     {.name = "batch_size", .type = FLAG_INT, .def = "0", .help = "streams (default: the checkpoint's global batch)"},
     {.name = "seq_length", .type = FLAG_INT, .def = "0", .help = "steps per batch (default: the checkpoint's)"},
     CRNN_DEVICE_FLAGS,
-    {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print only the loss line"},
+    {.name = "quiet", .type = FLAG_SWITCH, .def = "0", .help = "print only the loss line"},
 };
 
 int main(int argc, char **argv) {
@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
                      .positional = "checkpoint"};
     int status;
     if (!runtime_start(&flags, argc, argv, &status)) return status;
-    CrnnError err;
+    CrnnError err = {.msg = ""};
     int rc = 1;
     Checkpoint ck = {0};
     Vocab vocab = {0};
@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     if (!comm) goto fail;
     if (comm->rank != 0) quiet = 1;
     if (!*path) {
-        crnn_fail(&err, "give the checkpoint to evaluate: -checkpoint cv/checkpoint_N.h5");
+        crnn_fail_usage(&err, "give the checkpoint to evaluate: -checkpoint cv/checkpoint_N.h5");
         goto fail;
     }
     if (checkpoint_read(path, &ck, 1, &err) && checkpoint_read(path, &ck, 0, &err)) goto fail;
@@ -55,12 +55,12 @@ int main(int argc, char **argv) {
     if (!*h5 && (e = checkpoint_config(&ck, "input_h5")) && e->type == CONFIG_STRING) h5 = e->s;
     if (!*json && (e = checkpoint_config(&ck, "input_json")) && e->type == CONFIG_STRING) json = e->s;
     if (!h5 || !*h5 || !json || !*json) {
-        crnn_fail(&err, "%s does not name its data: give -input_h5 and -input_json", path);
+        crnn_fail_usage(&err, "%s does not name its data: give -input_h5 and -input_json", path);
         goto fail;
     }
     int64_t N = flags_int(&flags, "batch_size"), S = flags_int(&flags, "seq_length");
     if (N < 0 || S < 0) {
-        crnn_fail(&err, "-batch_size and -seq_length must be at least 1");
+        crnn_fail_usage(&err, "-batch_size and -seq_length must be at least 1 (or 0: the checkpoint's)");
         goto fail;
     }
     if (N == 0) {
@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     }
     if (vocab_read_json(&vocab, json, &err)) goto fail;
     if (!vocab_equal(&vocab, &ck.vocab)) {
-        crnn_fail(&err, "the vocabulary of %s differs from %s's; give the -input_json written with the data the checkpoint was trained on",
+        crnn_fail_usage(&err, "the vocabulary of %s differs from %s's; give the -input_json written with the data the checkpoint was trained on, or encode the text with that JSON's vocabulary: crnn-preprocess --input_txt TEXT --input_json THAT.json --output_h5 NEW.h5",
                   json, path);
         goto fail;
     }
@@ -112,7 +112,10 @@ int main(int argc, char **argv) {
     if (comm->rank == 0) printf("%s loss = %f\n", split, loss);
     rc = 0;
 fail:
-    if (rc) crnn_print_error(flags.program, &err);
+    if (rc) {
+        crnn_print_error(flags.program, &err);
+        rc = crnn_exit_status(&err);
+    }
     free(x);
     free(y);
     model_destroy(&model);
@@ -122,7 +125,7 @@ fail:
     checkpoint_free(&ck);
     flags_free(&flags);
     if (comm) {
-        if (rc && comm->size > 1) comm->abort(comm, 1); /* the other ranks may wait in a collective */
+        if (rc && comm->size > 1) comm->abort(comm, rc); /* the other ranks may wait in a collective */
         comm->destroy(comm);
     }
     return rc;

@@ -23,12 +23,12 @@ int main(int argc, char **argv) {
                      .positional = "checkpoint"};
     int status;
     if (!runtime_start(&flags, argc, argv, &status)) return status;
-    CrnnError err;
+    CrnnError err = {.msg = ""};
     Checkpoint ck = {0};
     const char *path = flags_str(&flags, "checkpoint");
     int rc = 1;
     if (!*path) {
-        crnn_fail(&err, "give the checkpoint to inspect: crnn-inspect cv/checkpoint_N.h5");
+        crnn_fail_usage(&err, "give the checkpoint to inspect: crnn-inspect cv/checkpoint_N.h5");
         goto done;
     }
     if (checkpoint_read(path, &ck, 1, &err) && checkpoint_read(path, &ck, 0, &err)) goto done;
@@ -77,7 +77,10 @@ int main(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc) crnn_print_error(flags.program, &err);
+    if (rc) {
+        crnn_print_error(flags.program, &err);
+        rc = crnn_exit_status(&err);
+    }
     checkpoint_free(&ck);
     flags_free(&flags);
     return rc;

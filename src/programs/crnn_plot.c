@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
                      .flags = plot_flags,
                      .count = (int)(sizeof plot_flags / sizeof plot_flags[0]),
                      .positional = "metrics"};
-    CrnnError err;
+    CrnnError err = {.msg = ""};
     int parsed = flags_parse(&flags, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         flags_free(&flags);
@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     if (parsed < 0) {
         crnn_print_error(flags.program, &err);
         flags_free(&flags);
-        return 2;
+        return crnn_exit_status(&err);
     }
     int rc = 1;
     PlotData data = {0};
@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     char *out = NULL;
     const char *metrics = flags_str(&flags, "metrics");
     if (!*metrics) {
-        crnn_fail(&err, "give the metrics file to plot: crnn-plot cv/checkpoint_metrics.jsonl [-o OUT.png|OUT.svg]");
+        crnn_fail_usage(&err, "give the metrics file to plot: crnn-plot cv/checkpoint_metrics.jsonl [-o OUT.png|OUT.svg]");
         goto done;
     }
     out = *flags_str(&flags, "o") ? strdup(flags_str(&flags, "o")) : plot_default_output(metrics, &err);
@@ -78,7 +78,10 @@ int main(int argc, char **argv) {
     printf("wrote %s\n", out);
     rc = 0;
 done:
-    if (rc) crnn_print_error(flags.program, &err);
+    if (rc) {
+        crnn_print_error(flags.program, &err);
+        rc = crnn_exit_status(&err);
+    }
     plot_data_free(&data);
     plot_scaling_free(&scaling);
     free(out);

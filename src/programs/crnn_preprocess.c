@@ -10,20 +10,20 @@ static const char *PROG = "crnn-preprocess";
 
 int main(int argc, char **argv) {
     Flag flags[] = {
-        {"input_txt", FLAG_STRING, "", "the text to train on", NULL, NULL, 0, 0, NULL, 0},
-        {"output_h5", FLAG_STRING, "", "the splits /train, /val, /test", NULL, NULL, 0, 0, NULL, 0},
-        {"output_json", FLAG_STRING, "", "the vocabulary", NULL, NULL, 0, 0, NULL, 0},
-        {"val_frac", FLAG_REAL, "0.1", "fraction of the tokens for validation", NULL, NULL, 0, 0,
-         NULL, 0},
-        {"test_frac", FLAG_REAL, "0.1", "fraction of the tokens for test", NULL, NULL, 0, 0, NULL,
-         0},
-        {"encoding", FLAG_STRING, "utf-8", "tokens are characters (utf-8) or bytes", NULL,
-         "utf-8|bytes", 0, 0, NULL, 0},
-        {"quiet", FLAG_SWITCH, "0", "print nothing", NULL, NULL, 0, 0, NULL, 0},
+        {.name = "input_txt", .type = FLAG_STRING, .def = "", .help = "the text to train on; - reads standard input"},
+        {.name = "output_h5", .type = FLAG_STRING, .def = "", .help = "the splits /train, /val, /test"},
+        {.name = "output_json", .type = FLAG_STRING, .def = "", .help = "the vocabulary (with --input_json: a copy of it; the same file or none leaves it as it is)"},
+        {.name = "input_json", .type = FLAG_STRING, .def = "", .help = "encode with this existing vocabulary (of data a checkpoint was trained on) instead of making one; a character outside it is an error"},
+        {.name = "val_frac", .type = FLAG_REAL, .def = "0.1", .help = "fraction of the tokens for validation"},
+        {.name = "test_frac", .type = FLAG_REAL, .def = "0.1", .help = "fraction of the tokens for test"},
+        {.name = "encoding", .type = FLAG_STRING, .def = "utf-8", .help = "tokens are characters (utf-8) or bytes", .choices = "utf-8|bytes"},
+        {.name = "quiet", .type = FLAG_SWITCH, .def = "0", .help = "print nothing"},
     };
-    FlagSet set = {PROG, "Turns a text file into torch-rnn's HDF5 splits and JSON vocabulary.",
-                   flags, (int)CRNN_ARRAY_LEN(flags), NULL, 0};
-    CrnnError err = {{0}};
+    FlagSet set = {.program = PROG,
+                   .summary = "Turns a text file into torch-rnn's HDF5 splits and JSON vocabulary.",
+                   .flags = flags,
+                   .count = (int)CRNN_ARRAY_LEN(flags)};
+    CrnnError err = {.msg = ""};
     int parsed = flags_parse(&set, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         flags_free(&set);
@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     if (parsed != FLAGS_OK) {
         crnn_print_error(PROG, &err);
         flags_free(&set);
-        return 1;
+        return crnn_exit_status(&err);
     }
 
     PreprocessOptions opt;
@@ -40,9 +40,11 @@ int main(int argc, char **argv) {
     opt.input_txt = flags_str(&set, "input_txt");
     opt.output_h5 = flags_str(&set, "output_h5");
     opt.output_json = flags_str(&set, "output_json");
+    opt.input_json = flags_str(&set, "input_json");
     opt.val_frac = flags_real(&set, "val_frac");
     opt.test_frac = flags_real(&set, "test_frac");
     opt.encoding = strcmp(flags_str(&set, "encoding"), "bytes") == 0 ? VOCAB_BYTES : VOCAB_UTF8;
+    opt.encoding_given = flags_given(&set, "encoding");
     int quiet = (int)flags_int(&set, "quiet");
 
     PreprocessSummary summary;
@@ -55,5 +57,5 @@ int main(int argc, char **argv) {
         fputs(text, stdout);
     }
     flags_free(&set);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : crnn_exit_status(&err);
 }

@@ -1,6 +1,8 @@
 /* crnn-sample: text from a checkpoint, streamed as it is made. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "crnn/checkpoint.h"
 #include "crnn/flags.h"
@@ -12,6 +14,7 @@ static Flag sample_flags[] = {
     {.name = "checkpoint", .type = FLAG_STRING, .def = "", .help = "the checkpoint (.h5) to sample from; may also be given as the first argument"},
     {.name = "length", .type = FLAG_INT, .def = "2000", .help = "new characters to write after the start text"},
     {.name = "start_text", .type = FLAG_STRING, .def = "", .help = "text to start from, printed first", .alias = "primetext"},
+    {.name = "start_text_file", .type = FLAG_STRING, .def = "", .help = "the start text from this file (all of it, as -start_text would take it)"},
     {.name = "sample", .type = FLAG_INT, .def = "1", .help = "1: draw from the distribution; 0: always the most likely character"},
     {.name = "temperature", .type = FLAG_REAL, .def = "1", .help = "above 0: lower is more conservative, higher more surprising"},
     {.name = "top_k", .type = FLAG_INT, .def = "0", .help = "draw only among the k most likely characters (0: all)"},
@@ -21,19 +24,61 @@ static Flag sample_flags[] = {
     {.name = "verbose", .type = FLAG_INT, .def = "0", .help = "1: describe the checkpoint on stderr first"},
 };
 
+/* The whole of -start_text_file, NUL-terminated (it may hold NULs of its own: *len counts them). */
+static char *read_start_text(const char *path, size_t *len, CrnnError *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        crnn_fail(err, "cannot read the start text %s: %s; check the path given to -start_text_file", path,
+                  strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *text = malloc(cap);
+    while (text) {
+        n += fread(text + n, 1, cap - 1 - n, fp);
+        if (n < cap - 1) break; /* end of file or an error */
+        char *grown = realloc(text, cap * 2);
+        if (!grown) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = grown;
+        cap *= 2;
+    }
+    int failed = !text || ferror(fp);
+    int saved = errno;
+    fclose(fp);
+    if (failed) {
+        if (text)
+            crnn_fail(err, "cannot read the start text %s: %s; check the file given to -start_text_file", path,
+                      strerror(saved));
+        else
+            crnn_fail(err, "out of memory reading the start text %s", path);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    *len = n;
+    return text;
+}
+
 int main(int argc, char **argv) {
     FlagSet flags = {.program = "crnn-sample",
                      .summary = "Writes text from a checkpoint of crnn-train.",
                      .flags = sample_flags,
                      .count = (int)(sizeof sample_flags / sizeof sample_flags[0]),
-                     .positional = "checkpoint"};
+                     .positional = "checkpoint",
+                     .has_config = 1};
     int status;
     if (!runtime_start(&flags, argc, argv, &status)) return status;
-    CrnnError err;
+    CrnnError err = {.msg = ""};
     int rc = 1;
     Checkpoint ck = {0};
     Backend *be = NULL;
     Model model = {0};
+    char *start_file_text = NULL;
+    const char *start_file = flags_str(&flags, "start_text_file");
     SampleOptions o = {.length = flags_int(&flags, "length"),
                        .start_text = flags_str(&flags, "start_text"),
                        .sample = (int)flags_int(&flags, "sample"),
@@ -43,33 +88,45 @@ int main(int argc, char **argv) {
                        .seed = (uint64_t)flags_int(&flags, "seed")};
     const char *path = flags_str(&flags, "checkpoint");
     if (!*path) {
-        crnn_fail(&err, "give the checkpoint to sample from: -checkpoint cv/checkpoint_N.h5");
+        crnn_fail_usage(&err, "give the checkpoint to sample from: -checkpoint cv/checkpoint_N.h5");
+        goto fail;
+    }
+    if (*start_file && flags_given(&flags, "start_text")) {
+        crnn_fail_usage(&err, "give the start text once: -start_text TEXT or -start_text_file FILE, not both");
         goto fail;
     }
     if (o.length < 0) {
-        crnn_fail(&err, "-length must be 0 or more, got %lld", (long long)o.length);
+        crnn_fail_usage(&err, "-length must be 0 or more, got %lld", (long long)o.length);
         goto fail;
     }
     if (o.sample != 0 && o.sample != 1) {
-        crnn_fail(&err, "-sample must be 0 (most likely character) or 1 (draw), got %d", o.sample);
+        crnn_fail_usage(&err, "-sample must be 0 (most likely character) or 1 (draw), got %d", o.sample);
         goto fail;
     }
     if (!(o.temperature > 0)) {
-        crnn_fail(&err, "-temperature must be above 0, got %g; for the most likely character every time use -sample 0",
+        crnn_fail_usage(&err, "-temperature must be above 0, got %g; for the most likely character every time use -sample 0",
                   o.temperature);
         goto fail;
     }
     if (o.top_k < 0) {
-        crnn_fail(&err, "-top_k must be 0 (off) or more, got %d", o.top_k);
+        crnn_fail_usage(&err, "-top_k must be 0 (off) or more, got %d", o.top_k);
         goto fail;
     }
     if (flags_int(&flags, "num_samples") < 1 || flags_int(&flags, "num_samples") > 100000) {
-        crnn_fail(&err, "-num_samples must be at least 1, got %lld", (long long)flags_int(&flags, "num_samples"));
+        crnn_fail_usage(&err, "-num_samples must be between 1 and 100000, got %lld", (long long)flags_int(&flags, "num_samples"));
         goto fail;
     }
     if (flags_int(&flags, "seed") < 0) {
-        crnn_fail(&err, "-seed must be 0 or more");
+        crnn_fail_usage(&err, "-seed must be 0 or more");
         goto fail;
+    }
+    if (*start_file) {
+        size_t len = 0;
+        start_file_text = read_start_text(start_file, &len, &err);
+        if (!start_file_text) goto fail;
+        o.start_text = start_file_text;
+        o.start_len = len;
+        o.start_text_source = start_file;
     }
     if (checkpoint_read(path, &ck, 0, &err)) goto fail;
     if (flags_int(&flags, "verbose"))
@@ -84,7 +141,11 @@ int main(int argc, char **argv) {
     if (sampler_run(&model, &ck.vocab, &o, stdout, &err) || backend_check(be, &err)) goto fail;
     rc = 0;
 fail:
-    if (rc) crnn_print_error(flags.program, &err);
+    if (rc) {
+        crnn_print_error(flags.program, &err);
+        rc = crnn_exit_status(&err);
+    }
+    free(start_file_text);
     model_destroy(&model);
     backend_destroy(be);
     checkpoint_free(&ck);

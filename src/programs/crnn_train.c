@@ -46,7 +46,7 @@ static Flag train_flags[] = {
     {.name = "resume", .type = FLAG_STRING, .def = "", .help = "continue a run exactly: a checkpoint file, or auto for the newest <checkpoint_name>_*.h5"},
     CRNN_DEVICE_FLAGS,
     {.name = "seed", .type = FLAG_INT, .def = "123", .help = "seed of the initialisation"},
-    {.name = "quiet", .type = FLAG_INT, .def = "0", .help = "1: print nothing but errors"},
+    {.name = "quiet", .type = FLAG_SWITCH, .def = "0", .help = "print nothing but errors"},
     {.name = "progress", .type = FLAG_STRING, .def = "auto", .help = "line: one live line redrawn in place; plain: a line per -print_every; auto: line on a terminal, not under mpirun", .choices = "auto|line|plain"},
     {.name = "comm_timeout", .type = FLAG_REAL, .def = "600", .help = "seconds a rank waits for the others in a training step's collective before it ends the whole job (a lost host or rank); 0: wait for ever"},
     {.name = "verbose", .type = FLAG_INT, .def = "0", .help = "1: print each rank's host, node-local rank, threads and device at start"},
@@ -93,10 +93,11 @@ int main(int argc, char **argv) {
                      .summary = "Trains a character-level language model on data written by crnn-preprocess.",
                      .flags = train_flags,
                      .count = (int)(sizeof train_flags / sizeof train_flags[0]),
-                     .has_config = 1};
+                     .has_config = 1,
+                     .stops_on_signal = 1};
     int status;
     if (!runtime_start(&flags, argc, argv, &status)) return status;
-    CrnnError err;
+    CrnnError err = {.msg = ""};
     Comm *comm = comm_create(&argc, &argv, &err);
     Backend *be = NULL;
     int rc = -1, threads = 1;
@@ -137,5 +138,7 @@ int main(int argc, char **argv) {
     backend_destroy(be);
     if (comm) comm->destroy(comm);
     flags_free(&flags);
-    return rc < 0 ? 1 : rc;
+    /* 2 for a flag or value error (every rank finds it: the ranks read the same flags and files),
+     * 1 for a runtime error, 75 after a signal */
+    return rc < 0 ? crnn_exit_status(&err) : rc;
 }

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_write_file("ckpt.h5", data, size);
     for (int want_state = 1; want_state >= 0; want_state--) {
         Checkpoint ck;
-        CrnnError err = {{0}};
+        CrnnError err = {.msg = ""};
         if (checkpoint_read(path, &ck, want_state, &err) != 0) {
             FUZZ_ASSERT_NAMES(err, path);
             FUZZ_ASSERT(ck.params == NULL && ck.config == NULL, "a failed read keeps arrays");

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     };
     for (size_t s = 0; s < CRNN_ARRAY_LEN(splits); s++) {
         int64_t num = -1;
-        CrnnError err = {{0}};
+        CrnnError err = {.msg = ""};
         if (dataset_split_size(path, splits[s], &num, &err) != 0) {
             FUZZ_ASSERT_NAMES(err, path);
             continue;

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FlagSet set = {.program = "crnn-fuzz", .summary = "flags", .flags = declared,
                    .count = (int)CRNN_ARRAY_LEN(declared), .positional = "checkpoint",
                    .has_config = 1};
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     int rc = flags_parse(&set, argc, argv, &err);
     FUZZ_ASSERT(rc == FLAGS_OK || rc == FLAGS_HELP || (rc == -1 && err.msg[0]), "rc %d", rc);
     if (rc == FLAGS_OK) {

@@ -7,7 +7,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_write_file("vocab.json", data, size);
     Vocab v;
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     if (vocab_read_json(&v, path, &err) != 0) {
         FUZZ_ASSERT_NAMES(err, path);
         return 0;

@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unlink(opt.output_json);
 
     PreprocessSummary sum;
-    CrnnError err = {{0}};
+    CrnnError err = {.msg = ""};
     int rc = preprocess_run(&opt, &sum, &err);
     if (rc != 0) {
         /* the options' own checks name flags; everything else names the input */
