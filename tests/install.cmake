@@ -1,0 +1,12 @@
+# crnn installed (cmake --install into a temporary prefix) and run from there with nothing of the
+# build folder on the PATH: the programs end to end, crnn-launch and the man pages; and the
+# installed slurm/cpu.sbatch under the local Slurm of tests/slurm/local_slurm.sh (SKIP, exit 77,
+# when Slurm cannot run here; it holds the Slurm tests' locks). Both SKIP in sanitizer builds.
+add_test(NAME install_programs COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_install.py
+         programs ${CMAKE_BINARY_DIR} ${CMAKE_COMMAND})
+set_tests_properties(install_programs PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300
+                     SKIP_RETURN_CODE 77 RESOURCE_LOCK mpi)
+add_test(NAME install_slurm COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_install.py
+         slurm ${CMAKE_BINARY_DIR} ${CMAKE_COMMAND})
+set_tests_properties(install_slurm PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300
+                     SKIP_RETURN_CODE 77 RESOURCE_LOCK "slurm;mpi;cluster")
