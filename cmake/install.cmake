@@ -10,10 +10,18 @@
 # programs in ../../bin from share/crnn (slurm/common.sh), and crnn-launch beside itself.
 
 set(CRNN_PROGRAMS preprocess train sample eval plot inspect)
+# A CUDA build's programs keep the CUDA toolkit's and NCCL's folders (NCCL_ROOT may be outside
+# the loader's paths) as their RUNPATH once installed; a CPU build links only system libraries
+# and installs without one.
+set(crnn_install_rpath)
+if(CRNN_HAVE_CUDA AND NOT CRNN_CUDA_EMULATED)
+  get_filename_component(crnn_nccl_dir "${NCCL_LIBRARY}" DIRECTORY)
+  set(crnn_install_rpath ${CUDAToolkit_LIBRARY_DIR} ${crnn_nccl_dir})
+  list(REMOVE_DUPLICATES crnn_install_rpath)
+endif()
 foreach(prog ${CRNN_PROGRAMS})
   install(TARGETS crnn-${prog} RUNTIME DESTINATION bin)
-  # libraries outside the system's folders (CUDA, NCCL) stay found once installed
-  set_target_properties(crnn-${prog} PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
+  set_target_properties(crnn-${prog} PROPERTIES INSTALL_RPATH "${crnn_install_rpath}")
 endforeach()
 install(PROGRAMS launch/crnn-launch DESTINATION bin)
 install(DIRECTORY slurm/ DESTINATION share/crnn/slurm USE_SOURCE_PERMISSIONS)
