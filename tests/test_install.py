@@ -8,6 +8,10 @@ Run as `test_install.py <case> BUILD_DIR CMAKE`:
   installed preset), crnn-sample, crnn-eval, crnn-inspect and crnn-plot end to end; crnn-launch
   finding the programs beside itself (also with P/bin off the PATH) and starting 2 ranks; the man
   pages (one per program, listing every flag its --help lists).
+- deb: `cpack -G DEB` into a temporary folder: a CUDA build is refused; a CPU build's package
+  holds the programs, scripts, presets, docs and man pages under /usr, its programs have no
+  RUNPATH, and its Depends name the package (dpkg -S) of every library they link, of mpirun and of
+  gnuplot. (Installing the .deb needs root: .ci/run does it, tests/install/deb_smoke.sh.)
 - slurm: the installed share/crnn/slurm/cpu.sbatch submitted from a folder that is no checkout to
   the local Slurm of tests/slurm/local_slurm.sh trains with 2 ranks; without P/bin on the PATH
   the job fails saying how to point it at crnn. Exits 77 (ctest's SKIP) when Slurm cannot run
@@ -181,7 +185,79 @@ def case_slurm(inst):
     return 0
 
 
-CASES = {"programs": case_programs, "slurm": case_slurm}
+def case_deb(inst, build, cmake):
+    """cpack -G DEB into a temporary folder (no root): in a CUDA build it refuses; in a CPU build
+    the package installs to /usr, and its Depends name the Debian package of every library its
+    programs link (as dpkg -S finds them), mpirun's and gnuplot's."""
+    if not shutil.which("dpkg") or not shutil.which("dpkg-deb"):
+        print("deb: skipped: no dpkg here")
+        return SKIP
+    cpack = os.path.join(os.path.dirname(cmake), "cpack")
+    out_dir = os.path.join(inst.top, "deb")
+    p = subprocess.run([cpack, "-G", "DEB", "--config", os.path.join(build, "CPackConfig.cmake"), "-B", out_dir],
+                       capture_output=True, text=True, timeout=300)
+    with_cuda = "CUDA off" not in must([os.path.join(build, "crnn-train"), "--version"], os.environ, inst.work)
+    if with_cuda:
+        assert p.returncode != 0 and "made from a CPU build" in p.stdout + p.stderr, \
+            f"cpack of a CUDA build: {p.returncode}\n{p.stdout}\n{p.stderr}"
+        print("deb: a CUDA build: cpack refuses it, as it should")
+        return 0
+    assert p.returncode == 0, f"cpack failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+    debs = [f for f in os.listdir(out_dir) if f.endswith(".deb")]
+    assert len(debs) == 1 and re.match(r"crnn_\d+\.\d+\.\d+_\w+\.deb$", debs[0]), debs
+    deb = os.path.join(out_dir, debs[0])
+
+    def field(name):
+        return must(["dpkg-deb", "-f", deb, name], os.environ, inst.work).strip()
+
+    assert field("Package") == "crnn" and field("Section") == "science" and field("Maintainer"), field("Maintainer")
+    assert "CUDA" in field("Description"), field("Description")
+    depends = [{alt.split()[0] for alt in dep.split("|")} for dep in field("Depends").split(",")]
+    files = set(must(["dpkg-deb", "-c", deb], os.environ, inst.work).split())
+    for path in [f"./usr/bin/{n}" for n in PROGRAMS + ["crnn-launch"]] + [
+            "./usr/share/crnn/slurm/cpu.sbatch", "./usr/share/crnn/slurm/common.sh",
+            "./usr/share/crnn/configs/corpus-1MB.conf", "./usr/share/man/man1/crnn-train.1",
+            "./usr/share/doc/crnn/README.md"]:
+        assert path in files, f"{path} is not in {debs[0]}"
+    # the package's programs: no RUNPATH, and every library they need comes from a package it
+    # depends on (or from an alternative of one)
+    root = os.path.join(inst.top, "deb-root")
+    must(["dpkg-deb", "-x", deb, root], os.environ, inst.work)
+    owners = {}
+
+    def owner(path):
+        """The package that holds path (dpkg -S); with /usr merged, dpkg may know it as /lib/..."""
+        if path in owners:
+            return owners[path]
+        for cand in dict.fromkeys([os.path.realpath(path), path,
+                                   re.sub(r"^/usr/lib/", "/lib/", os.path.realpath(path))]):
+            p = subprocess.run(["dpkg", "-S", cand], capture_output=True, text=True, timeout=60)
+            if p.returncode == 0:
+                owners[path] = p.stdout.split(":")[0]
+                return owners[path]
+        raise AssertionError(f"no package holds {path} (dpkg -S)")
+
+    needed_pkgs = {}
+    for name in PROGRAMS:
+        exe = os.path.join(root, "usr", "bin", name)
+        dyn = must(["readelf", "-d", exe], os.environ, inst.work)
+        assert "RPATH" not in dyn and "RUNPATH" not in dyn, f"{name} has a RUNPATH:\n{dyn}"
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", dyn)
+        resolved = dict(re.findall(r"^\s*(\S+) => (/\S+)", must(["ldd", exe], os.environ, inst.work), re.M))
+        for soname in needed:
+            assert soname in resolved, f"{name} needs {soname}, which the loader does not find"
+            needed_pkgs.setdefault(owner(resolved[soname]), set()).add(f"{name}: {soname}")
+    for tool in ("mpirun", "gnuplot"):
+        path = shutil.which(tool)
+        assert path, f"no {tool} on this machine (launch/deps.sh installs it)"
+        needed_pkgs.setdefault(owner(path), set()).add(tool)
+    missing = {pkg: sorted(why) for pkg, why in needed_pkgs.items() if not any(pkg in alts for alts in depends)}
+    assert not missing, f"Depends ({field('Depends')}) lacks the packages {missing}"
+    print(f"deb: {debs[0]}: Depends {field('Depends')}")
+    return 0
+
+
+CASES = {"programs": case_programs, "slurm": case_slurm, "deb": case_deb}
 
 
 def main():
@@ -194,7 +270,7 @@ def main():
     t0 = time.time()
     inst = Installed(build, cmake)
     try:
-        rc = CASES[name](inst) or 0
+        rc = (case_deb(inst, build, cmake) if name == "deb" else CASES[name](inst)) or 0
     finally:
         inst.close()
     if rc == 0:
