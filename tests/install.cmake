@@ -14,4 +14,8 @@ set_tests_properties(install_slurm PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIM
                      SKIP_RETURN_CODE 77 RESOURCE_LOCK "slurm;mpi;cluster")
 add_test(NAME install_deb COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_install.py
          deb ${CMAKE_BINARY_DIR} ${CMAKE_COMMAND})
-set_tests_properties(install_deb PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# RUN_SERIAL: cpack first builds the build's "all" (its preinstall step), which relinks the
+# programs when the build identity changed since the last build (a commit, an edit: --dirty);
+# no other test may be running them then
+set_tests_properties(install_deb PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77
+                     RUN_SERIAL TRUE)
