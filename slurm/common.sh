@@ -2,9 +2,17 @@
 # checkpoint flags from the environment, and runs training so that the warning signal before the
 # time limit ends in a checkpoint and a requeue, and the requeued job resumes (-resume auto).
 #
+# Slurm runs a copy of the batch script, so a script cannot look beside itself: it sources
+# $CRNN_ROOT/slurm/common.sh when CRNN_ROOT is set, else the submit folder's slurm/common.sh (a
+# checkout), else the installed one of the crnn-launch on the PATH (PREFIX/share/crnn/slurm).
+# This file then knows where it is: in a checkout, the launcher is launch/crnn-launch and the
+# programs are in build/; installed, both are in PREFIX/bin.
+#
 # Environment (all optional):
-#   CRNN_ROOT             the crnn checkout (default: the folder sbatch was run from)
-#   CRNN_BIN              its build folder (default: $CRNN_ROOT/build)
+#   CRNN_ROOT             the folder holding slurm/: a crnn checkout or an installed
+#                         PREFIX/share/crnn (default: the submit folder, else the installed crnn)
+#   CRNN_BIN              the folder of the programs (default: $CRNN_ROOT/build in a checkout,
+#                         PREFIX/bin installed)
 #   CRNN_DATA             data prefix: trains on $CRNN_DATA.h5 + $CRNN_DATA.json (crnn-preprocess)
 #   CRNN_DATA_DIR         or char-rnn's DIR/input.txt (preprocessed on first use)
 #   CRNN_CHECKPOINT_NAME  checkpoint prefix (default: cv/<job name>-<job id>/checkpoint; set it to
@@ -15,14 +23,23 @@
 
 crnn_die() { echo "crnn job: error: $*" >&2; exit 2; }
 
+# the folder holding this file's slurm/: a checkout, or an installed PREFIX/share/crnn
+crnn_here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 crnn_setup() {
-  CRNN_ROOT=${CRNN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}
-  [ -x "$CRNN_ROOT/launch/crnn-launch" ] ||
-    crnn_die "no launch/crnn-launch under $CRNN_ROOT: submit from the crnn checkout or set CRNN_ROOT to it"
-  export CRNN_ROOT CRNN_BIN=${CRNN_BIN:-$CRNN_ROOT/build}
-  [ -x "$CRNN_BIN/crnn-train" ] ||
-    crnn_die "no crnn-train in $CRNN_BIN: build crnn (cmake -S . -B build && cmake --build build) or set CRNN_BIN"
-  CRNN_LAUNCH=$CRNN_ROOT/launch/crnn-launch
+  export CRNN_ROOT=$crnn_here
+  if [ -x "$CRNN_ROOT/launch/crnn-launch" ]; then # a checkout
+    CRNN_LAUNCH=$CRNN_ROOT/launch/crnn-launch
+    export CRNN_BIN=${CRNN_BIN:-$CRNN_ROOT/build}
+    [ -x "$CRNN_BIN/crnn-train" ] ||
+      crnn_die "no crnn-train in $CRNN_BIN: build crnn (cmake -S . -B build && cmake --build build) or set CRNN_BIN"
+  elif [ -x "$CRNN_ROOT/../../bin/crnn-launch" ]; then # installed: PREFIX/share/crnn
+    CRNN_LAUNCH=$(cd "$CRNN_ROOT/../../bin" && pwd)/crnn-launch
+    export CRNN_BIN=${CRNN_BIN:-$(dirname "$CRNN_LAUNCH")}
+    [ -x "$CRNN_BIN/crnn-train" ] || crnn_die "no crnn-train in $CRNN_BIN (CRNN_BIN): the installed crnn is incomplete, or CRNN_BIN is wrong"
+  else
+    crnn_die "$CRNN_ROOT is neither a crnn checkout (launch/crnn-launch) nor an installed PREFIX/share/crnn (PREFIX/bin/crnn-launch)"
+  fi
   crnn_data_flags=()
   if [ -n "${CRNN_DATA:-}" ]; then
     for f in "$CRNN_DATA.h5" "$CRNN_DATA.json"; do
