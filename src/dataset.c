@@ -173,8 +173,8 @@ int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N
                        const void *mpi_comm, CrnnError *err) {
     memset(b, 0, sizeof *b);
     if (shrunk) *shrunk = 0;
-    if (S < 1) return crnn_fail(err, "-seq_length must be at least 1, got %d", S);
-    if (N < 1) return crnn_fail(err, "-batch_size must be at least 1, got %d streams", N);
+    if (S < 1) return crnn_fail_usage(err, "-seq_length must be at least 1, got %d", S);
+    if (N < 1) return crnn_fail_usage(err, "-batch_size must be at least 1, got %d streams", N);
     /* B = 0 only for one rank of many: it takes part in the collective read, reading nothing */
     if (first < 0 || B < (mpi_comm ? 0 : 1) || first > N - B)
         return crnn_fail(err, "streams %d..%d are not within the %d streams of /%s", first,
@@ -194,13 +194,13 @@ int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N
     int rc = -1;
     if ((int64_t)N * S > num - 1) {
         if (!allow_shrink) {
-            crnn_fail(err, "/%s in %s has %" PRId64 " tokens, too few for %d streams (-batch_size x ranks) of -seq_length %d (%d x %d + 1 = %" PRId64 " tokens needed); use a smaller -batch_size or -seq_length",
+            crnn_fail_usage(err, "/%s in %s has %" PRId64 " tokens, too few for %d streams (-batch_size x ranks) of -seq_length %d (%d x %d + 1 = %" PRId64 " tokens needed); use a smaller -batch_size or -seq_length",
                       split, h5_path, num, N, S, N, S, (int64_t)N * S + 1);
             goto done;
         }
         int64_t n = num >= 1 ? (num - 1) / S : 0;
         if (n < 1) {
-            crnn_fail(err, "/%s in %s has %" PRId64 " tokens, too few for even one stream of -seq_length %d (%d + 1 = %d tokens needed); use a smaller -seq_length or a larger split (--val_frac/--test_frac of crnn-preprocess)",
+            crnn_fail_usage(err, "/%s in %s has %" PRId64 " tokens, too few for even one stream of -seq_length %d (%d + 1 = %d tokens needed); use a smaller -seq_length or a larger split (--val_frac/--test_frac of crnn-preprocess)",
                       split, h5_path, num, S, S, S + 1);
             goto done;
         }

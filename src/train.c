@@ -268,11 +268,11 @@ static int read_sample_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     s->sample_every = flags_int(flags, "sample_every");
     s->sample_length = flags_int(flags, "sample_length");
     if (s->sample_every < 0)
-        return crnn_fail(err, "-sample_every must be 0 (no samples) or a number of validations, got %" PRId64,
-                         s->sample_every);
+        return crnn_fail_usage(err, "-sample_every must be 0 (no samples) or a number of validations, got %" PRId64,
+                               s->sample_every);
     if (s->sample_length < 1 || s->sample_length > 1000000)
-        return crnn_fail(err, "-sample_length must be between 1 and 1000000 characters, got %" PRId64,
-                         s->sample_length);
+        return crnn_fail_usage(err, "-sample_length must be between 1 and 1000000 characters, got %" PRId64,
+                               s->sample_length);
     return 0;
 }
 

@@ -853,7 +853,9 @@ def case_exit_status(c):
                         (("-batchnorm", 1), "batchnorm"), (("-gpu_backend", "opencl"), "-gpu_backend"), (("-gpu", -2), "-gpu"),
                         (("-resume", ck, "-init_from", ck), "-init_from"),
                         (("-resume", ck, "-rnn_size", 32), "rnn_size"), (("-resume", ck, "-seq_length", 8), "seq_length"),
-                        (("-init_from", ck, "-num_layers", 1), "num_layers")]:
+                        (("-init_from", ck, "-num_layers", 1), "num_layers"),
+                        (("-sample_every", -1), "-sample_every"), (("-sample_length", 0), "-sample_length"),
+                        (("-batch_size", 100000), "too few")]:
         expect_status(c.train_args("x", *bad), 2, needle)
     expect_status([prog("crnn-train"), "-gpu", -1], 2, "-input_h5")
     expect_status([prog("crnn-train"), "-input_h5"], 2, "-input_h5")
