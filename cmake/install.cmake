@@ -24,7 +24,9 @@ foreach(prog ${CRNN_PROGRAMS})
   set_target_properties(crnn-${prog} PROPERTIES INSTALL_RPATH "${crnn_install_rpath}")
 endforeach()
 install(PROGRAMS launch/crnn-launch DESTINATION bin)
-install(DIRECTORY slurm/ DESTINATION share/crnn/slurm USE_SOURCE_PERMISSIONS)
+# scaling.sbatch runs benchmarks/scaling.sh of a checkout: it stays there
+install(DIRECTORY slurm/ DESTINATION share/crnn/slurm USE_SOURCE_PERMISSIONS
+        PATTERN scaling.sbatch EXCLUDE)
 install(DIRECTORY configs/ DESTINATION share/crnn/configs FILES_MATCHING PATTERN "*.conf")
 install(FILES README.md DESTINATION share/doc/crnn)
 install(DIRECTORY docs/ DESTINATION share/doc/crnn FILES_MATCHING PATTERN "*.md")
