@@ -6,6 +6,7 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <math.h>
 
+#include "activation.h"
 #include "crnn/philox.h"
 #include "cuda_kernels.cuh"
 
@@ -32,27 +33,10 @@ unsigned grid_for(size_t n) {
 __device__ __forceinline__ size_t global_index() { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ size_t global_stride() { return (size_t)gridDim.x * blockDim.x; }
 
-/* tanh as the CPU kernels compute it (kernels/cpu_kernels.inc: Eigen's rational minimax fit,
- * absolute error under 4e-7), so that both backends apply the same function. */
-__device__ __forceinline__ float tanh_r(float x) {
-    const float c = 7.90531110763549805f;
-    x = x > c ? c : (x < -c ? -c : x);
-    float x2 = x * x;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    p = p * x;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    return p / q;
-}
-__device__ __forceinline__ float sigmoid_r(float x) { return 0.5f + 0.5f * tanh_r(0.5f * x); }
+/* tanh and sigmoid as the CPU kernels compute them (kernels/activation.h), so that both
+ * backends apply the same function. */
+__device__ __forceinline__ float tanh_r(float x) { return crnn_tanh_f(x); }
+__device__ __forceinline__ float sigmoid_r(float x) { return crnn_sigmoid_f(x); }
 
 /* ---- reductions within a block (blockDim.x a multiple of 32, at most 1024) ---------------- */
 

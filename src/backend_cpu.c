@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "crnn/backend.h"
-#include "../kernels/cpu_kernels.h"
+#include "cpu_kernels.h"
 
 #ifdef CRNN_DOUBLE
 #define GEMM cblas_dgemm
@@ -612,12 +612,4 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->status = cpu_status;
     be->destroy = cpu_destroy;
     return be;
-}
-
-int backend_check(Backend *be, CrnnError *err) {
-    return be && be->status ? be->status(be, err) : 0;
-}
-
-void backend_destroy(Backend *be) {
-    if (be) be->destroy(be);
 }

@@ -24,7 +24,7 @@ extern "C" {
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/cuda_kernels.cuh"
+#include "cuda_kernels.cuh"
 
 static_assert(sizeof(real) == sizeof(float), "the CUDA backend is float32");
 

@@ -1,20 +1,22 @@
-/* The model's parameter tensors: names, shapes and places in the flat buffer. Pure functions,
- * shared by the model, the checkpoint reader and writer, and the tests. */
+/* The model's parameter tensors (layout.h): names, shapes and places in the flat buffer. Pure
+ * functions, shared by the model, the checkpoint reader and writer, and the tests. */
+#include "crnn/layout.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "crnn/model.h"
+#include "crnn/cell.h"
 
 int model_gates(const char *model_type) {
-    if (strcmp(model_type, "lstm") == 0) return 4;
-    if (strcmp(model_type, "gru") == 0) return 3;
-    if (strcmp(model_type, "rnn") == 0) return 1;
-    return 0;
+    const CellSpec *cell = cell_find(model_type);
+    return cell ? cell->gates : 0;
 }
 
 int model_config_check(const ModelConfig *cfg, CrnnError *err) {
-    if (!model_gates(cfg->model_type))
-        return crnn_fail(err, "-model_type must be lstm, gru or rnn, got '%s'", cfg->model_type);
+    char names[64];
+    if (!cell_find(cfg->model_type))
+        return crnn_fail(err, "-model_type must be %s, got '%s'", cell_names(names, sizeof names, "or"),
+                         cfg->model_type);
     if (cfg->V < 1) return crnn_fail(err, "the vocabulary is empty");
     if (cfg->D < 0)
         return crnn_fail(err, "-wordvec_size must be at least 0 (0: one-hot input), got %d", cfg->D);

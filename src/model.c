@@ -1,11 +1,14 @@
-/* The language model over flat buffers: embedding -> L recurrent layers (lstm, gru or rnn,
- * G = 4, 3 or 1 gate blocks) -> decoder.
+/* The language model over flat buffers: embedding -> L recurrent layers (a cell of cell.h:
+ * lstm, gru or rnn, G = 4, 3 or 1 gate blocks) -> decoder. The model asks the cell's spec
+ * (m->cell) and never names a cell.
  * Shapes (time-major, row t*B + b is step t of stream b):
- *   x_embed [S, B, D]; per layer hs [(S+1), B, H] (slot 0 = initial state), cs likewise (lstm),
- *   gates [S, B, G*H], gates_h [S, B, 3H] (gru); logits [S, B, V].
+ *   x_embed [S, B, D]; per layer hs [(S+1), B, H] (slot 0 = initial state), cs likewise (cells
+ *   with a cell state), gates [S, B, G*H], gates_h [S, B, G*H] (recurrent bias apart); logits
+ *   [S, B, V].
  * Forward: one GEMM for the input projection of all S steps, then the backend's recurrence (per
  * step one [B,H]x[H,G*H] GEMM and one fused pointwise pass). lstm and rnn fold b_h into the
- * input projection; gru cannot (r multiplies h W_hn + b_hn), so its recurrence adds b_h. Backward: the backend's recurrence
+ * input projection; gru cannot (r multiplies h W_hn + b_hn), so its recurrence adds b_h
+ * (CellSpec.recurrent_bias_apart). Backward: the backend's recurrence
  * (per step one fused pointwise pass and one GEMM for the recurrent gradient), then the weight
  * gradients as one GEMM each over all S steps.
  * Dropout (training only, model_set_dropout): each layer's output, the top one too, goes on
@@ -27,6 +30,19 @@ static real *alloc_reals(Model *m, size_t n, int *failed) {
     return p;
 }
 
+/* Layer lb's activations and state for batches up to max_B x max_S: what its cell needs. */
+static void alloc_layer(Model *m, LayerBuffers *lb, int *failed) {
+    const size_t BS = (size_t)m->max_B * m->max_S, H = (size_t)m->cfg.H, G = (size_t)m->G;
+    lb->hs = alloc_reals(m, (BS + m->max_B) * H, failed);
+    if (m->cell->has_cell_state) lb->cs = alloc_reals(m, (BS + m->max_B) * H, failed);
+    if (m->cell->recurrent_bias_apart) lb->gates_h = alloc_reals(m, BS * G * H, failed);
+    lb->gates = alloc_reals(m, BS * G * H, failed);
+    lb->dhs = alloc_reals(m, BS * H, failed);
+    if (m->cfg.dropout > 0) lb->drop = alloc_reals(m, BS * H, failed);
+    lb->state_h = alloc_reals(m, (size_t)m->max_B * H, failed);
+    lb->state_c = alloc_reals(m, (size_t)m->max_B * H, failed);
+}
+
 int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int max_S,
                  CrnnError *err) {
     memset(m, 0, sizeof *m);
@@ -34,12 +50,13 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     if (max_B < 1 || max_S < 1) return crnn_fail(err, "batch %d x %d is empty", max_B, max_S);
     m->cfg = *cfg;
     m->be = be;
-    m->G = model_gates(cfg->model_type);
+    m->cell = cell_find(cfg->model_type);
+    m->G = m->cell->gates;
     m->max_B = max_B;
     m->max_S = max_S;
     m->num_tensors = model_layout(cfg, m->tensors, &m->num_params);
 
-    const int V = cfg->V, D = cfg->D, H = cfg->H, L = cfg->L, G = m->G;
+    const int V = cfg->V, D = cfg->D;
     const size_t BS = (size_t)max_B * max_S;
     int failed = 0;
     m->params = alloc_reals(m, m->num_params, &failed);
@@ -56,20 +73,13 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
         m->embedding = m->params + m->tensors[k].offset;
         m->d_embedding = m->grads + m->tensors[k++].offset;
     }
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; l < cfg->L; l++) {
         LayerBuffers *lb = &m->layers[l];
         lb->W_x = m->params + m->tensors[k].offset, lb->dW_x = m->grads + m->tensors[k++].offset;
         lb->W_h = m->params + m->tensors[k].offset, lb->dW_h = m->grads + m->tensors[k++].offset;
         lb->b_x = m->params + m->tensors[k].offset, lb->db_x = m->grads + m->tensors[k++].offset;
         lb->b_h = m->params + m->tensors[k].offset, lb->db_h = m->grads + m->tensors[k++].offset;
-        lb->hs = alloc_reals(m, (BS + max_B) * H, &failed);
-        if (G == 4) lb->cs = alloc_reals(m, (BS + max_B) * H, &failed);
-        if (G == 3) lb->gates_h = alloc_reals(m, BS * G * H, &failed);
-        lb->gates = alloc_reals(m, BS * G * H, &failed);
-        lb->dhs = alloc_reals(m, BS * H, &failed);
-        if (cfg->dropout > 0) lb->drop = alloc_reals(m, BS * H, &failed);
-        lb->state_h = alloc_reals(m, (size_t)max_B * H, &failed);
-        lb->state_c = alloc_reals(m, (size_t)max_B * H, &failed);
+        alloc_layer(m, lb, &failed);
     }
     m->W_dec = m->params + m->tensors[k].offset, m->dW_dec = m->grads + m->tensors[k++].offset;
     m->b_dec = m->params + m->tensors[k].offset, m->db_dec = m->grads + m->tensors[k++].offset;
@@ -78,7 +88,7 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
         m->dx_embed = alloc_reals(m, BS * D, &failed);
     }
     m->logits = alloc_reals(m, BS * V, &failed);
-    m->dc = alloc_reals(m, (size_t)max_B * H, &failed);
+    m->dc = alloc_reals(m, (size_t)max_B * cfg->H, &failed);
     m->x_dev = be->alloc(be, BS * sizeof(int32_t));
     m->y_dev = be->alloc(be, BS * sizeof(int32_t));
     m->x_host = malloc(BS * sizeof(int32_t));
@@ -165,9 +175,9 @@ void model_init_params(Model *m, uint64_t seed) {
             else
                 w[k] = (real)(std * rng_normal(&key));
         }
-        /* the LSTM forget block of b_x starts at 1 */
-        if (strcmp(c->model_type, "lstm") == 0 && strstr(p->name, "/b_x"))
-            for (int j = c->H; j < 2 * c->H; j++) w[j] = 1;
+        /* the cell's forget block of b_x (lstm's f) starts at 1 */
+        if (m->cell->forget_block >= 0 && strstr(p->name, "/b_x"))
+            for (int j = m->cell->forget_block * c->H; j < (m->cell->forget_block + 1) * c->H; j++) w[j] = 1;
     }
     m->be->to_device(m->be, m->params, host, m->num_params * sizeof *host);
     free(host);
@@ -219,9 +229,37 @@ static void apply_dropout(Model *m, real *out, const real *x, int l) {
                    m->dropout_iteration, m->dropout_first_stream, l);
 }
 
+/* Layer lb's recurrence over the last forward's batch, for the backend's cell ops. */
+static CellSeq cell_seq(Model *m, LayerBuffers *lb) {
+    return (CellSeq){.gates = lb->gates, .gates_h = lb->gates_h, .W_h = lb->W_h, .b_h = lb->b_h,
+                     .hs = lb->hs, .cs = lb->cs, .dhs = lb->dhs, .dc = m->dc,
+                     .S = m->S, .B = m->B, .H = m->cfg.H};
+}
+
+/* Layer l's forward over the batch (m->B x m->S) from its input in [S, B, din]. */
+static void layer_forward(Model *m, int l, const real *in, int din) {
+    Backend *be = m->be;
+    const CellSpec *cell = m->cell;
+    LayerBuffers *lb = &m->layers[l];
+    const int H = m->cfg.H, G = m->G, S = m->S, BS = m->B * S;
+    const size_t BH = (size_t)m->B * H;
+    be->copy(be, lb->hs, lb->state_h, BH * sizeof(real));
+    be->rows_set_bias(be, lb->gates, lb->b_x, cell->recurrent_bias_apart ? NULL : lb->b_h, BS, G * H);
+    if (l == 0 && m->cfg.D == 0) /* one-hot: x W_x is row x of W_x */
+        be->embedding_forward_add(be, lb->gates, m->x_dev, lb->W_x, BS, G * H);
+    else
+        be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
+    if (cell->has_cell_state) be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
+    const CellSeq q = cell_seq(m, lb);
+    backend_cell_forward(be, cell->id, &q);
+    if (cell->has_cell_state) be->copy(be, lb->state_c, lb->cs + S * BH, BH * sizeof(real));
+    be->copy(be, lb->state_h, lb->hs + S * BH, BH * sizeof(real));
+    if (m->dropout_on) apply_dropout(m, lb->drop, lb->hs + BH, l);
+}
+
 double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S) {
     Backend *be = m->be;
-    const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
+    const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L;
     const int BS = B * S;
     m->B = B;
     m->S = S;
@@ -234,25 +272,7 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
     const real *in = m->x_embed;
     int din = D;
     for (int l = 0; l < L; l++) {
-        LayerBuffers *lb = &m->layers[l];
-        const size_t BH = (size_t)B * H;
-        be->copy(be, lb->hs, lb->state_h, BH * sizeof(real));
-        be->rows_set_bias(be, lb->gates, lb->b_x, G == 3 ? NULL : lb->b_h, BS, G * H);
-        if (l == 0 && D == 0) /* one-hot: x W_x is row x of W_x */
-            be->embedding_forward_add(be, lb->gates, m->x_dev, lb->W_x, BS, G * H);
-        else
-            be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
-        if (G == 4) {
-            be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
-            be->lstm_forward(be, lb->gates, lb->W_h, lb->hs, lb->cs, S, B, H);
-            be->copy(be, lb->state_c, lb->cs + S * BH, BH * sizeof(real));
-        } else if (G == 3) {
-            be->gru_forward(be, lb->gates, lb->gates_h, lb->W_h, lb->b_h, lb->hs, S, B, H);
-        } else {
-            be->rnn_forward(be, lb->gates, lb->W_h, lb->hs, S, B, H);
-        }
-        be->copy(be, lb->state_h, lb->hs + S * BH, BH * sizeof(real));
-        if (m->dropout_on) apply_dropout(m, lb->drop, lb->hs + BH, l);
+        layer_forward(m, l, in, din);
         in = layer_output(m, l);
         din = H;
     }
@@ -267,10 +287,45 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
     return total / BS;
 }
 
+/* Layer l's backward: dhs holds the gradient on its output (after dropout); fills the layer's
+ * gradients and, below it, the gradient on its input (the layer below's dhs, or dx_embed). */
+static void layer_backward(Model *m, int l, GradReadyFn ready, void *ctx) {
+    Backend *be = m->be;
+    const CellSpec *cell = m->cell;
+    LayerBuffers *lb = &m->layers[l];
+    const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, G = m->G, BS = m->B * m->S;
+    const real *in = l == 0 ? m->x_embed : layer_output(m, l - 1);
+    const int din = l > 0 ? H : D > 0 ? D : V;
+    /* dhs holds the gradient on the output after dropout: through the mask to before it */
+    if (m->dropout_on) apply_dropout(m, lb->dhs, lb->dhs, l);
+    const CellSeq q = cell_seq(m, lb);
+    backend_cell_backward(be, cell->id, &q);
+    const real *dA = lb->gates; /* [S*B, G*H] gradients of the input pre-activations */
+    /* and of the recurrent products h W_h + b_h: the same unless the recurrent bias stays apart
+     * (gru, whose n block differs) */
+    const real *dA_h = cell->recurrent_bias_apart ? lb->gates_h : dA;
+    be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA_h, G * H, 0, lb->dW_h, G * H);
+    if (l == 0 && D == 0) { /* one-hot: dW_x[x] += dA rows */
+        be->zero(be, lb->dW_x, (size_t)din * G * H * sizeof(real));
+        be->embedding_backward(be, lb->dW_x, dA, m->x_dev, BS, G * H);
+    } else {
+        be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
+    }
+    be->col_sum(be, lb->db_x, dA, BS, G * H);
+    if (cell->recurrent_bias_apart)
+        be->col_sum(be, lb->db_h, dA_h, BS, G * H);
+    else
+        be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
+    if (ready) ready(ctx, lb->dW_x, (size_t)din * G * H + (size_t)H * G * H + 2 * (size_t)G * H);
+    if (l == 0 && D == 0) return; /* one-hot input: nothing below to differentiate */
+    real *din_grad = l == 0 ? m->dx_embed : m->layers[l - 1].dhs;
+    be->gemm(be, 0, 1, BS, din, G * H, 1, dA, G * H, lb->W_x, G * H, 0, din_grad, din);
+}
+
 void model_backward(Model *m, GradReadyFn ready, void *ctx) {
     Backend *be = m->be;
-    const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L, G = m->G;
-    const int B = m->B, S = m->S, BS = B * S;
+    const int V = m->cfg.V, D = m->cfg.D, H = m->cfg.H, L = m->cfg.L;
+    const int BS = m->B * m->S;
     const real *dlogits = m->logits;
     LayerBuffers *top = &m->layers[L - 1];
 
@@ -278,39 +333,7 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
     be->col_sum(be, m->db_dec, dlogits, BS, V);
     if (ready) ready(ctx, m->dW_dec, (size_t)H * V + V); /* W_dec and b_dec are adjacent */
     be->gemm(be, 0, 1, BS, H, V, 1, dlogits, V, m->W_dec, V, 0, top->dhs, H);
-
-    for (int l = L - 1; l >= 0; l--) {
-        LayerBuffers *lb = &m->layers[l];
-        const real *in = l == 0 ? m->x_embed : layer_output(m, l - 1);
-        const int din = l > 0 ? H : D > 0 ? D : V;
-        /* dhs holds the gradient on the output after dropout: through the mask to before it */
-        if (m->dropout_on) apply_dropout(m, lb->dhs, lb->dhs, l);
-        if (G == 4)
-            be->lstm_backward(be, lb->gates, lb->W_h, lb->cs, lb->dhs, m->dc, S, B, H);
-        else if (G == 3)
-            be->gru_backward(be, lb->gates, lb->gates_h, lb->W_h, lb->hs, lb->dhs, S, B, H);
-        else
-            be->rnn_backward(be, lb->gates, lb->W_h, lb->dhs, S, B, H);
-        const real *dA = lb->gates; /* [S*B, G*H] gradients of the input pre-activations */
-        /* and of the recurrent products h W_h + b_h: the same but for gru's n block */
-        const real *dA_h = G == 3 ? lb->gates_h : dA;
-        be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA_h, G * H, 0, lb->dW_h, G * H);
-        if (l == 0 && D == 0) { /* one-hot: dW_x[x] += dA rows */
-            be->zero(be, lb->dW_x, (size_t)din * G * H * sizeof(real));
-            be->embedding_backward(be, lb->dW_x, dA, m->x_dev, BS, G * H);
-        } else {
-            be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
-        }
-        be->col_sum(be, lb->db_x, dA, BS, G * H);
-        if (G == 3)
-            be->col_sum(be, lb->db_h, dA_h, BS, G * H);
-        else
-            be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
-        if (ready) ready(ctx, lb->dW_x, (size_t)din * G * H + (size_t)H * G * H + 2 * (size_t)G * H);
-        if (l == 0 && D == 0) break; /* one-hot input: nothing below to differentiate */
-        real *din_grad = l == 0 ? m->dx_embed : m->layers[l - 1].dhs;
-        be->gemm(be, 0, 1, BS, din, G * H, 1, dA, G * H, lb->W_x, G * H, 0, din_grad, din);
-    }
+    for (int l = L - 1; l >= 0; l--) layer_backward(m, l, ready, ctx);
     if (D == 0) return;
     be->zero(be, m->d_embedding, (size_t)V * D * sizeof(real));
     be->embedding_backward(be, m->d_embedding, m->dx_embed, m->x_dev, BS, D);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/cpu_kernels.h"
+#include "cpu_kernels.h"
 #include "crnn/backend.h"
 #include "crnn/philox.h"
 #include "crnn/rng.h"

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crnn/cell.h"
 #include "crnn/common.h"
 
 typedef struct Backend Backend;
@@ -112,6 +113,25 @@ struct Backend {
     void (*destroy)(Backend *be);
     void *impl;
 };
+
+/* One layer's recurrence over S steps for B streams, for any cell: the buffers of the cell's
+ * ops above (a cell uses those it needs; model.h's LayerBuffers describes them). */
+typedef struct CellSeq {
+    real *gates;       /* [S, B, G*H] */
+    real *gates_h;     /* [S, B, G*H], cells whose recurrent bias stays apart (gru) */
+    const real *W_h;   /* [H, G*H] */
+    const real *b_h;   /* [G*H], cells whose recurrent bias stays apart */
+    real *hs;          /* [(S+1), B, H] */
+    real *cs;          /* [(S+1), B, H], cells with a cell state (lstm) */
+    real *dhs;         /* [S, B, H] backward: the gradient on the outputs, scratch */
+    real *dc;          /* [B, H] backward scratch, cells with a cell state */
+    int S, B, H;
+} CellSeq;
+
+/* The forward and the backward recurrence of cell id through be's ops for that cell (a table
+ * indexed by the cell's id in src/backend.c). */
+void backend_cell_forward(Backend *be, CellId id, const CellSeq *q);
+void backend_cell_backward(Backend *be, CellId id, const CellSeq *q);
 
 /* The CPU backend: OpenBLAS, single-threaded inside, driven by a pool of `threads` threads
  * (at least 1) that split each matrix product by rows and each recurrence by streams. */

@@ -12,45 +12,18 @@
 #include <stdint.h>
 
 #include "crnn/backend.h"
+#include "crnn/cell.h"
 #include "crnn/common.h"
-
-#define CRNN_MAX_LAYERS 64
-#define CRNN_MAX_TENSORS (3 + 4 * CRNN_MAX_LAYERS)
-
-typedef struct ModelConfig {
-    char model_type[8]; /* "lstm", "gru" or "rnn" */
-    int V;              /* vocabulary */
-    int D;              /* wordvec_size */
-    int H;              /* rnn_size */
-    int L;              /* num_layers */
-    double dropout;
-} ModelConfig;
-
-/* One parameter tensor: its checkpoint path, its place in the flat buffer and its shape. */
-typedef struct ParamTensor {
-    char name[48];  /* "params/rnn/0/W_x", without the leading '/' */
-    size_t offset;  /* elements from the start of the flat buffer */
-    int ndim;       /* 1 or 2 */
-    int64_t dims[2];
-    size_t size;
-} ParamTensor;
-
-/* The gates per layer (G): 4 for lstm, 3 for gru, 1 for rnn. Returns 0 for an unknown model type. */
-int model_gates(const char *model_type);
-/* Checks a configuration; the message names the offending flag. */
-int model_config_check(const ModelConfig *cfg, CrnnError *err);
-/* The tensors in FORMATS.md's order (embedding; per layer W_x, W_h, b_x, b_h; decoder W, b)
- * and the total parameter count. Returns the tensor count. With one-hot input (D = 0) there is
- * no embedding and layer 0's W_x is [V, G*H]. */
-int model_layout(const ModelConfig *cfg, ParamTensor *tensors, size_t *num_params);
+#include "crnn/layout.h"
 
 typedef struct LayerBuffers {
     real *W_x, *W_h, *b_x, *b_h;     /* views into params */
     real *dW_x, *dW_h, *db_x, *db_h; /* views into grads */
     real *hs;     /* [(S+1), B, H]: slot 0 the initial state, slot t+1 the output of step t */
-    real *cs;     /* [(S+1), B, H] likewise for the cell (lstm only) */
+    real *cs;     /* [(S+1), B, H] likewise for the cell state (cells that have one: lstm) */
     real *gates;  /* [S, B, G*H]: activations after forward, pre-activation grads in backward */
-    real *gates_h; /* gru only, [S, B, 3H]: h W_h + b_h per step, then its gradients */
+    real *gates_h; /* [S, B, G*H] when the recurrent bias stays apart (gru): h W_h + b_h per
+                    * step, then its gradients */
     real *dhs;    /* [S, B, H]: gradient on this layer's outputs */
     real *drop;   /* [S, B, H]: the outputs after dropout (NULL without dropout) */
     real *state_h, *state_c; /* [B_max, H]: carried between batches */
@@ -59,7 +32,8 @@ typedef struct LayerBuffers {
 typedef struct Model {
     ModelConfig cfg;
     Backend *be;
-    int G;
+    const CellSpec *cell; /* cell_find(cfg.model_type) */
+    int G;                /* cell->gates */
     int max_B, max_S;
     int B, S;               /* shape of the last forward */
     size_t num_params;
