@@ -147,7 +147,7 @@ static int write_vocab(hid_t file, const Vocab *v, CrnnError *err) {
         names = crnn_malloc((size_t)v->size * sizeof *names, err);
         ptrs = crnn_malloc((size_t)v->size * sizeof *ptrs, err);
         t = str_type();
-        if (!names || !ptrs || t < 0) rc = crnn_fail(err, "out of memory writing /vocab");
+        if (!names || !ptrs || t < 0) rc = crnn_fail_nomem(err, "out of memory writing /vocab");
     }
     if (rc == 0) {
         for (int i = 0; i < v->size; i++) {
@@ -763,7 +763,7 @@ static herr_t config_attr(hid_t loc, const char *name, const H5A_info_t *info, v
         int cap = r->cap ? 2 * r->cap : 32;
         ConfigEntry *c = realloc(ck->config, (size_t)cap * sizeof *c);
         if (!c) {
-            crnn_fail(r->err, "out of memory reading /config");
+            crnn_fail_nomem(r->err, "out of memory reading /config");
             return -1;
         }
         ck->config = c;

@@ -25,10 +25,10 @@ static int series_push(PlotSeries *s, double x, double y, CrnnError *err) {
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 256;
         double *nx = realloc(s->x, cap * sizeof *nx);
-        if (!nx) return crnn_fail(err, "out of memory reading the points");
+        if (!nx) return crnn_fail_nomem(err, "out of memory reading the points");
         s->x = nx;
         double *ny = realloc(s->y, cap * sizeof *ny);
-        if (!ny) return crnn_fail(err, "out of memory reading the points");
+        if (!ny) return crnn_fail_nomem(err, "out of memory reading the points");
         s->y = ny;
         s->cap = cap;
     }
@@ -239,7 +239,7 @@ int plot_read_metrics_x(PlotData *data, const char *path, PlotX x, CrnnError *er
         if (!record) {
             char *fixed = nonfinite_to_null(line);
             if (!fixed) {
-                rc = crnn_fail(err, "out of memory reading %s", path);
+                rc = crnn_fail_nomem(err, "out of memory reading %s", path);
                 break;
             }
             json_error_t jerr2;
@@ -314,7 +314,7 @@ static char *read_text(const char *path, CrnnError *err) {
             if (!bigger) {
                 free(text);
                 text = NULL;
-                if (cap < PLOT_RESULTS_MAX) crnn_fail(err, "out of memory reading %s", path);
+                if (cap < PLOT_RESULTS_MAX) crnn_fail_nomem(err, "out of memory reading %s", path);
                 else crnn_fail(err, "%s is over %d MiB, too big for a benchmark's results", path, PLOT_RESULTS_MAX >> 20);
                 break;
             }
@@ -436,7 +436,7 @@ static PlotScalingGroup *scaling_group(PlotScaling *sc, const char *scaling, con
             return &sc->groups[k];
     PlotScalingGroup *groups = realloc(sc->groups, (sc->n_groups + 1) * sizeof *groups);
     if (!groups) {
-        crnn_fail(err, "out of memory reading the runs");
+        crnn_fail_nomem(err, "out of memory reading the runs");
         return NULL;
     }
     sc->groups = groups;

@@ -464,14 +464,14 @@ static int spool_input(int fd, const char *name, const char *output_h5, unsigned
         where = (char *)tmpdir;
     } else {
         copy = strdup(output_h5);
-        if (!copy) return crnn_fail(err, "out of memory");
+        if (!copy) return crnn_fail_nomem(err, "out of memory");
         where = dirname(copy);
     }
     size_t cap = strlen(where) + 40;
     char *path = malloc(cap);
     if (!path) {
         free(copy);
-        return crnn_fail(err, "out of memory");
+        return crnn_fail_nomem(err, "out of memory");
     }
     snprintf(path, cap, "%s/.crnn-preprocess-input-XXXXXX", where);
     int out = mkstemp(path);
