@@ -108,31 +108,35 @@ int atomic_file_sync_folder(const char *path, CrnnError *err) {
     return 0;
 }
 
-int atomic_file_commit(AtomicFile *af, CrnnError *err) {
-    if (!af->tmp || af->fd < 0) {
-        atomic_file_abandon(af);
+int atomic_file_sync(AtomicFile *af, CrnnError *err) {
+    if (!af->tmp || af->fd < 0)
         return crnn_fail_io(err, "cannot write %s: its temporary file is closed", af->path ? af->path : "?");
-    }
-    int rc = 0, e = 0;
-    const char *step = "";
+    const char *step = NULL;
+    int e = 0;
     if (af->fp) {
-        if (ferror(af->fp) || fflush(af->fp) != 0) rc = -1, e = errno ? errno : EIO, step = "write";
+        if (fflush(af->fp) != 0) step = "write", e = errno;
+        else if (ferror(af->fp)) step = "write", e = EIO; /* an earlier write failed; its errno is gone */
     }
-    if (rc == 0 && fsync(af->fd) != 0) rc = -1, e = errno, step = "fsync";
-    int closed = af->fp ? fclose(af->fp) : close(af->fd);
-    af->fp = NULL;
-    af->fd = -1;
-    if (rc == 0 && closed != 0) rc = -1, e = errno, step = "close";
+    if (!step && fsync(af->fd) != 0) step = "fsync", e = errno;
+    if (!step) return 0;
+    return crnn_fail_io(err, "cannot write %s: cannot %s %s: %s; check the free space of its disk", af->path, step,
+                        af->tmp, strerror(e));
+}
+
+int atomic_file_commit(AtomicFile *af, CrnnError *err) {
+    int rc = atomic_file_sync(af, err);
+    if (rc == 0) {
+        int closed = af->fp ? fclose(af->fp) : close(af->fd);
+        af->fp = NULL;
+        af->fd = -1;
+        if (closed != 0)
+            rc = crnn_fail_io(err, "cannot write %s: cannot close %s: %s; check the free space of its disk", af->path,
+                              af->tmp, strerror(errno));
+    }
+    if (rc == 0 && rename(af->tmp, af->path) != 0)
+        rc = crnn_fail_io(err, "cannot write %s: cannot rename %s onto it: %s; check that %s is not a folder and its folder is writable",
+                          af->path, af->tmp, strerror(errno), af->path);
     if (rc < 0) {
-        crnn_fail_io(err, "cannot write %s: cannot %s %s: %s; check the free space of its disk", af->path, step,
-                     af->tmp, strerror(e));
-        atomic_file_abandon(af);
-        return -1;
-    }
-    if (rename(af->tmp, af->path) != 0) {
-        e = errno;
-        crnn_fail_io(err, "cannot write %s: cannot rename %s onto it: %s; check that %s is not a folder and its folder is writable",
-                     af->path, af->tmp, strerror(e), af->path);
         atomic_file_abandon(af);
         return -1;
     }

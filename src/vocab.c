@@ -6,6 +6,7 @@
  * the bytes Python's json.dump writes (", " and ": " separators, lowercase \uXXXX escapes,
  * surrogate pairs above U+FFFF, keys in index order). */
 #include "crnn/vocab.h"
+#include "crnn/atomic_file.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -516,11 +517,7 @@ static void put_token_string(FILE *fp, VocabEncoding enc, uint32_t t) {
     putc('"', fp);
 }
 
-int vocab_write_json_to(const Vocab *v, const char *path, CrnnError *err) {
-    FILE *fp = fopen(path, "wb");
-    if (!fp)
-        return crnn_fail_io(err, "cannot create %s: %s; check that its folder exists and is writable",
-                         path, strerror(errno));
+int vocab_write_json_stream(const Vocab *v, FILE *fp) {
     fputs("{\"token_to_idx\": {", fp);
     for (int i = 0; i < v->size; i++) {
         if (i) fputs(", ", fp);
@@ -534,31 +531,17 @@ int vocab_write_json_to(const Vocab *v, const char *path, CrnnError *err) {
         put_token_string(fp, v->encoding, v->tokens[i]);
     }
     fputs("}}", fp);
-    int bad = ferror(fp) || fflush(fp) != 0 || fsync(fileno(fp)) != 0;
-    int saved = errno;
-    if (fclose(fp) != 0 && !bad) {
-        bad = 1;
-        saved = errno;
-    }
-    if (bad) {
-        remove(path);
-        return crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", path,
-                         strerror(saved));
-    }
-    return 0;
+    return ferror(fp) ? -1 : 0;
 }
 
 int vocab_write_json(const Vocab *v, const char *path, CrnnError *err) {
-    size_t n = strlen(path);
-    char *tmp = crnn_malloc(n + 5, err);
-    if (!tmp) return -1;
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    int rc = vocab_write_json_to(v, tmp, err);
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = crnn_fail_io(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        remove(tmp);
+    AtomicFile af;
+    if (atomic_file_create(&af, path, err)) return -1;
+    FILE *fp = atomic_file_stream(&af, err);
+    if (!fp || vocab_write_json_stream(v, fp) != 0) {
+        if (fp) crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", af.tmp, strerror(errno));
+        atomic_file_abandon(&af);
+        return -1;
     }
-    free(tmp);
-    return rc;
+    return atomic_file_commit(&af, err);
 }

@@ -87,6 +87,9 @@ static void test_commit_replaces(void) {
     CHECK(fp && atomic_file_stream(&af, &err) == fp, "the stream");
     fprintf(fp, "%d lines\n", 2);
     CHECK(access(fresh, F_OK) != 0, "%s exists before its commit", fresh);
+    /* sync makes it whole on the disk, and only commit puts it in place */
+    CHECK(atomic_file_sync(&af, &err) == 0, "%s", err.msg);
+    CHECK(access(fresh, F_OK) != 0 && strcmp(content(af.tmp), "2 lines\n") == 0, "after sync: %s", content(af.tmp));
     CHECK(atomic_file_commit(&af, &err) == 0, "%s", err.msg);
     CHECK(strcmp(content(fresh), "2 lines\n") == 0, "%s", content(fresh));
 

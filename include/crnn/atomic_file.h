@@ -40,6 +40,11 @@ FILE *atomic_file_stream(AtomicFile *af, CrnnError *err);
  * writes); "check the free space of its disk" on failure. Not mixed with the stream. */
 int atomic_file_write(AtomicFile *af, const void *buf, size_t n, CrnnError *err);
 
+/* Flushes the stream (if any) and fsyncs the file, without putting it in place: for callers
+ * that make several files whole before they rename any (crnn-preprocess's .h5 and .json). On
+ * failure af stays open; the caller abandons it. */
+int atomic_file_sync(AtomicFile *af, CrnnError *err);
+
 /* Flushes the stream (if any), fsyncs the file, closes it, renames it over the target and
  * fsyncs the folder. On any failure before the rename the temporary file is removed and the
  * target is untouched; af is released either way. */
