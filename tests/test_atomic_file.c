@@ -1,8 +1,11 @@
 /* The atomic file writer (src/atomic_file.c) and the error kinds (src/error.c): a commit
  * replaces the target whole; an abandon, a failed write or a failed commit leaves the old
  * target as it was and no temporary file; mkdir -p; the hard link or copy of the best model;
- * crnn_fail_context keeps the kind, and the exit status follows it. */
+ * crnn_fail_context keeps the kind, and the exit status follows it; the checkpoint and vocabulary
+ * readers tell a corrupt file from a missing one. */
 #include "crnn/atomic_file.h"
+#include "crnn/checkpoint.h"
+#include "crnn/vocab.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -227,6 +230,27 @@ static void test_error_kinds(void) {
     CHECK(crnn_fail_io(NULL, "no error value") == -1, "NULL err");
 }
 
+/* The readers' kinds: a file that is there but wrong is corrupt (what -resume auto may pass
+ * over), one that is missing is I/O. */
+static void test_reader_kinds(void) {
+    CrnnError err = {0};
+    Checkpoint ck;
+    const char *junk = in_dir("junk_4.h5");
+    put(junk, "not an HDF5 file at all, cut short");
+    CHECK(checkpoint_read(junk, &ck, 1, &err) == -1 && crnn_error_kind(&err) == CRNN_ERR_CORRUPT &&
+              strstr(err.msg, "junk_4.h5"),
+          "junk: %s %s", crnn_error_kind_name(crnn_error_kind(&err)), err.msg);
+    CHECK(checkpoint_read(in_dir("none_6.h5"), &ck, 1, &err) == -1 && crnn_error_kind(&err) == CRNN_ERR_IO &&
+              strstr(err.msg, "none_6.h5"),
+          "missing: %s %s", crnn_error_kind_name(crnn_error_kind(&err)), err.msg);
+    Vocab v;
+    const char *json = in_dir("v.json");
+    put(json, "{\"token_to_idx\": {\"a\": 1, \"b\": 1}}");
+    CHECK(vocab_read_json(&v, json, &err) == -1 && crnn_error_kind(&err) == CRNN_ERR_CORRUPT, "json: %s", err.msg);
+    CHECK(vocab_read_json(&v, in_dir("none.json"), &err) == -1 && crnn_error_kind(&err) == CRNN_ERR_IO, "%s",
+          err.msg);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/crnn-atomic-XXXXXX", base && *base ? base : "/tmp");
@@ -240,6 +264,8 @@ int main(void) {
     test_mkdir_p();
     test_link_or_copy();
     test_error_kinds();
+    crnn_hdf5_quiet();
+    test_reader_kinds();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
