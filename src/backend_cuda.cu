@@ -448,7 +448,7 @@ void cu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double l
 int cu_status(Backend *be, CrnnError *err) {
     CudaImpl *im = impl_of(be);
     if (!im->failed) return 0;
-    return crnn_fail(err, "CUDA device %d: %s", im->device, im->message);
+    return crnn_fail_device(err, "CUDA device %d: %s", im->device, im->message);
 }
 
 void cu_destroy(Backend *be) {
@@ -480,7 +480,7 @@ extern "C" int backend_cuda_device_count(int *count, CrnnError *err) {
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        return crnn_fail(err, "%s", cudaGetErrorString(e));
+        return crnn_fail_device(err, "%s", cudaGetErrorString(e));
     }
     *count = n;
     return 0;
@@ -510,7 +510,7 @@ extern "C" Backend *backend_cuda_create(int device, CrnnError *err) {
               CUDA_OK(im, cudaMalloc((void **)&im->result, sizeof(double))) &&
               CUDA_OK(im, cudaMallocHost((void **)&im->host_result, sizeof(double)));
     if (!ok) {
-        crnn_fail(err, "cannot start CUDA device %d: %s", device, im->message);
+        crnn_fail_device(err, "cannot start CUDA device %d: %s", device, im->message);
         cu_destroy(be);
         return nullptr;
     }

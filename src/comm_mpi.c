@@ -79,11 +79,11 @@ static int mpi_fail(Comm *c, int code, const char *what, CrnnError *err) {
     CommTimer *t = c->timer;
     t->broken = 1;
     if (t->timed && t->what)
-        return crnn_fail(err, "rank %d of %d on %s: %s at iteration %" PRId64 " failed: %s: a rank, its host or the network "
+        return crnn_fail_peer_lost(err, "rank %d of %d on %s: %s at iteration %" PRId64 " failed: %s: a rank, its host or the network "
                               "between them is gone; ending the whole job (the checkpoints written so far are whole: "
                               "continue with -resume auto)",
                          c->rank, c->size, c->host, t->what, t->iteration, text);
-    return crnn_fail(err, "rank %d of %d on %s: %s failed: %s", c->rank, c->size, c->host, what, text);
+    return crnn_fail_peer_lost(err, "rank %d of %d on %s: %s failed: %s", c->rank, c->size, c->host, what, text);
 }
 
 #ifdef CRNN_DOUBLE
@@ -234,7 +234,7 @@ static int grow_pending(Comm *c, CrnnError *err) {
     if (m->npending < m->cap) return 0;
     int cap = m->cap ? 2 * m->cap : 16;
     Pending *grown = realloc(m->pending, (size_t)cap * sizeof *grown);
-    if (!grown) return crnn_fail(err, "rank %d: out of memory", c->rank);
+    if (!grown) return crnn_fail_nomem(err, "rank %d: out of memory", c->rank);
     m->pending = grown;
     m->cap = cap;
     return 0;
@@ -513,7 +513,7 @@ void comm_untimed(Comm *c) { c->timer->timed = 0; }
 int comm_timeout_error(Comm *c, CrnnError *err) {
     CommTimer *t = c->timer;
     t->broken = 1;
-    return crnn_fail(err,
+    return crnn_fail_peer_lost(err,
                      "rank %d of %d on %s: waited %g s (-comm_timeout) for the other ranks in %s at iteration %" PRId64
                      " and heard nothing: a rank, its host or the network between them is gone or stuck; ending the "
                      "whole job (the checkpoints written so far are whole: continue with -resume auto)",

@@ -36,13 +36,15 @@ static int nccl_failed(Comm *c, const char *what, ncclResult_t r, CrnnError *err
     NcclImpl *m = impl_of(c);
     const char *detail = m->nccl ? ncclGetLastError(m->nccl) : NULL;
     abort_comm(m);
-    return crnn_fail(err, "rank %d of %d: NCCL %s failed: %s%s%s; the communicator was aborted", c->rank,
+    /* a CUDA error inside NCCL is the device's; any other NCCL failure is a peer or the network */
+    return crnn_fail_kind(err, r == ncclUnhandledCudaError ? CRNN_ERR_DEVICE : CRNN_ERR_PEER_LOST,
+                     "rank %d of %d: NCCL %s failed: %s%s%s; the communicator was aborted", c->rank,
                      c->size, what, ncclGetErrorString(r), detail && *detail ? ": " : "", detail ? detail : "");
 }
 
 static int cuda_failed(Comm *c, const char *what, cudaError_t e, CrnnError *err) {
     abort_comm(impl_of(c));
-    return crnn_fail(err, "rank %d of %d: %s failed: %s; the NCCL communicator was aborted", c->rank, c->size,
+    return crnn_fail_device(err, "rank %d of %d: %s failed: %s; the NCCL communicator was aborted", c->rank, c->size,
                      what, cudaGetErrorString(e));
 }
 

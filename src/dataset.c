@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "h5util.h"
 
@@ -44,7 +45,7 @@ static hid_t data_file_open(const char *path, const void *mpi_comm, CrnnError *e
         if (fapl < 0 || H5Pset_fapl_mpio(fapl, *(const MPI_Comm *)mpi_comm, MPI_INFO_NULL) < 0 ||
             H5Pset_all_coll_metadata_ops(fapl, 1) < 0) {
             if (fapl >= 0) H5Pclose(fapl);
-            crnn_fail(err, "cannot set up parallel HDF5 (MPI-IO) to read %s", path);
+            crnn_fail_io(err, "cannot set up parallel HDF5 (MPI-IO) to read %s", path);
             return H5I_INVALID_HID;
         }
     }
@@ -53,7 +54,9 @@ static hid_t data_file_open(const char *path, const void *mpi_comm, CrnnError *e
     if (file < 0) {
         char why[256];
         describe_open_failure(path, why, sizeof why);
-        crnn_fail(err, "cannot open the data file %s: %s; run crnn-preprocess again", path, why);
+        /* a file that is there and readable but does not open is not an HDF5 file */
+        crnn_fail_kind(err, access(path, R_OK) == 0 ? CRNN_ERR_CORRUPT : CRNN_ERR_IO,
+                       "cannot open the data file %s: %s; run crnn-preprocess again", path, why);
     }
     return file;
 }
@@ -77,13 +80,13 @@ static hid_t split_open(hid_t file, const char *path, const char *split, int64_t
                         int *elem_size, CrnnError *err) {
     htri_t exists = H5Lexists(file, split, H5P_DEFAULT);
     if (exists <= 0) {
-        crnn_fail(err, "the data file %s has no /%s dataset; run crnn-preprocess again (it writes /train, /val and /test)",
+        crnn_fail_corrupt(err, "the data file %s has no /%s dataset; run crnn-preprocess again (it writes /train, /val and /test)",
                   path, split);
         return H5I_INVALID_HID;
     }
     hid_t dset = H5Dopen2(file, split, H5P_DEFAULT);
     if (dset < 0) {
-        crnn_fail(err, "cannot open /%s in the data file %s (not a dataset, or the file is corrupt); run crnn-preprocess again",
+        crnn_fail_corrupt(err, "cannot open /%s in the data file %s (not a dataset, or the file is corrupt); run crnn-preprocess again",
                   split, path);
         return H5I_INVALID_HID;
     }
@@ -96,7 +99,7 @@ static hid_t split_open(hid_t file, const char *path, const char *split, int64_t
         char tname[32];
         describe_type(type, tname, sizeof tname);
         if (ndims != 1 || !good_type) {
-            crnn_fail(err, "/%s in the data file %s must be a 1-D uint8 or uint32 dataset (torch-rnn's format), got a %d-D %s one; run crnn-preprocess again",
+            crnn_fail_corrupt(err, "/%s in the data file %s must be a 1-D uint8 or uint32 dataset (torch-rnn's format), got a %d-D %s one; run crnn-preprocess again",
                       split, path, ndims < 0 ? 0 : ndims, tname);
         } else {
             hsize_t dims[1];
@@ -105,11 +108,11 @@ static hid_t split_open(hid_t file, const char *path, const char *split, int64_t
                 *elem_size = (int)H5Tget_size(type);
                 ok = 1;
             } else {
-                crnn_fail(err, "cannot read the shape of /%s in the data file %s", split, path);
+                crnn_fail_corrupt(err, "cannot read the shape of /%s in the data file %s", split, path);
             }
         }
     } else {
-        crnn_fail(err, "cannot read the type of /%s in the data file %s (corrupt?); run crnn-preprocess again",
+        crnn_fail_corrupt(err, "cannot read the type of /%s in the data file %s (corrupt?); run crnn-preprocess again",
                   split, path);
     }
     CLOSE_ID(type, H5Tclose);
@@ -139,7 +142,7 @@ static int split_read_slice(hid_t dset, const char *path, const char *split, int
                 dxpl, buf) >= 0)
         rc = 0;
     else
-        crnn_fail(err, "cannot read tokens %" PRId64 "..%" PRId64 " of /%s in the data file %s (truncated or corrupt?); run crnn-preprocess again",
+        crnn_fail_corrupt(err, "cannot read tokens %" PRId64 "..%" PRId64 " of /%s in the data file %s (truncated or corrupt?); run crnn-preprocess again",
                   start, start + count - 1, split, path);
     CLOSE_ID(mspace, H5Sclose);
     CLOSE_ID(fspace, H5Sclose);
@@ -234,7 +237,7 @@ int dataset_load_shard(Batches *b, const char *h5_path, const char *split, int N
     for (int64_t i = 0; i < count; i++) {
         uint32_t t = token_at(b, i);
         if (t < 1 || t > (uint32_t)vocab_size) {
-            crnn_fail(err, "token %" PRIu32 " at offset %" PRId64 " of /%s in %s is outside the vocabulary 1..%d; use the JSON file written together with this .h5 (the same crnn-preprocess run)",
+            crnn_fail_corrupt(err, "token %" PRIu32 " at offset %" PRId64 " of /%s in %s is outside the vocabulary 1..%d; use the JSON file written together with this .h5 (the same crnn-preprocess run)",
                       t, start + i, split, h5_path, vocab_size);
             goto done;
         }

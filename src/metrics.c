@@ -1,5 +1,6 @@
 /* The metrics file and torch-rnn's sidecar JSON (see metrics.h). */
 #include "crnn/metrics.h"
+#include "crnn/atomic_file.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -36,13 +37,13 @@ static void put_clock(FILE *fp, double time_s) {
 /* Keeps the lines whose "iteration" is at most `last`. */
 static int truncate_after(const char *path, int64_t last, CrnnError *err) {
     FILE *in = fopen(path, "r");
-    if (!in) return errno == ENOENT ? 0 : crnn_fail(err, "cannot read the metrics file %s: %s", path, strerror(errno));
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
+    if (!in) return errno == ENOENT ? 0 : crnn_fail_io(err, "cannot read the metrics file %s: %s", path, strerror(errno));
+    AtomicFile af;
+    FILE *out = atomic_file_create(&af, path, err) ? NULL : atomic_file_stream(&af, err);
     if (!out) {
         fclose(in);
-        return crnn_fail(err, "cannot write %s: %s; check the checkpoint folder", tmp, strerror(errno));
+        atomic_file_abandon(&af);
+        return crnn_fail_context(err, "cannot rewrite the metrics file %s", path);
     }
     char *line = NULL;
     size_t cap = 0;
@@ -55,11 +56,13 @@ static int truncate_after(const char *path, int64_t last, CrnnError *err) {
         if (keep) fwrite(line, 1, (size_t)n, out);
     }
     free(line);
+    int bad = ferror(in);
     fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return crnn_fail(err, "cannot rewrite the metrics file %s: %s", path, strerror(errno));
+    if (bad) {
+        atomic_file_abandon(&af);
+        return crnn_fail_io(err, "cannot read the metrics file %s: %s", path, strerror(errno));
     }
+    if (atomic_file_commit(&af, err)) return crnn_fail_context(err, "cannot rewrite the metrics file %s", path);
     return 0;
 }
 
@@ -218,13 +221,16 @@ int metrics_write_sidecar(const char *path, FlagSet *flags, int64_t iteration,
     json_object_set_new(root, "val_loss_history", float_array(val_loss, n_val));
     json_object_set_new(root, "val_loss_history_it", its);
     json_object_set_new(root, "forward_backward_times", float_array(step_times, n_steps));
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = json_dump_file(root, tmp, JSON_COMPACT);
+    AtomicFile af;
+    FILE *fp = atomic_file_create(&af, path, err) ? NULL : atomic_file_stream(&af, err);
+    int rc = fp ? json_dumpf(root, fp, JSON_COMPACT) : -1;
     json_decref(root);
-    if (rc != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return crnn_fail(err, "cannot write %s; check the space and permissions of the checkpoint folder", path);
+    if (rc != 0) {
+        if (fp)
+            crnn_fail_io(err, "cannot write %s: %s; check the space and permissions of the checkpoint folder", af.tmp,
+                         strerror(errno));
+        atomic_file_abandon(&af);
+        return -1;
     }
-    return 0;
+    return atomic_file_commit(&af, err);
 }

@@ -151,9 +151,10 @@ static void download_floats(Model *m, float *dst, const real *src, size_t n) {
 #endif
 }
 
-void model_init_params(Model *m, uint64_t seed) {
+int model_init_params(Model *m, uint64_t seed) {
     const ModelConfig *c = &m->cfg;
     real *host = malloc(m->num_params * sizeof *host);
+    if (!host) return -1;
     for (int t = 0; t < m->num_tensors; t++) {
         const ParamTensor *p = &m->tensors[t];
         real *w = host + p->offset;
@@ -181,6 +182,7 @@ void model_init_params(Model *m, uint64_t seed) {
     }
     m->be->to_device(m->be, m->params, host, m->num_params * sizeof *host);
     free(host);
+    return 0;
 }
 
 void model_get_params(Model *m, float *host) { download_floats(m, host, m->params, m->num_params); }

@@ -3,6 +3,7 @@
  * which a small SVG writer draws or, for PNG, Debian's gnuplot runs on a script written to a
  * temporary folder. Both writers draw the same figure with the same axis ranges and ticks. */
 #include "crnn/plot.h"
+#include "crnn/atomic_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,10 +26,10 @@ static int series_push(PlotSeries *s, double x, double y, CrnnError *err) {
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 256;
         double *nx = realloc(s->x, cap * sizeof *nx);
-        if (!nx) return crnn_fail(err, "out of memory reading the points");
+        if (!nx) return crnn_fail_nomem(err, "out of memory reading the points");
         s->x = nx;
         double *ny = realloc(s->y, cap * sizeof *ny);
-        if (!ny) return crnn_fail(err, "out of memory reading the points");
+        if (!ny) return crnn_fail_nomem(err, "out of memory reading the points");
         s->y = ny;
         s->cap = cap;
     }
@@ -239,7 +240,7 @@ int plot_read_metrics_x(PlotData *data, const char *path, PlotX x, CrnnError *er
         if (!record) {
             char *fixed = nonfinite_to_null(line);
             if (!fixed) {
-                rc = crnn_fail(err, "out of memory reading %s", path);
+                rc = crnn_fail_nomem(err, "out of memory reading %s", path);
                 break;
             }
             json_error_t jerr2;
@@ -314,7 +315,7 @@ static char *read_text(const char *path, CrnnError *err) {
             if (!bigger) {
                 free(text);
                 text = NULL;
-                if (cap < PLOT_RESULTS_MAX) crnn_fail(err, "out of memory reading %s", path);
+                if (cap < PLOT_RESULTS_MAX) crnn_fail_nomem(err, "out of memory reading %s", path);
                 else crnn_fail(err, "%s is over %d MiB, too big for a benchmark's results", path, PLOT_RESULTS_MAX >> 20);
                 break;
             }
@@ -436,7 +437,7 @@ static PlotScalingGroup *scaling_group(PlotScaling *sc, const char *scaling, con
             return &sc->groups[k];
     PlotScalingGroup *groups = realloc(sc->groups, (sc->n_groups + 1) * sizeof *groups);
     if (!groups) {
-        crnn_fail(err, "out of memory reading the runs");
+        crnn_fail_nomem(err, "out of memory reading the runs");
         return NULL;
     }
     sc->groups = groups;
@@ -743,48 +744,6 @@ static PlotAxes plot_axes(const PlotData *d) {
     a.loss = axis_fit(llo, lhi, 0, 0.03, 0.0, 5);
     a.speed = axis_fit(slo, shi, 1, 0.05, 0.0, 3);
     return a;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Writing atomically */
-
-static char *tmp_name(const char *path, CrnnError *err) {
-    size_t n = strlen(path);
-    char *tmp = crnn_malloc(n + 5, err);
-    if (!tmp) return NULL;
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    return tmp;
-}
-
-/* Creates (truncates) the .tmp file, so that a folder that is missing or not writable is
- * reported with its reason before any work. */
-static int create_tmp(const char *path, const char *tmp, CrnnError *err) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return crnn_fail(err, "cannot write %s: cannot create %s: %s; check that the folder exists and is writable",
-                         path, tmp, strerror(errno));
-    close(fd);
-    return 0;
-}
-
-/* fsyncs tmp and renames it onto path; on failure removes tmp. */
-static int commit_tmp(const char *path, const char *tmp, CrnnError *err) {
-    int fd = open(tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) < 0) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        unlink(tmp);
-        return crnn_fail(err, "cannot write %s: cannot fsync %s: %s", path, tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return crnn_fail(err, "cannot write %s: cannot rename %s onto it: %s; check that %s is not a folder",
-                         path, tmp, strerror(e), path);
-    }
-    return 0;
 }
 
 /* Text safe for XML and gnuplot: control characters and bytes that are not UTF-8 become '?'. */
@@ -1116,24 +1075,15 @@ static void svg_document(FILE *f, const Figure *fig) {
 }
 
 static int figure_write_svg(const Figure *fig, const char *path, CrnnError *err) {
-    char *tmp = tmp_name(path, err);
-    if (!tmp) return -1;
-    int rc = create_tmp(path, tmp, err);
-    if (rc == 0) {
-        FILE *f = fopen(tmp, "w");
-        if (!f) {
-            rc = crnn_fail(err, "cannot write %s: cannot open %s: %s", path, tmp, strerror(errno));
-        } else {
-            svg_document(f, fig);
-            int bad = ferror(f);
-            if (fclose(f) != 0 || bad)
-                rc = crnn_fail(err, "cannot write %s: writing %s failed (disk full?)", path, tmp);
-        }
-        if (rc) unlink(tmp);
-        else rc = commit_tmp(path, tmp, err);
+    AtomicFile af;
+    if (atomic_file_create(&af, path, err)) return -1;
+    FILE *f = atomic_file_stream(&af, err);
+    if (!f) {
+        atomic_file_abandon(&af);
+        return -1;
     }
-    free(tmp);
-    return rc;
+    svg_document(f, fig);
+    return atomic_file_commit(&af, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1302,12 +1252,9 @@ static int gp_run(const char *script, const char *log, CrnnError *err) {
 }
 
 static int figure_write_png(const Figure *fig, const char *path, CrnnError *err) {
-    char *tmp = tmp_name(path, err);
-    if (!tmp) return -1;
-    if (create_tmp(path, tmp, err)) {
-        free(tmp);
-        return -1;
-    }
+    AtomicFile af; /* gnuplot writes the picture to af.tmp */
+    if (atomic_file_create(&af, path, err)) return -1;
+    const char *tmp = af.tmp;
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";
     char dir[4096], script[4200], log[4200];
@@ -1315,8 +1262,7 @@ static int figure_write_png(const Figure *fig, const char *path, CrnnError *err)
     if ((size_t)snprintf(dir, sizeof dir, "%s/crnn-plot-XXXXXX", base) >= sizeof dir || !mkdtemp(dir)) {
         rc = crnn_fail(err, "cannot make a temporary folder in %s: %s; set TMPDIR to a writable folder",
                        base, strerror(errno));
-        unlink(tmp);
-        free(tmp);
+        atomic_file_abandon(&af);
         return rc;
     }
     snprintf(script, sizeof script, "%s/plot.gp", dir);
@@ -1366,9 +1312,8 @@ static int figure_write_png(const Figure *fig, const char *path, CrnnError *err)
     unlink(script);
     unlink(log);
     rmdir(dir);
-    if (rc) unlink(tmp);
-    else rc = commit_tmp(path, tmp, err);
-    free(tmp);
+    if (rc) atomic_file_abandon(&af);
+    else rc = atomic_file_commit(&af, err);
     return rc;
 }
 

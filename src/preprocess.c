@@ -10,6 +10,7 @@
  * copied first to an unnamed temporary file. */
 #define _GNU_SOURCE /* fallocate */
 #include "crnn/preprocess.h"
+#include "crnn/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -372,42 +373,13 @@ DEFINE_MAP_TOKENS(map_tokens_u32, uint32_t)
 /* ---------------------------------------------------------------------------------------- */
 /* Output files */
 
-/* "<path>.tmp", malloc'd. */
-static char *tmp_name(const char *path, CrnnError *err) {
-    size_t n = strlen(path);
-    char *t = crnn_malloc(n + 5, err);
-    if (t) {
-        memcpy(t, path, n);
-        memcpy(t + n, ".tmp", 5);
-    }
-    return t;
-}
-
-/* Creates (truncates) the temporary file for output `path`, so that a missing or unwritable
+/* Creates the temporary file of output `path` (atomic_file), so that a missing or unwritable
  * folder is reported before the input is read. */
-static int create_tmp(const char *tmp, const char *path, const char *flag, CrnnError *err) {
+static int create_output(AtomicFile *af, const char *path, const char *flag, CrnnError *err) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return crnn_fail(err, "%s is a folder; give a file name to %s", path, flag);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return crnn_fail(err,
-                         "cannot create %s (for %s %s): %s; check that the folder exists and "
-                         "is writable",
-                         tmp, flag, path, strerror(errno));
-    close(fd);
-    return 0;
-}
-
-static int fsync_path(const char *path, CrnnError *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int saved = errno;
-        if (fd >= 0) close(fd);
-        return crnn_fail(err, "cannot write %s: %s; check the free space of its disk", path,
-                         strerror(saved));
-    }
-    close(fd);
+    if (atomic_file_create(af, path, err)) return crnn_fail_context(err, "%s", flag);
     return 0;
 }
 
@@ -464,14 +436,14 @@ static int spool_input(int fd, const char *name, const char *output_h5, unsigned
         where = (char *)tmpdir;
     } else {
         copy = strdup(output_h5);
-        if (!copy) return crnn_fail(err, "out of memory");
+        if (!copy) return crnn_fail_nomem(err, "out of memory");
         where = dirname(copy);
     }
     size_t cap = strlen(where) + 40;
     char *path = malloc(cap);
     if (!path) {
         free(copy);
-        return crnn_fail(err, "out of memory");
+        return crnn_fail_nomem(err, "out of memory");
     }
     snprintf(path, cap, "%s/.crnn-preprocess-input-XXXXXX", where);
     int out = mkstemp(path);
@@ -572,11 +544,8 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     Vocab vocab = {0};
     hid_t file = -1;
     void *out = NULL;
-    int made_h5 = 0, made_json = 0;
-    char *h5_tmp = tmp_name(opt->output_h5, err);
-    char *json_tmp = write_json ? tmp_name(opt->output_json, err) : NULL;
-    if (!h5_tmp || (write_json && !json_tmp)) goto done;
-    sink.path = h5_tmp;
+    AtomicFile h5_out = {.fd = -1}, json_out = {.fd = -1};
+    const char *h5_tmp = NULL; /* h5_out.tmp, once made */
 
     /* the input */
     src.fd = from_stdin ? dup(STDIN_FILENO) : open(opt->input_txt, O_RDONLY);
@@ -608,12 +577,9 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     const VocabEncoding enc = fixed ? vocab.encoding : opt->encoding;
 
     /* the outputs' temporary files, before the long read */
-    if (create_tmp(h5_tmp, opt->output_h5, "--output_h5", err)) goto done;
-    made_h5 = 1;
-    if (write_json) {
-        if (create_tmp(json_tmp, opt->output_json, "--output_json", err)) goto done;
-        made_json = 1;
-    }
+    if (create_output(&h5_out, opt->output_h5, "--output_h5", err)) goto done;
+    h5_tmp = sink.path = h5_out.tmp;
+    if (write_json && create_output(&json_out, opt->output_json, "--output_json", err)) goto done;
 
     src.buf = crnn_malloc(READ_BUF, err);
     counts.map = crnn_calloc(CODE_POINTS, sizeof *counts.map, err);
@@ -666,7 +632,7 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     if (reserve_space(h5_tmp, h5_bytes, err)) goto done;
     file = H5Fcreate(h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) {
-        crnn_fail(err, "cannot create the HDF5 file %s (for --output_h5 %s); check that the "
+        crnn_fail_io(err, "cannot create the HDF5 file %s (for --output_h5 %s); check that the "
                        "folder is writable", h5_tmp, opt->output_h5);
         goto done;
     }
@@ -687,13 +653,13 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
             H5Sclose(space);
         }
         if (sink.dset[s] < 0) {
-            crnn_fail(err, "cannot create the dataset /%s in %s; check the free space of its disk",
+            crnn_fail_io(err, "cannot create the dataset /%s in %s; check the free space of its disk",
                       names[s], h5_tmp);
             goto done;
         }
     }
     if (write_encoding_attr(file, enc)) {
-        crnn_fail(err, "cannot write the encoding attribute in %s", h5_tmp);
+        crnn_fail_io(err, "cannot write the encoding attribute in %s", h5_tmp);
         goto done;
     }
 
@@ -708,35 +674,32 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
         herr_t c = H5Dclose(sink.dset[s]);
         sink.dset[s] = -1;
         if (c < 0) {
-            crnn_fail(err, "cannot write %s; check the free space of its disk", h5_tmp);
+            crnn_fail_io(err, "cannot write %s; check the free space of its disk", h5_tmp);
             goto done;
         }
     }
     herr_t closed = H5Fclose(file);
     file = -1;
     if (closed < 0) {
-        crnn_fail(err, "cannot write %s; check the free space of its disk", h5_tmp);
+        crnn_fail_io(err, "cannot write %s; check the free space of its disk", h5_tmp);
         goto done;
     }
-    if (fsync_path(h5_tmp, err)) goto done;
 
     /* the vocabulary (with --input_json, its copy) */
     if (!fixed && vocab_from_tokens(&vocab, enc, counts.tokens, counts.V, err)) goto done;
-    if (write_json && vocab_write_json_to(&vocab, json_tmp, err)) goto done;
+    if (write_json) {
+        FILE *fp = atomic_file_stream(&json_out, err);
+        if (!fp) goto done;
+        if (vocab_write_json_stream(&vocab, fp)) {
+            crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", json_out.tmp, strerror(errno));
+            goto done;
+        }
+    }
 
-    /* both complete: into place */
-    if (rename(h5_tmp, opt->output_h5) != 0) {
-        crnn_fail(err, "cannot rename %s to %s: %s; check that the folder is writable", h5_tmp,
-                  opt->output_h5, strerror(errno));
-        goto done;
-    }
-    made_h5 = 0;
-    if (write_json && rename(json_tmp, opt->output_json) != 0) {
-        crnn_fail(err, "cannot rename %s to %s: %s; check that the folder is writable", json_tmp,
-                  opt->output_json, strerror(errno));
-        goto done;
-    }
-    made_json = 0;
+    /* both complete and on the disk, then into place */
+    if (atomic_file_sync(&h5_out, err) || (write_json && atomic_file_sync(&json_out, err))) goto done;
+    if (atomic_file_commit(&h5_out, err)) goto done;
+    if (write_json && atomic_file_commit(&json_out, err)) goto done;
     if (summary) *summary = sum;
     rc = 0;
 
@@ -744,15 +707,13 @@ done:
     for (int s = 0; s < 3; s++)
         if (sink.dset[s] >= 0) H5Dclose(sink.dset[s]);
     if (file >= 0) H5Fclose(file);
-    if (made_h5) remove(h5_tmp);
-    if (made_json) remove(json_tmp);
+    atomic_file_abandon(&h5_out); /* nothing to do once committed */
+    atomic_file_abandon(&json_out);
     if (src.fd >= 0) close(src.fd);
     free(src.buf);
     free(counts.map);
     free(counts.tokens);
     free(out);
     vocab_free(&vocab);
-    free(h5_tmp);
-    free(json_tmp);
     return rc;
 }

@@ -6,6 +6,7 @@
  * the bytes Python's json.dump writes (", " and ": " separators, lowercase \uXXXX escapes,
  * surrogate pairs above U+FFFF, keys in index order). */
 #include "crnn/vocab.h"
+#include "crnn/atomic_file.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -107,13 +108,13 @@ void vocab_describe_token(VocabEncoding enc, uint32_t token, char *out, size_t c
 int vocab_from_tokens(Vocab *v, VocabEncoding enc, const uint32_t *tokens, int n,
                       CrnnError *err) {
     memset(v, 0, sizeof *v);
-    if (n < 1) return crnn_fail(err, "empty vocabulary (no tokens)");
+    if (n < 1) return crnn_fail_corrupt(err, "empty vocabulary (no tokens)");
     uint32_t limit = enc == VOCAB_BYTES ? 0xFF : 0x10FFFF;
     uint32_t max = 0;
     for (int i = 0; i < n; i++) {
         uint32_t t = tokens[i];
         if (t > limit || (enc == VOCAB_UTF8 && t >= 0xD800 && t <= 0xDFFF))
-            return crnn_fail(err, "token %d (%" PRIu32 ") is not a %s", i + 1, t,
+            return crnn_fail_corrupt(err, "token %d (%" PRIu32 ") is not a %s", i + 1, t,
                              enc == VOCAB_BYTES ? "byte (0..255)" : "Unicode scalar value");
         if (t > max) max = t;
     }
@@ -134,7 +135,7 @@ int vocab_from_tokens(Vocab *v, VocabEncoding enc, const uint32_t *tokens, int n
             describe_token(enc, tokens[i], d, sizeof d);
             int first = v->lookup[tokens[i]] + 1;
             vocab_free(v);
-            return crnn_fail(err, "token %s appears twice in the vocabulary (indices %d and %d)",
+            return crnn_fail_corrupt(err, "token %s appears twice in the vocabulary (indices %d and %d)",
                              d, first, i + 1);
         }
         v->lookup[tokens[i]] = i;
@@ -270,7 +271,7 @@ int vocab_encode(const Vocab *v, const char *text, size_t len, int32_t **out, si
 static char *read_small_file(const char *path, size_t *len, CrnnError *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        crnn_fail(err, "cannot read the vocabulary file %s: %s; check the path (" JSON_HINT ")",
+        crnn_fail_io(err, "cannot read the vocabulary file %s: %s; check the path (" JSON_HINT ")",
                   path, strerror(errno));
         return NULL;
     }
@@ -279,7 +280,7 @@ static char *read_small_file(const char *path, size_t *len, CrnnError *err) {
     while (buf) {
         if (n == cap) {
             if (cap >= VOCAB_JSON_MAX_BYTES) {
-                crnn_fail(err, "%s: too large for a vocabulary file (over %u MB); " JSON_HINT,
+                crnn_fail_corrupt(err, "%s: too large for a vocabulary file (over %u MB); " JSON_HINT,
                           path, VOCAB_JSON_MAX_BYTES >> 20);
                 free(buf);
                 buf = NULL;
@@ -287,7 +288,7 @@ static char *read_small_file(const char *path, size_t *len, CrnnError *err) {
             }
             char *bigger = realloc(buf, 2 * cap + 1);
             if (!bigger) {
-                crnn_fail(err, "%s: out of memory reading the vocabulary", path);
+                crnn_fail_nomem(err, "%s: out of memory reading the vocabulary", path);
                 free(buf);
                 buf = NULL;
                 break;
@@ -299,7 +300,7 @@ static char *read_small_file(const char *path, size_t *len, CrnnError *err) {
         n += got;
         if (got == 0) {
             if (ferror(fp)) {
-                crnn_fail(err, "cannot read the vocabulary file %s: %s", path, strerror(errno));
+                crnn_fail_io(err, "cannot read the vocabulary file %s: %s", path, strerror(errno));
                 free(buf);
                 buf = NULL;
             }
@@ -375,24 +376,24 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
     json_t *root = json_loadb(text, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (!root)
-        return crnn_fail(err, "%s: not a valid JSON file (line %d: %s); " JSON_HINT, path,
+        return crnn_fail_corrupt(err, "%s: not a valid JSON file (line %d: %s); " JSON_HINT, path,
                          jerr.line, jerr.text);
 
     int rc = -1;
     uint32_t *tokens = NULL;
     json_t *t2i = json_is_object(root) ? json_object_get(root, "token_to_idx") : NULL;
     if (!json_is_object(t2i)) {
-        crnn_fail(err, "%s: not a vocabulary file (no token_to_idx); " JSON_HINT, path);
+        crnn_fail_corrupt(err, "%s: not a vocabulary file (no token_to_idx); " JSON_HINT, path);
         goto done;
     }
     size_t size = json_object_size(t2i);
     if (size == 0) {
-        crnn_fail(err, "%s: the vocabulary is empty (token_to_idx has no entries); " JSON_HINT,
+        crnn_fail_corrupt(err, "%s: the vocabulary is empty (token_to_idx has no entries); " JSON_HINT,
                   path);
         goto done;
     }
     if (size > 0x110000) {
-        crnn_fail(err, "%s: token_to_idx has %zu entries, more than there are characters; " JSON_HINT,
+        crnn_fail_corrupt(err, "%s: token_to_idx has %zu entries, more than there are characters; " JSON_HINT,
                   path, size);
         goto done;
     }
@@ -416,14 +417,14 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
         show_key(key, strlen(key), shown, sizeof shown);
         json_int_t idx = json_is_integer(val) ? json_integer_value(val) : 0;
         if (idx < 1 || idx > V) {
-            crnn_fail(err, "%s: token_to_idx[\"%s\"] is not an index in 1..%d; " JSON_HINT, path,
+            crnn_fail_corrupt(err, "%s: token_to_idx[\"%s\"] is not an index in 1..%d; " JSON_HINT, path,
                       shown, V);
             free(seen);
             goto done;
         }
         uint32_t t;
         if (parse_name_len(enc, key, strlen(key), &t)) {
-            crnn_fail(err,
+            crnn_fail_corrupt(err,
                       "%s: the token \"%s\" of token_to_idx is not %s; " JSON_HINT, path, shown,
                       enc == VOCAB_BYTES ? "one ASCII character or a byte written [b] (the "
                                            "vocabulary is bytes)"
@@ -432,7 +433,7 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
             goto done;
         }
         if (seen[idx - 1]) {
-            crnn_fail(err, "%s: index %" JSON_INTEGER_FORMAT " appears twice in token_to_idx; " JSON_HINT,
+            crnn_fail_corrupt(err, "%s: index %" JSON_INTEGER_FORMAT " appears twice in token_to_idx; " JSON_HINT,
                       path, idx);
             free(seen);
             goto done;
@@ -445,7 +446,7 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
     json_t *i2t = json_object_get(root, "idx_to_token");
     if (i2t) {
         if (!json_is_object(i2t) || json_object_size(i2t) != size) {
-            crnn_fail(err, "%s: idx_to_token does not have the %d entries of token_to_idx; " JSON_HINT,
+            crnn_fail_corrupt(err, "%s: idx_to_token does not have the %d entries of token_to_idx; " JSON_HINT,
                       path, V);
             goto done;
         }
@@ -454,7 +455,7 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
             show_key(key, strlen(key), shown, sizeof shown);
             int idx;
             if (!parse_index_key(key, V, &idx)) {
-                crnn_fail(err, "%s: idx_to_token has the key \"%s\", not an index in 1..%d; " JSON_HINT,
+                crnn_fail_corrupt(err, "%s: idx_to_token has the key \"%s\", not an index in 1..%d; " JSON_HINT,
                           path, shown, V);
                 goto done;
             }
@@ -462,7 +463,7 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
             if (!json_is_string(val) ||
                 parse_name_len(enc, json_string_value(val), json_string_length(val), &t) ||
                 t != tokens[idx - 1]) {
-                crnn_fail(err, "%s: idx_to_token[\"%d\"] does not match token_to_idx; " JSON_HINT,
+                crnn_fail_corrupt(err, "%s: idx_to_token[\"%d\"] does not match token_to_idx; " JSON_HINT,
                           path, idx);
                 goto done;
             }
@@ -470,7 +471,7 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
     }
     CrnnError inner;
     if (vocab_from_tokens(v, enc, tokens, V, &inner)) {
-        crnn_fail(err, "%s: %s; " JSON_HINT, path, inner.msg);
+        crnn_fail_kind(err, crnn_error_kind(&inner), "%s: %s; " JSON_HINT, path, inner.msg);
         goto done;
     }
     rc = 0;
@@ -516,11 +517,7 @@ static void put_token_string(FILE *fp, VocabEncoding enc, uint32_t t) {
     putc('"', fp);
 }
 
-int vocab_write_json_to(const Vocab *v, const char *path, CrnnError *err) {
-    FILE *fp = fopen(path, "wb");
-    if (!fp)
-        return crnn_fail(err, "cannot create %s: %s; check that its folder exists and is writable",
-                         path, strerror(errno));
+int vocab_write_json_stream(const Vocab *v, FILE *fp) {
     fputs("{\"token_to_idx\": {", fp);
     for (int i = 0; i < v->size; i++) {
         if (i) fputs(", ", fp);
@@ -534,31 +531,17 @@ int vocab_write_json_to(const Vocab *v, const char *path, CrnnError *err) {
         put_token_string(fp, v->encoding, v->tokens[i]);
     }
     fputs("}}", fp);
-    int bad = ferror(fp) || fflush(fp) != 0 || fsync(fileno(fp)) != 0;
-    int saved = errno;
-    if (fclose(fp) != 0 && !bad) {
-        bad = 1;
-        saved = errno;
-    }
-    if (bad) {
-        remove(path);
-        return crnn_fail(err, "cannot write %s: %s; check the free space of its disk", path,
-                         strerror(saved));
-    }
-    return 0;
+    return ferror(fp) ? -1 : 0;
 }
 
 int vocab_write_json(const Vocab *v, const char *path, CrnnError *err) {
-    size_t n = strlen(path);
-    char *tmp = crnn_malloc(n + 5, err);
-    if (!tmp) return -1;
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    int rc = vocab_write_json_to(v, tmp, err);
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = crnn_fail(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        remove(tmp);
+    AtomicFile af;
+    if (atomic_file_create(&af, path, err)) return -1;
+    FILE *fp = atomic_file_stream(&af, err);
+    if (!fp || vocab_write_json_stream(v, fp) != 0) {
+        if (fp) crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", af.tmp, strerror(errno));
+        atomic_file_abandon(&af);
+        return -1;
     }
-    free(tmp);
-    return rc;
+    return atomic_file_commit(&af, err);
 }

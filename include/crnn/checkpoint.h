@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "crnn/common.h"
-#include "crnn/model.h"
+#include "crnn/layout.h"
 #include "crnn/vocab.h"
 
 #define CKPT_FORMAT "crnn-checkpoint"
@@ -58,11 +58,16 @@ typedef struct Checkpoint {
     int64_t num_val;
 } Checkpoint;
 
-/* Writes atomically: path.tmp, fsync, rename onto path, fsync of the folder. */
+/* Writes atomically (atomic_file): path.tmp, fsync, rename onto path, fsync of the folder;
+ * errors name path (CRNN_ERR_IO for the disk, CRNN_ERR_NOMEM, else CRNN_ERR_OTHER). */
 int checkpoint_write(const char *path, const Checkpoint *ck, CrnnError *err);
 /* Reads and validates (attributes, shapes against the model config, finite parameters).
  * With want_state 0 only the model, config, vocab and parameters are read. Errors name the
- * file and say what to do (e.g. "not a crnn checkpoint", "truncated or corrupt"). */
+ * file and say what to do (e.g. "not a crnn checkpoint", "truncated or corrupt"). Their kind
+ * (crnn_error_kind): CRNN_ERR_CORRUPT when the file opens but is not a whole, valid checkpoint
+ * (the only kind -resume auto passes over), CRNN_ERR_IO when it cannot be opened, CRNN_ERR_NOMEM
+ * when memory ran out, CRNN_ERR_OTHER for a file of a newer crnn (format_version, model_type or
+ * optimizer it does not know). */
 int checkpoint_read(const char *path, Checkpoint *ck, int want_state, CrnnError *err);
 void checkpoint_free(Checkpoint *ck);
 

@@ -60,8 +60,10 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
                  CrnnError *err);
 void model_destroy(Model *m);
 
-/* torch-rnn's initialisation from the counter-based generator keyed by seed. */
-void model_init_params(Model *m, uint64_t seed);
+/* torch-rnn's initialisation from the counter-based generator keyed by seed. Returns -1, the
+ * parameters untouched, when host memory for the values ran out (the caller reports it with
+ * crnn_fail_nomem); else 0. */
+int model_init_params(Model *m, uint64_t seed);
 
 /* Host copies of the flat parameters (float32, FORMATS.md order). */
 void model_get_params(Model *m, float *host);

@@ -6,6 +6,7 @@
 #define CRNN_VOCAB_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "crnn/common.h"
@@ -27,9 +28,9 @@ int vocab_from_tokens(Vocab *v, VocabEncoding enc, const uint32_t *tokens, int n
 int vocab_read_json(Vocab *v, const char *path, CrnnError *err);
 /* Writes the JSON as torch-rnn's preprocess.py does (json.dump, ASCII-escaped), atomically. */
 int vocab_write_json(const Vocab *v, const char *path, CrnnError *err);
-/* Writes the same JSON straight to `path` (no temporary file) and fsyncs it, for callers that
- * rename several files into place together (crnn-preprocess). On error the file is removed. */
-int vocab_write_json_to(const Vocab *v, const char *path, CrnnError *err);
+/* Writes the same JSON to a stream (an AtomicFile's, for callers that commit several files
+ * together: crnn-preprocess); 0, or -1 when the stream reports an error. */
+int vocab_write_json_stream(const Vocab *v, FILE *fp);
 void vocab_free(Vocab *v);
 
 /* 0-based index of a code point/byte, or -1. */

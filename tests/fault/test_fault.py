@@ -314,6 +314,43 @@ def case_alloc(c):
                                    out_h5, "--output_json", out_json, "--quiet"], 1, whole)
 
 
+def case_resume_nomem(c):
+    """-resume auto falls back to an older checkpoint only when the newer one is corrupt: when
+    memory runs short while the newest is read, the run stops with an out-of-memory error naming
+    it, and never resumes from the older one. Each of crnn's allocations fails in turn (as in
+    case_alloc); a run that survives one must have resumed from the newest.
+    Needs train.c's find_resume_checkpoint to skip a checkpoint only when crnn_error_kind() of
+    its error is CRNN_ERR_CORRUPT (tests/fault_resume.cmake registers it disabled until then)."""
+    lib = shim("failalloc")
+    must(c.train_args("base", "-max_iters", 4, "-checkpoint_every", 2))
+    newest, older = (os.path.join(c.dir, f"base_{i}.h5") for i in (4, 2))
+    args = c.train_args("base", "-resume", "auto", "-max_iters", 4, "-checkpoint_every", 2)
+    count_file = os.path.join(c.dir, "count")
+    out = must(args, env=dict(os.environ, LD_PRELOAD=lib, CRNN_FAILALLOC_COUNT=count_file))
+    assert "resuming from " + newest in out, out
+    total = max(int(x) for x in open(count_file).read().split())
+    every = int(os.environ.get("CRNN_FAILALLOC_EVERY", "1"))
+    problems, stopped_reading = [], 0
+    for n in range(1, total + 1, every):
+        rc, out, err = run(args, env=dict(os.environ, LD_PRELOAD=lib, CRNN_FAILALLOC_N=str(n)), timeout=60)
+        try:
+            no_crash(rc, err, f"-resume auto with allocation {n} failing")
+            assert "resuming from " + older not in out and "skipping" not in out, \
+                f"allocation {n} failing: -resume auto fell back to the older checkpoint:\n{out}\n{err}"
+            if rc != 0:
+                assert re.search(r"memory|cannot start \d+ threads", err), \
+                    f"allocation {n} failing: the message does not say memory: {err!r}"
+                stopped_reading += "base_4.h5" in err and "memory" in err
+            else:
+                assert "resuming from " + newest in out, f"allocation {n} failing: {out}"
+        except AssertionError as e:
+            problems.append(str(e))
+    print(f"-resume auto: {total} allocations of crnn's own, every {every}-th failed in turn; "
+          f"{stopped_reading} runs stopped reading the newest checkpoint")
+    assert not problems, "\n".join(problems[:5]) + f"\n({len(problems)} in all)"
+    assert stopped_reading > 0, "no failed allocation stopped the reading of the newest checkpoint"
+
+
 # ---------------------------------------------------------------------------------------------
 # Numbers that go wrong
 
