@@ -96,7 +96,7 @@ static int assign(FlagSet *set, Flag *f, const char *value, CrnnError *err) {
                 return crnn_fail_usage(err, "-%s must be one of %s, got '%s'", f->name, f->choices, value);
         }
         char *copy = strdup(value);
-        if (!copy) return crnn_fail(err, "out of memory");
+        if (!copy) return crnn_fail_nomem(err, "out of memory");
         free(f->s);
         f->s = copy;
     }

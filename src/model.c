@@ -64,7 +64,7 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     if (failed) {
         const size_t n = m->num_params; /* model_destroy clears m */
         model_destroy(m);
-        return crnn_fail(err, "out of memory for %zu parameters on the %s backend; try a smaller -rnn_size or -num_layers",
+        return crnn_fail_nomem(err, "out of memory for %zu parameters on the %s backend; try a smaller -rnn_size or -num_layers",
                          n, be->name);
     }
     /* views, in model_layout's order */
@@ -95,7 +95,7 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     m->y_host = malloc(BS * sizeof(int32_t));
     if (failed || !m->x_dev || !m->y_dev || !m->x_host || !m->y_host) {
         model_destroy(m);
-        return crnn_fail(err, "out of memory for the activations of a %d x %d batch (-batch_size x -seq_length); try smaller ones",
+        return crnn_fail_nomem(err, "out of memory for the activations of a %d x %d batch (-batch_size x -seq_length); try smaller ones",
                          max_B, max_S);
     }
     return 0;

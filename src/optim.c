@@ -25,7 +25,7 @@ int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double l
     o->v = be->alloc(be, n * sizeof(real));
     if ((!rmsprop && !o->m) || !o->v) {
         optim_destroy(o);
-        return crnn_fail(err, "out of memory for the optimizer's moments (%zu parameters)", n);
+        return crnn_fail_nomem(err, "out of memory for the optimizer's moments (%zu parameters)", n);
     }
     return 0;
 }

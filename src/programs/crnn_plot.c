@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     }
     out = *flags_str(&flags, "o") ? strdup(flags_str(&flags, "o")) : plot_default_output(metrics, &err);
     if (!out) {
-        if (*flags_str(&flags, "o")) crnn_fail(&err, "out of memory");
+        if (*flags_str(&flags, "o")) crnn_fail_nomem(&err, "out of memory");
         goto done;
     }
     PlotFormat format;
