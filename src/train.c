@@ -1118,7 +1118,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
      * is a pseudo-terminal even when mpirun's output goes to a file), plain lines otherwise */
     const char *progress = flags_str(flags, "progress");
     const int live = strcmp(progress, "line") == 0 ||
-                     (strcmp(progress, "auto") == 0 && isatty(STDOUT_FILENO) && strcmp(comm->name, "mpi") != 0);
+                     (strcmp(progress, "auto") == 0 && isatty(STDOUT_FILENO) && !comm->under_launcher);
     double window_time[3] = {0, 0, 0}; /* compute, communication, I/O over the print window */
     double *rank_times = comm->rank == 0 ? calloc((size_t)P * 3, sizeof *rank_times) : NULL;
     if (comm->rank == 0 && !rank_times) {

@@ -60,19 +60,18 @@ static int report_ranks(Comm *comm, Backend *be, int threads, CrnnError *err) {
     enum { LINE = 256 };
     char mine[LINE], cpus[96];
     runtime_cpu_list(cpus, sizeof cpus);
-    if (strcmp(be->name, "cpu") == 0)
-        snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, cpu backend, %d thread%s, CPUs %s",
-                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, threads,
+#ifdef CRNN_HAVE_CUDA
+    const int device = backend_is_cuda(be) ? backend_cuda_device(be) : -1;
+#else
+    const int device = -1;
+#endif
+    if (device < 0) /* on the CPU: its threads */
+        snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, %s backend, %d thread%s, CPUs %s",
+                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, be->name, threads,
                  threads == 1 ? "" : "s", cpus);
     else
         snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, %s device %d, CPUs %s",
-                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, be->name,
-#ifdef CRNN_HAVE_CUDA
-                 backend_cuda_device(be),
-#else
-                 -1,
-#endif
-                 cpus);
+                 comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, be->name, device, cpus);
     char *all = comm->rank == 0 ? malloc((size_t)comm->size * LINE) : NULL;
     int ok = comm->rank != 0 || all != NULL;
     if (comm_all_ok(comm, ok, "ran out of memory", err)) {
