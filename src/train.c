@@ -24,6 +24,7 @@
 #include "crnn/model.h"
 #include "crnn/optim.h"
 #include "crnn/preprocess.h"
+#include "crnn/report.h"
 #include "crnn/rng.h"
 #include "crnn/sampler.h"
 #include "crnn/vocab.h"
@@ -51,15 +52,6 @@ void train_catch_signals(void) {
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-}
-
-/* The live progress line (-progress line, or auto on a terminal): redrawn in place with \r;
- * anything else printed first clears it. */
-static int live_line_shown = 0;
-
-static void end_live_line(void) {
-    if (live_line_shown) fputs("\r\033[K", stdout);
-    live_line_shown = 0;
 }
 
 static void format_duration(double seconds, char *out, size_t cap) {
@@ -143,7 +135,7 @@ static int same_value(const Flag *f, const ConfigEntry *e) {
 /* On resume: flags not given take the checkpoint's values; given ones may change except the
  * model's and -seq_length (an error). */
 static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *path, int quiet,
-                              CrnnError *err) {
+                              const Reporter *rep, CrnnError *err) {
     for (int k = 0; k < ck->num_config; k++) {
         const ConfigEntry *e = &ck->config[k];
         Flag *f = flags_find(flags, e->name);
@@ -167,11 +159,11 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
             return crnn_fail_usage(err, "-%s %s differs from the checkpoint %s (-%s %s); a resumed run keeps its model and -seq_length: drop -%s, or start a new run with -init_from",
                              e->name, now, path, e->name, was, e->name);
         if (strcmp(e->name, "seed") == 0) {
-            if (!quiet) printf("note: -seed is ignored on resume; the checkpoint's generator continues\n");
+            if (!quiet) report(rep, REPORT_NOTE, "-seed is ignored on resume; the checkpoint's generator continues");
             continue;
         }
         if (!in_list(resume_may_change, e->name) && !quiet)
-            printf("note: -%s changes from %s to %s on resume\n", e->name, was, now);
+            report(rep, REPORT_NOTE, "-%s changes from %s to %s on resume", e->name, was, now);
     }
     /* the model itself comes from the checkpoint's root attributes */
     char num[32];
@@ -373,7 +365,8 @@ static int list_checkpoints(const char *checkpoint_name, Found **out, int *count
 }
 
 /* -resume auto: the newest checkpoint that opens and validates, or "" for a fresh start. */
-static void find_resume_checkpoint(const char *checkpoint_name, char *path, size_t cap, int quiet) {
+static void find_resume_checkpoint(const char *checkpoint_name, char *path, size_t cap, int quiet,
+                                   const Reporter *rep) {
     Found *found;
     int count;
     path[0] = '\0';
@@ -386,7 +379,7 @@ static void find_resume_checkpoint(const char *checkpoint_name, char *path, size
             snprintf(path, cap, "%s", found[k].path);
             break;
         }
-        if (!quiet) printf("note: skipping %s: %s\n", found[k].path, e.msg);
+        if (!quiet) report(rep, REPORT_NOTE, "skipping %s: %s", found[k].path, e.msg);
     }
     free(found);
 }
@@ -408,7 +401,7 @@ static void remove_old_checkpoints(const char *checkpoint_name, int64_t keep_las
     free(found);
 }
 
-static int prepare_data_dir(FlagSet *flags, Comm *comm, int quiet, CrnnError *err) {
+static int prepare_data_dir(FlagSet *flags, Comm *comm, int quiet, const Reporter *rep, CrnnError *err) {
     if (flags_given(flags, "input_h5") || flags_given(flags, "input_json"))
         return crnn_fail_usage(err, "give either -data_dir (char-rnn) or -input_h5 and -input_json (torch-rnn), not both");
     const char *dir = flags_str(flags, "data_dir");
@@ -430,8 +423,9 @@ static int prepare_data_dir(FlagSet *flags, Comm *comm, int quiet, CrnnError *er
             opt.output_json = json;
             opt.val_frac = 0.05; /* char-rnn's fractions */
             opt.test_frac = 0;
-            if (!quiet) printf("preprocessing %s into %s and %s (utf-8, 5%% validation, no test split)\n", txt, h5, json);
-            fflush(stdout);
+            if (!quiet)
+                report(rep, REPORT_INFO, "preprocessing %s into %s and %s (utf-8, 5%% validation, no test split)", txt,
+                       h5, json);
             if (preprocess_run(&opt, NULL, err)) status = 1;
         }
     }
@@ -509,6 +503,7 @@ typedef struct Run {
     FlagSet *flags;
     Comm *comm;
     Backend *be;
+    const Reporter *rep;
     Vocab vocab;
     Batches train, val;
     int have_val;
@@ -627,10 +622,7 @@ static int write_checkpoint_files(Run *r, const Checkpoint *ck, CrnnError *err) 
     }
     if (checkpoint_write(path, ck, err)) return -1;
     snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", path);
-    if (!r->s.quiet) {
-        end_live_line();
-        printf("wrote %s\n", path);
-    }
+    if (!r->s.quiet) report(r->rep, REPORT_INFO, "wrote %s", path);
     char json[PATH_MAX + 8];
     snprintf(json, sizeof json, "%s_%" PRId64 ".json", r->s.checkpoint_name, r->iteration);
     int rc = metrics_write_sidecar(json, r->flags, r->iteration, r->hist.train_loss, r->hist.n_train,
@@ -710,14 +702,13 @@ static void advise_on_validation(Run *r, double val_loss) {
         if (isfinite(r->hist.train_loss[k])) sum += r->hist.train_loss[k], n++;
     if (n == 0) return;
     double train = sum / (double)n;
-    end_live_line();
     if (val_loss > 1.1 * train) {
         r->underfitting_advised = 0;
-        printf("advice: the validation loss (%.3f) is well above the training loss (%.3f): the model is overfitting the training text; use more -dropout or a smaller -rnn_size, or train on more text\n",
+        report(r->rep, REPORT_ADVICE, "the validation loss (%.3f) is well above the training loss (%.3f): the model is overfitting the training text; use more -dropout or a smaller -rnn_size, or train on more text",
                val_loss, train);
     } else if (train_advice_underfitting(r->hist.val_loss, r->hist.n_val, train)) {
         if (!r->underfitting_advised)
-            printf("advice: the validation loss (%.3f) stays equal to the training loss (%.3f) and has stopped improving (less than 1%% better than 3 validations ago): the model is underfitting; a larger -rnn_size or -num_layers would likely learn more\n",
+            report(r->rep, REPORT_ADVICE, "the validation loss (%.3f) stays equal to the training loss (%.3f) and has stopped improving (less than 1%% better than 3 validations ago): the model is underfitting; a larger -rnn_size or -num_layers would likely learn more",
                    val_loss, train);
         r->underfitting_advised = 1;
     } else {
@@ -746,11 +737,9 @@ static int sample_during_training(Run *r, CrnnError *err) {
         size_t len = n > 0 && text[n - 1] == '\n' ? n - 1 : n; /* the sampler's closing newline */
         metrics_sample(&r->metrics, run_time_s(r), r->iteration, text, len);
         if (!r->s.quiet) {
-            end_live_line();
-            printf("sample at i = %" PRId64 " (-sample_every %" PRId64 ", temperature 0.8):\n", r->iteration,
-                   r->s.sample_every);
-            fwrite(text, 1, n, stdout);
-            fflush(stdout);
+            report(r->rep, REPORT_INFO, "sample at i = %" PRId64 " (-sample_every %" PRId64 ", temperature 0.8):",
+                   r->iteration, r->s.sample_every);
+            report_text(r->rep, REPORT_SAMPLE, text, n);
         }
     }
     free(text);
@@ -773,16 +762,14 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
         metrics_val(&r->metrics, run_time_s(r), r->iteration, run_epoch(r), vl, evaluate_count(&r->val, r->s.val_max_batches),
                     r->val.count, val_seconds);
         if (!r->s.quiet) {
-            end_live_line();
             const int64_t used = evaluate_count(&r->val, r->s.val_max_batches);
             char part[96] = "";
             if (used < r->val.count)
                 snprintf(part, sizeof part, " (the first %" PRId64 " of %" PRId64 " batches, -val_max_batches)", used,
                          r->val.count);
-            printf("Epoch %.2f / %g, i = %" PRId64 ", val loss = %f%s\n",
+            report(r->rep, REPORT_PROGRESS, "Epoch %.2f / %g, i = %" PRId64 ", val loss = %f%s",
                    (double)r->iteration / (double)r->train.count + 1, r->s.max_epochs, r->iteration, vl, part);
             advise_on_validation(r, vl);
-            fflush(stdout);
         }
         r->last_val_iteration = r->iteration;
     }
@@ -906,7 +893,7 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
     r->opt.step = ck.optim_step;
     if (flags_given(r->flags, "learning_rate")) {
         if (!r->s.quiet && r->s.learning_rate != ck.learning_rate)
-            printf("note: learning rate set to %g (the checkpoint's was %g)\n", r->s.learning_rate,
+            report(r->rep, REPORT_NOTE, "learning rate set to %g (the checkpoint's was %g)", r->s.learning_rate,
                    ck.learning_rate);
         r->opt.learning_rate = r->s.learning_rate;
     } else {
@@ -945,26 +932,27 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
         r->batch_index = (int64_t)floor(frac * (double)r->train.count);
         if (r->batch_index >= r->train.count) r->batch_index = r->train.count - 1;
         if (!r->s.quiet)
-            printf("note: the checkpoint was trained on %d streams and this run has %d (-batch_size x ranks): hidden states start from zero\n",
+            report(r->rep, REPORT_NOTE, "the checkpoint was trained on %d streams and this run has %d (-batch_size x ranks): hidden states start from zero",
                    ck.streams, r->train.N);
     }
     /* histories */
     for (int64_t k = 0; k < ck.num_train_loss; k++) history_add_train(&r->hist, ck.train_loss[k]);
     for (int64_t k = 0; k < ck.num_val; k++) history_add_val(&r->hist, ck.val_loss[k], ck.val_iteration[k]);
-    if (!r->s.quiet) printf("resuming from %s at iteration %" PRId64 "\n", path, r->iteration);
+    if (!r->s.quiet) report(r->rep, REPORT_INFO, "resuming from %s at iteration %" PRId64, path, r->iteration);
     rc = 0;
 done:
     checkpoint_free(&ck);
     return rc;
 }
 
-int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
+int train_run(FlagSet *flags, Comm *comm, Backend *be, const Reporter *rep, CrnnError *err) {
     const double started = now_seconds();
     Run run, *r = &run;
     memset(r, 0, sizeof *r);
     r->flags = flags;
     r->comm = comm;
     r->be = be;
+    r->rep = rep;
     r->clock_start = started;
     int quiet = flags_int(flags, "quiet") != 0 || comm->rank != 0;
     int rc = -1;
@@ -972,7 +960,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
 
     /* char-rnn's -data_dir: DIR/input.txt preprocessed into DIR/input.h5 and DIR/input.json on
      * first use or when the text is newer (rank 0; the others wait for it) */
-    if (flags_given(flags, "data_dir") && prepare_data_dir(flags, comm, quiet, err)) return -1;
+    if (flags_given(flags, "data_dir") && prepare_data_dir(flags, comm, quiet, rep, err)) return -1;
 
     /* -resume: find the file, and take the run's flags from it */
     const char *resume = flags_str(flags, "resume");
@@ -980,16 +968,16 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         if (strcmp(resume, "auto") == 0) {
             char prefix[PATH_MAX];
             checkpoint_prefix(flags, prefix, sizeof prefix);
-            find_resume_checkpoint(prefix, resume_path, sizeof resume_path, quiet);
+            find_resume_checkpoint(prefix, resume_path, sizeof resume_path, quiet, rep);
             if (!resume_path[0] && !quiet)
-                printf("no checkpoint named %s_*.h5 to resume: starting a fresh run\n", prefix);
+                report(rep, REPORT_INFO, "no checkpoint named %s_*.h5 to resume: starting a fresh run", prefix);
         } else {
             snprintf(resume_path, sizeof resume_path, "%s", resume);
         }
         if (resume_path[0]) {
             Checkpoint ck;
             if (checkpoint_read(resume_path, &ck, 1, err)) return -1;
-            int m = merge_resume_flags(flags, &ck, resume_path, quiet, err);
+            int m = merge_resume_flags(flags, &ck, resume_path, quiet, rep, err);
             checkpoint_free(&ck);
             if (m) return -1;
         }
@@ -1024,7 +1012,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         if (N > fit) {
             N = fit;
             if (!quiet && comm->rank == 0)
-                printf("note: the validation split (%" PRId64 " tokens) holds only %" PRId64 " streams of %d; validating on %" PRId64 "\n",
+                report(rep, REPORT_NOTE, "the validation split (%" PRId64 " tokens) holds only %" PRId64 " streams of %d; validating on %" PRId64,
                        num_val, N, P * B, N);
         }
         int first, mine;
@@ -1035,7 +1023,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
         r->have_val = 1;
         val_B = r->val.B;
     } else if (!quiet && comm->rank == 0) {
-        printf("note: the validation split has %" PRId64 " tokens, fewer than -seq_length + 1 = %d: no validation loss\n",
+        report(rep, REPORT_NOTE, "the validation split has %" PRId64 " tokens, fewer than -seq_length + 1 = %d: no validation loss",
                num_val, S + 1);
     }
     int max_B = B > val_B ? B : val_B;
@@ -1064,7 +1052,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     if (comm->rank == 0) {
         char warning[PATH_MAX + 256];
         locked = runlock_acquire(&lock, r->s.checkpoint_name, warning, sizeof warning, err) == 0;
-        if (locked && warning[0]) fprintf(stderr, "crnn-train: warning: %s\n", warning);
+        if (locked && warning[0]) report(rep, REPORT_WARNING, "%s", warning);
     }
     if (comm_all_ok(comm, locked, "could not take the run's lock", err)) goto out;
     if (comm->rank == 0 && metrics_open(&r->metrics, r->s.checkpoint_name, resume_path[0] ? r->iteration : -1, err))
@@ -1091,22 +1079,21 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
     if (r->s.max_iters > 0 && r->s.max_iters < total) total = r->s.max_iters;
 
     if (!quiet) {
-        printf("crnn-train: %s %d x %d, %zu parameters; %" PRId64 " training tokens in %d streams x %" PRId64
-               " batches of %d; %" PRId64 " iterations\n",
+        report(rep, REPORT_INFO, "crnn-train: %s %d x %d, %zu parameters; %" PRId64 " training tokens in %d streams x %" PRId64
+               " batches of %d; %" PRId64 " iterations",
                r->model.cfg.model_type, r->model.cfg.L, r->model.cfg.H, r->model.num_params,
                r->train.num, r->train.N, count, S, total);
         /* char-rnn's rule of thumb: parameters and training characters of the same order */
         double ratio = (double)r->model.num_params / (double)r->train.num;
         if (ratio > 10)
-            printf("advice: %zu parameters for %" PRId64 " training characters: the model is far larger than the text and will memorise it; use a smaller -rnn_size or -num_layers, or more text\n",
+            report(rep, REPORT_ADVICE, "%zu parameters for %" PRId64 " training characters: the model is far larger than the text and will memorise it; use a smaller -rnn_size or -num_layers, or more text",
                    r->model.num_params, r->train.num);
         else if (ratio < 0.1)
-            printf("advice: %zu parameters for %" PRId64 " training characters: the model is far smaller than the text; a larger -rnn_size or -num_layers would likely learn more\n",
+            report(rep, REPORT_ADVICE, "%zu parameters for %" PRId64 " training characters: the model is far smaller than the text; a larger -rnn_size or -num_layers would likely learn more",
                    r->model.num_params, r->train.num);
-        fflush(stdout);
     }
     if (r->iteration >= total) {
-        if (!quiet) printf("nothing to do: the run is at iteration %" PRId64 " of %" PRId64 "\n", r->iteration, total);
+        if (!quiet) report(rep, REPORT_INFO, "nothing to do: the run is at iteration %" PRId64 " of %" PRId64, r->iteration, total);
         rc = 0;
         goto out;
     }
@@ -1210,16 +1197,13 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
                 if (r->hist.n_val > 0) snprintf(val, sizeof val, "%.4f", (double)r->hist.val_loss[r->hist.n_val - 1]);
                 format_duration(now_seconds() - run_start, elapsed_text, sizeof elapsed_text);
                 format_duration((double)(total - r->iteration) * step_time_total / (double)steps_done, eta, sizeof eta);
-                printf("\r\033[KEpoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %.4f, val %s, %.0f chars/s, %s elapsed, ETA %s",
+                report(rep, REPORT_LIVE, "Epoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %.4f, val %s, %.0f chars/s, %s elapsed, ETA %s",
                        (double)r->iteration / (double)count + 1, r->s.max_epochs, r->iteration, total,
                        (double)loss_mean, val, cps, elapsed_text, eta);
-                live_line_shown = 1;
-                fflush(stdout);
             } else if (!quiet) {
-                printf("Epoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %f, %.0f chars/s\n",
+                report(rep, REPORT_PROGRESS, "Epoch %.2f / %g, i = %" PRId64 " / %" PRId64 ", loss = %f, %.0f chars/s",
                        (double)r->iteration / (double)count + 1, r->s.max_epochs, r->iteration, total,
                        (double)loss_mean, cps);
-                fflush(stdout);
             }
             window_steps = 0;
             window_time[0] = window_time[1] = window_time[2] = 0;
@@ -1248,17 +1232,15 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err) {
             window_start = now_seconds();
         }
         if (stop && r->iteration < total) {
-            end_live_line();
             if (!quiet)
-                printf("stopped by a signal at iteration %" PRId64 "; %s holds the run: continue it with -resume auto (or -resume %s)\n",
+                report(rep, REPORT_INFO, "stopped by a signal at iteration %" PRId64 "; %s holds the run: continue it with -resume auto (or -resume %s)",
                        r->iteration, r->last_checkpoint, r->last_checkpoint);
             rc = CRNN_EXIT_STOPPED;
             break;
         }
     }
-    end_live_line();
     if (rc == 0 && !quiet && steps_done > 0)
-        printf("done: %" PRId64 " iterations, %.3f ms/iter, %.0f chars/s\n", steps_done,
+        report(rep, REPORT_INFO, "done: %" PRId64 " iterations, %.3f ms/iter, %.0f chars/s", steps_done,
                1e3 * step_time_total / steps_done, steps_done * chars_per_step / step_time_total);
     free(rank_times);
 out:
@@ -1267,7 +1249,6 @@ out:
     if (comm->timer->broken) { /* the program ends the job now (comm->abort), holding the lock to
                                 * the end; a device may still wait for the lost rank, and
                                 * freeing its memory would wait with it */
-        fflush(stdout);
         return -1;
     }
     runlock_release(&lock);
@@ -1283,6 +1264,5 @@ out:
     free(r->hist.train_loss);
     free(r->hist.val_loss);
     free(r->hist.val_iteration);
-    fflush(stdout);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "crnn/comm.h"
 #include "crnn/common.h"
 #include "crnn/flags.h"
+#include "crnn/report.h"
 
 /* Exit status of crnn-train when a signal (SIGUSR1, SIGTERM, SIGINT) stopped it after it wrote a
  * checkpoint: resume with -resume auto. (EX_TEMPFAIL from sysexits.h.) */
@@ -30,6 +31,6 @@ int train_advice_underfitting(const float *val_losses, int64_t n, double train_l
 
 /* Runs training. Returns 0 when it finished, CRNN_EXIT_STOPPED when a signal stopped it after a
  * checkpoint, -1 on error (err filled). */
-int train_run(FlagSet *flags, Comm *comm, Backend *be, CrnnError *err);
+int train_run(FlagSet *flags, Comm *comm, Backend *be, const Reporter *rep, CrnnError *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include "crnn/comm.h"
 #include "crnn/cuda.h"
 #include "crnn/flags.h"
+#include "crnn/report.h"
 #include "crnn/runtime.h"
 #include "crnn/train.h"
 
@@ -55,6 +56,41 @@ static Flag train_flags[] = {
     {.name = "memory_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag (CUDA only)"},
 };
 
+/* What the run tells the user (include/crnn/report.h): lines on stdout, warnings on stderr, and
+ * the live progress line (-progress line, or auto on a terminal), redrawn in place with \r, which
+ * anything else shown first clears. Each message is flushed at once: a run may be watched, or
+ * stopped by a signal. */
+typedef struct Console {
+    const char *program;
+    int live_shown; /* the live line is on the screen */
+} Console;
+
+static void console_end_live(Console *c) {
+    if (c->live_shown) fputs("\r\033[K", stdout);
+    c->live_shown = 0;
+}
+
+static void console_emit(void *ctx, ReportKind kind, const char *text, size_t len) {
+    Console *c = ctx;
+    if (kind == REPORT_WARNING) {
+        fflush(stdout);
+        fprintf(stderr, "%s: warning: %.*s\n", c->program, (int)len, text);
+        return;
+    }
+    if (kind == REPORT_LIVE) {
+        fputs("\r\033[K", stdout);
+        fwrite(text, 1, len, stdout);
+        c->live_shown = 1;
+    } else {
+        console_end_live(c);
+        if (kind == REPORT_NOTE) fputs("note: ", stdout);
+        if (kind == REPORT_ADVICE) fputs("advice: ", stdout);
+        fwrite(text, 1, len, stdout);
+        if (kind != REPORT_SAMPLE) fputc('\n', stdout);
+    }
+    fflush(stdout);
+}
+
 /* -verbose 1: where each rank runs, one line per rank in rank order, printed by rank 0 */
 static int report_ranks(Comm *comm, Backend *be, int threads, CrnnError *err) {
     enum { LINE = 256 };
@@ -102,9 +138,11 @@ int main(int argc, char **argv) {
     int rc = -1, threads = 1;
     if (comm) { /* a rank that cannot start its device stops every rank */
         threads = runtime_blas_threads(comm->local_size);
-        be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                             comm->local_rank, threads,
-                             flags_int(&flags, "quiet") != 0 || comm->rank != 0, &err);
+        char notice[CRNN_ERROR_MAX];
+        be = runtime_backend(flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"), comm->local_rank, threads,
+                             notice, sizeof notice, &err);
+        if (be && notice[0] && flags_int(&flags, "quiet") == 0 && comm->rank == 0)
+            fprintf(stderr, "%s: %s\n", flags.program, notice);
         if (comm_all_ok(comm, be != NULL, "could not start", &err)) {
             backend_destroy(be);
             be = NULL;
@@ -124,7 +162,11 @@ int main(int argc, char **argv) {
     }
     if (be) {
         train_catch_signals();
-        rc = train_run(&flags, comm, be, &err);
+        Console console = {.program = flags.program};
+        const Reporter reporter = {.emit = console_emit, .ctx = &console};
+        rc = train_run(&flags, comm, be, &reporter, &err);
+        console_end_live(&console);
+        fflush(stdout);
     }
     if (rc < 0) {
         if (comm && comm->size > 1 && strncmp(err.msg, "rank ", 5) != 0)
