@@ -73,22 +73,6 @@ static double now_seconds(void) {
 
 /* ---- settings -------------------------------------------------------------------------- */
 
-typedef struct Settings {
-    const char *input_h5, *input_json, *checkpoint_name, *init_from, *resume, *optimizer;
-    int B, S;
-    ModelConfig model;
-    double max_epochs, learning_rate, grad_clip, lr_decay_factor, learning_rate_decay;
-    int64_t max_iters, lr_decay_every, learning_rate_decay_after, print_every, checkpoint_every,
-        keep_last, seed;
-    int quiet, reset_iterations;
-    int charrnn_names; /* -checkpoint_dir / -savefile: char-rnn's checkpoint names */
-    char prefix[PATH_MAX]; /* see checkpoint_prefix; checkpoint_name points here */
-    int clip_norm;         /* -grad_clip_mode norm */
-    double comm_timeout;   /* seconds; 0: wait for ever */
-    int64_t val_max_batches; /* 0: the whole validation split */
-    int64_t sample_every;    /* a sample every this many validations; 0: none */
-    int64_t sample_length;   /* characters per sample */
-} Settings;
 
 /* The prefix of every file a run writes: -checkpoint_name, or char-rnn's
  * <checkpoint_dir>/lm_<savefile> when either of those is given. */
@@ -97,23 +81,6 @@ static void checkpoint_prefix(FlagSet *flags, char *out, size_t cap) {
         snprintf(out, cap, "%s/lm_%s", flags_str(flags, "checkpoint_dir"), flags_str(flags, "savefile"));
     else
         snprintf(out, cap, "%s", flags_str(flags, "checkpoint_name"));
-}
-
-/* Flags a resumed run may change silently (FORMATS.md section 4). Any other flag given with a
- * new value is used and noted, except those below. */
-static const char *const resume_may_change[] = {
-    "max_epochs", "max_iters", "checkpoint_every", "print_every", "checkpoint_name", "keep_last", "val_max_batches",
-    "quiet", "gpu", "gpu_backend", "learning_rate", "batch_size", "input_h5", "input_json",
-    "progress", "allreduce", "comm_timeout", "verbose", "speed_benchmark", "memory_benchmark", "resume", "init_from",
-    "reset_iterations", "seed", "config", "sample_every", "sample_length", NULL};
-/* Flags that fix the model or its data view: an error to change on resume. */
-static const char *const resume_must_keep[] = {"model_type", "wordvec_size", "rnn_size",
-                                               "num_layers", "seq_length", "optimizer", NULL};
-
-static int in_list(const char *const *list, const char *name) {
-    for (int k = 0; list[k]; k++)
-        if (strcmp(list[k], name) == 0) return 1;
-    return 0;
 }
 
 static void config_text(const ConfigEntry *e, char *out, size_t cap) {
@@ -132,18 +99,15 @@ static int same_value(const Flag *f, const ConfigEntry *e) {
     return strcmp(a, b) == 0;
 }
 
-/* On resume: flags not given take the checkpoint's values; given ones may change except the
- * model's and -seq_length (an error). */
+/* On resume (FORMATS.md section 4): flags not given take the checkpoint's values; a given one
+ * that differs is used, silently or with a note, ignored, or an error, as its Flag.resume says
+ * (the flag table of crnn-train). */
 static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *path, int quiet,
                               const Reporter *rep, CrnnError *err) {
     for (int k = 0; k < ck->num_config; k++) {
         const ConfigEntry *e = &ck->config[k];
         Flag *f = flags_find(flags, e->name);
-        if (!f) continue;
-        if (in_list((const char *const[]){"resume", "init_from", "config", "reset_iterations",
-                                          NULL},
-                    e->name))
-            continue;
+        if (!f || f->resume == FLAG_RESUME_OWN) continue;
         if (!f->set) {
             char text[512];
             config_text(e, text, sizeof text);
@@ -155,14 +119,14 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
         char was[512], now[512];
         config_text(e, was, sizeof was);
         flags_value_text(f, now, sizeof now);
-        if (in_list(resume_must_keep, e->name))
+        if (f->resume == FLAG_RESUME_KEPT)
             return crnn_fail_usage(err, "-%s %s differs from the checkpoint %s (-%s %s); a resumed run keeps its model and -seq_length: drop -%s, or start a new run with -init_from",
                              e->name, now, path, e->name, was, e->name);
-        if (strcmp(e->name, "seed") == 0) {
-            if (!quiet) report(rep, REPORT_NOTE, "-seed is ignored on resume; the checkpoint's generator continues");
+        if (f->resume == FLAG_RESUME_GENERATOR) {
+            if (!quiet) report(rep, REPORT_NOTE, "-%s is ignored on resume; the checkpoint's generator continues", e->name);
             continue;
         }
-        if (!in_list(resume_may_change, e->name) && !quiet)
+        if (f->resume == FLAG_RESUME_NOTED && !quiet)
             report(rep, REPORT_NOTE, "-%s changes from %s to %s on resume", e->name, was, now);
     }
     /* the model itself comes from the checkpoint's root attributes */
@@ -184,12 +148,11 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
     return 0;
 }
 
-static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
+static int read_settings(FlagSet *flags, TrainSettings *s, CrnnError *err) {
     memset(s, 0, sizeof *s);
     s->input_h5 = flags_str(flags, "input_h5");
     s->input_json = flags_str(flags, "input_json");
-    checkpoint_prefix(flags, s->prefix, sizeof s->prefix);
-    s->checkpoint_name = s->prefix;
+    checkpoint_prefix(flags, s->checkpoint_name, sizeof s->checkpoint_name);
     s->init_from = flags_str(flags, "init_from");
     s->resume = flags_str(flags, "resume");
     s->optimizer = flags_str(flags, "optimizer");
@@ -241,6 +204,10 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
     s->seed = flags_int(flags, "seed");
     if (s->seed < 0) return crnn_fail_usage(err, "-seed must be 0 or more, got %" PRId64, s->seed);
     s->quiet = flags_int(flags, "quiet") != 0;
+    s->learning_rate_given = flags_given(flags, "learning_rate");
+    s->decay_rate = flags_real(flags, "decay_rate");
+    s->overlap = strcmp(flags_str(flags, "allreduce"), "overlap") == 0;
+    s->flags = flags;
     s->reset_iterations = flags_int(flags, "reset_iterations") != 0;
     if (!*s->input_h5 || !*s->input_json)
         return crnn_fail_usage(err, "-input_h5 and -input_json are required (the files written by crnn-preprocess)");
@@ -256,7 +223,7 @@ static int read_settings(FlagSet *flags, Settings *s, CrnnError *err) {
 }
 
 /* -sample_every and -sample_length (FORMATS.md section 5). */
-static int read_sample_settings(FlagSet *flags, Settings *s, CrnnError *err) {
+static int read_sample_settings(FlagSet *flags, TrainSettings *s, CrnnError *err) {
     s->sample_every = flags_int(flags, "sample_every");
     s->sample_length = flags_int(flags, "sample_length");
     if (s->sample_every < 0)
@@ -285,7 +252,8 @@ static int mkdir_p(const char *dir) {
 
 static int prepare_checkpoint_folder(const char *checkpoint_name, CrnnError *err) {
     char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", checkpoint_name);
+    if (snprintf(copy, sizeof copy, "%s", checkpoint_name) >= (int)sizeof copy)
+        return crnn_fail_usage(err, "-checkpoint_name is longer than a path may be (%d bytes)", PATH_MAX - 1);
     const char *dir = dirname(copy);
     if (mkdir_p(dir))
         return crnn_fail(err, "cannot create the checkpoint folder %s: %s; choose another -checkpoint_name",
@@ -499,8 +467,7 @@ static int history_add_val(History *h, float loss, int64_t it) {
 }
 
 typedef struct Run {
-    Settings s;
-    FlagSet *flags;
+    TrainSettings s;
     Comm *comm;
     Backend *be;
     const Reporter *rep;
@@ -625,7 +592,7 @@ static int write_checkpoint_files(Run *r, const Checkpoint *ck, CrnnError *err) 
     if (!r->s.quiet) report(r->rep, REPORT_INFO, "wrote %s", path);
     char json[PATH_MAX + 8];
     snprintf(json, sizeof json, "%s_%" PRId64 ".json", r->s.checkpoint_name, r->iteration);
-    int rc = metrics_write_sidecar(json, r->flags, r->iteration, r->hist.train_loss, r->hist.n_train,
+    int rc = metrics_write_sidecar(json, r->s.flags, r->iteration, r->hist.train_loss, r->hist.n_train,
                                    r->hist.val_loss, r->hist.val_iteration, r->hist.n_val, r->step_times,
                                    r->n_steps, err);
     if (rc == 0) rc = update_best(r, path, err);
@@ -643,7 +610,7 @@ static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidde
     ck.iteration = r->iteration;
     ck.epoch = run_epoch(r);
     ck.elapsed_seconds = time_s;
-    ck.config = config_from_flags(r->flags, &ck.num_config);
+    ck.config = config_from_flags(r->s.flags, &ck.num_config);
     ck.vocab = r->vocab;
     ck.num_params = m->num_params;
     ck.params = malloc(m->num_params * sizeof(float));
@@ -891,7 +858,7 @@ static int load_start(Run *r, const char *resume_path, CrnnError *err) {
     if (r->opt.m) r->be->to_device(r->be, r->opt.m, ck.optim_m, m->num_params * sizeof(float));
     r->be->to_device(r->be, r->opt.v, ck.optim_v, m->num_params * sizeof(float));
     r->opt.step = ck.optim_step;
-    if (flags_given(r->flags, "learning_rate")) {
+    if (r->s.learning_rate_given) {
         if (!r->s.quiet && r->s.learning_rate != ck.learning_rate)
             report(r->rep, REPORT_NOTE, "learning rate set to %g (the checkpoint's was %g)", r->s.learning_rate,
                    ck.learning_rate);
@@ -945,17 +912,8 @@ done:
     return rc;
 }
 
-int train_run(FlagSet *flags, Comm *comm, Backend *be, const Reporter *rep, CrnnError *err) {
-    const double started = now_seconds();
-    Run run, *r = &run;
-    memset(r, 0, sizeof *r);
-    r->flags = flags;
-    r->comm = comm;
-    r->be = be;
-    r->rep = rep;
-    r->clock_start = started;
+int train_settings_resolve(FlagSet *flags, Comm *comm, const Reporter *rep, TrainSettings *s, CrnnError *err) {
     int quiet = flags_int(flags, "quiet") != 0 || comm->rank != 0;
-    int rc = -1;
     char resume_path[PATH_MAX] = "";
 
     /* char-rnn's -data_dir: DIR/input.txt preprocessed into DIR/input.h5 and DIR/input.json on
@@ -982,10 +940,26 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, const Reporter *rep, Crnn
             if (m) return -1;
         }
     }
-    if (read_settings(flags, &r->s, err) || read_sample_settings(flags, &r->s, err)) return -1;
-    if (resume_path[0] && *r->s.init_from)
+    if (read_settings(flags, s, err) || read_sample_settings(flags, s, err)) return -1;
+    if (resume_path[0] && *s->init_from)
         return crnn_fail_usage(err, "-init_from and -resume exclude each other");
+    snprintf(s->resume_path, sizeof s->resume_path, "%s", resume_path);
+    return 0;
+}
+
+int train_run(const TrainSettings *settings, Comm *comm, Backend *be, const Reporter *rep, CrnnError *err) {
+    const double started = now_seconds();
+    Run run, *r = &run;
+    memset(r, 0, sizeof *r);
+    r->s = *settings;
+    r->comm = comm;
+    r->be = be;
+    r->rep = rep;
+    r->clock_start = started;
+    int rc = -1;
+    const char *resume_path = r->s.resume_path;
     r->seed = (uint64_t)r->s.seed;
+    int quiet;
     quiet = r->s.quiet || comm->rank != 0;
     comm->timer->timeout = r->s.comm_timeout;
 
@@ -1029,7 +1003,7 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, const Reporter *rep, Crnn
     int max_B = B > val_B ? B : val_B;
     if (model_create(&r->model, &r->s.model, be, max_B, S, err)) goto out;
     if (optim_create(&r->opt, be, r->s.optimizer, r->model.num_params, r->s.learning_rate,
-                     flags_real(flags, "decay_rate"), err))
+                     r->s.decay_rate, err))
         goto out;
     r->x = malloc((size_t)max_B * S * sizeof(int32_t));
     r->y = malloc((size_t)max_B * S * sizeof(int32_t));
@@ -1099,13 +1073,9 @@ int train_run(FlagSet *flags, Comm *comm, Backend *be, const Reporter *rep, Crnn
     }
 
     const double chars_per_step = (double)P * B * S;
-    const int overlap = strcmp(flags_str(flags, "allreduce"), "overlap") == 0;
+    const int overlap = r->s.overlap;
     double step_time_total = 0, window_start = now_seconds(), run_start = window_start;
-    /* -progress: the live line on a terminal (never under an MPI launcher: there a rank's stdout
-     * is a pseudo-terminal even when mpirun's output goes to a file), plain lines otherwise */
-    const char *progress = flags_str(flags, "progress");
-    const int live = strcmp(progress, "line") == 0 ||
-                     (strcmp(progress, "auto") == 0 && isatty(STDOUT_FILENO) && !comm->under_launcher);
+    const int live = rep && rep->live;
     double window_time[3] = {0, 0, 0}; /* compute, communication, I/O over the print window */
     double *rank_times = comm->rank == 0 ? calloc((size_t)P * 3, sizeof *rank_times) : NULL;
     if (comm->rank == 0 && !rank_times) {

@@ -20,6 +20,7 @@ typedef struct Reporter {
     /* text[0..len): one line without its newline, except REPORT_SAMPLE's text. */
     void (*emit)(void *ctx, ReportKind kind, const char *text, size_t len);
     void *ctx;
+    int live; /* progress is shown as a live line (REPORT_LIVE), else as lines (REPORT_PROGRESS) */
 } Reporter;
 
 /* Formats (printf) and emits one message; nothing when rep is NULL or memory runs out. */

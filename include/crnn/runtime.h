@@ -17,8 +17,8 @@ void runtime_choose_blas_kernel(char **argv);
 
 /* The flags every computing program takes for its device (FORMATS.md section 5). */
 #define CRNN_DEVICE_FLAGS                                                                       \
-    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid"}, \
-    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"}
+    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid", .resume = FLAG_RESUME_FREE}, \
+    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda", .resume = FLAG_RESUME_FREE}
 
 /* The start of a program that computes: picks the OpenBLAS kernel, silences HDF5's own error
  * printing and parses the flags. Returns 1 to go on; 0 when the program should exit now with
