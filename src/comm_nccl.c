@@ -210,6 +210,7 @@ Comm *comm_nccl_create(Comm *inner, Backend *be, CrnnError *err) {
     m->device = backend_cuda_device(be);
     m->compute = (cudaStream_t)backend_cuda_stream(be);
     c->name = inner->name;
+    c->under_launcher = inner->under_launcher;
     c->rank = inner->rank;
     c->size = inner->size;
     c->local_rank = inner->local_rank;

@@ -52,6 +52,7 @@ Comm *comm_single_create(CrnnError *err) {
     }
     if (gethostname(c->host, sizeof c->host - 1) != 0) snprintf(c->host, sizeof c->host, "?");
     c->name = "single";
+    c->under_launcher = 0;
     c->rank = 0;
     c->size = 1;
     c->local_rank = 0;

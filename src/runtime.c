@@ -1,4 +1,5 @@
-/* Start-up shared by the programs: threads and device selection. */
+/* Start-up shared by the programs: threads and device selection. Nothing here prints: what a
+ * program should tell the user comes back to it (runtime_backend's notice). */
 #define _GNU_SOURCE
 #include "crnn/runtime.h"
 
@@ -72,8 +73,9 @@ int runtime_blas_threads(int ranks_on_node) {
     return n < 1 ? 1 : n;
 }
 
-Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int local_rank,
-                         int threads, int quiet, CrnnError *err) {
+Backend *runtime_backend(int64_t gpu, const char *gpu_backend, int local_rank, int threads, char *notice,
+                         size_t notice_cap, CrnnError *err) {
+    if (notice_cap) notice[0] = '\0';
     if (strcmp(gpu_backend, "cuda") != 0) {
         crnn_fail_usage(err, "-gpu_backend %s is not supported; crnn runs on CUDA or the CPU (-gpu -1)", gpu_backend);
         return NULL;
@@ -87,9 +89,8 @@ Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backe
     int count = 0;
     CrnnError why = {.msg = ""};
     if (backend_cuda_device_count(&count, &why) || count == 0) {
-        if (!quiet)
-            fprintf(stderr, "%s: no CUDA device (%s): running on the CPU (use -gpu -1 to say so)\n", program,
-                    count == 0 && !why.msg[0] ? "none found" : why.msg);
+        snprintf(notice, notice_cap, "no CUDA device (%s): running on the CPU (use -gpu -1 to say so)",
+                 count == 0 && !why.msg[0] ? "none found" : why.msg);
         return backend_cpu_create(threads, err);
     }
     long long device = (long long)gpu + (local_rank > 0 ? local_rank : 0);
@@ -105,9 +106,7 @@ Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backe
     return backend_cuda_create((int)device, err);
 #else
     (void)local_rank;
-    if (!quiet)
-        fprintf(stderr, "%s: this build has no CUDA backend: running on the CPU (use -gpu -1 to say so)\n",
-                program);
+    snprintf(notice, notice_cap, "this build has no CUDA backend: running on the CPU (use -gpu -1 to say so)");
     return backend_cpu_create(threads, err);
 #endif
 }

@@ -1,5 +1,6 @@
-/* Communication between the ranks that train one model: the single process (comm_single.c)
- * and MPI (comm_mpi.c) implement this table; NCCL will implement the reductions. */
+/* Communication between the ranks that train one model: the single process (comm_single.c),
+ * MPI (comm_mpi.c) and NCCL over MPI (comm_nccl.c) implement this table; comm.c holds what
+ * they share. */
 #ifndef CRNN_COMM_H
 #define CRNN_COMM_H
 
@@ -25,7 +26,10 @@ typedef struct CommTimer {
 } CommTimer;
 
 struct Comm {
-    const char *name;
+    const char *name;           /* for messages: "single", "mpi" (NCCL keeps the name of the Comm it wraps) */
+    /* A launcher (mpirun, srun) started this rank and relays its stdout: a pseudo-terminal even
+     * when the job's output goes to a file, so isatty says nothing of where the text ends up. */
+    int under_launcher;
     int rank, size;             /* in the job */
     int local_rank, local_size; /* on this node */
     char host[64];              /* this rank's host name */

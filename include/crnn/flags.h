@@ -14,6 +14,17 @@
 
 typedef enum { FLAG_INT, FLAG_REAL, FLAG_STRING, FLAG_SWITCH } FlagType;
 
+/* What a resumed run (crnn-train -resume) does with a flag whose checkpoint /config holds a value:
+ * a flag not given takes that value, except FLAG_RESUME_OWN; a given one that differs from it is
+ * handled as below. */
+typedef enum {
+    FLAG_RESUME_NOTED = 0,  /* used, and a note says it changed (the default) */
+    FLAG_RESUME_FREE,       /* used silently: how long, how often, where and on what the run goes on */
+    FLAG_RESUME_KEPT,       /* fixes the model or its data view: an error */
+    FLAG_RESUME_GENERATOR,  /* seeds a generator the checkpoint carries on: ignored, with a note */
+    FLAG_RESUME_OWN,        /* says how this run starts: never taken from the checkpoint */
+} FlagResume;
+
 typedef struct Flag {
     const char *name;    /* "batch_size" */
     FlagType type;
@@ -21,6 +32,7 @@ typedef struct Flag {
     const char *help;    /* one line */
     const char *alias;   /* another accepted name (char-rnn's), or NULL */
     const char *choices; /* "lstm|gru|rnn" for strings with a fixed set, or NULL */
+    FlagResume resume;   /* crnn-train's resume policy for the flag */
     /* parsed value (the default until given) */
     int64_t i;
     double d;

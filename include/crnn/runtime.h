@@ -17,8 +17,8 @@ void runtime_choose_blas_kernel(char **argv);
 
 /* The flags every computing program takes for its device (FORMATS.md section 5). */
 #define CRNN_DEVICE_FLAGS                                                                       \
-    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid"}, \
-    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda"}
+    {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid", .resume = FLAG_RESUME_FREE}, \
+    {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda", .resume = FLAG_RESUME_FREE}
 
 /* The start of a program that computes: picks the OpenBLAS kernel, silences HDF5's own error
  * printing and parses the flags. Returns 1 to go on; 0 when the program should exit now with
@@ -33,10 +33,11 @@ void runtime_cpu_list(char *out, size_t cap);
 
 /* The backend for -gpu N / -gpu_backend NAME (FORMATS.md section 5): N = -1 is the CPU; N >= 0
  * is CUDA device N + local_rank (the rank on its node). Without CUDA in the build, or without a
- * device (no driver counts as none), this says so on stderr (unless quiet) and uses the CPU; a
+ * device (no driver counts as none), it uses the CPU and says so in notice[0..notice_cap) (for the
+ * program to print as "<program>: <notice>" on stderr, unless quiet); notice is "" otherwise. A
  * device beyond those present is an error naming -gpu and the count. */
-Backend *runtime_backend(const char *program, int64_t gpu, const char *gpu_backend, int local_rank,
-                         int threads, int quiet, CrnnError *err);
+Backend *runtime_backend(int64_t gpu, const char *gpu_backend, int local_rank, int threads, char *notice,
+                         size_t notice_cap, CrnnError *err);
 
 /* The Comm that reduces the gradients of be: on a CUDA backend NCCL (comm_nccl_create, which then
  * owns comm) when there is more than one rank, or with one rank when the environment says

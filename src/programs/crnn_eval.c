@@ -94,8 +94,10 @@ int main(int argc, char **argv) {
     if (dataset_load_shard(&data, h5, split, (int)N, first, mine, (int)S, 1, vocab.size, &shrunk, comm->mpi_comm,
                            &err))
         goto fail;
-    be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                         comm->local_rank, runtime_blas_threads(comm->local_size), quiet, &err);
+    char notice[CRNN_ERROR_MAX];
+    be = runtime_backend(flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"), comm->local_rank,
+                         runtime_blas_threads(comm->local_size), notice, sizeof notice, &err);
+    if (be && notice[0] && !quiet) fprintf(stderr, "%s: %s\n", flags.program, notice);
     if (!be) goto fail;
     const int rows = data.B > 0 ? data.B : 1;
     if (model_create(&model, &ck.model, be, rows, data.S, &err)) goto fail;

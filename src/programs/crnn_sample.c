@@ -133,8 +133,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: %s %d x %d, vocabulary %d (%s), iteration %lld\n", path, ck.model.model_type,
                 ck.model.L, ck.model.H, ck.vocab.size, ck.vocab.encoding == VOCAB_BYTES ? "bytes" : "utf-8",
                 (long long)ck.iteration);
-    be = runtime_backend(flags.program, flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"),
-                         0, 1, 0, &err);
+    char notice[CRNN_ERROR_MAX];
+    be = runtime_backend(flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"), 0, 1, notice, sizeof notice,
+                         &err);
+    if (be && notice[0]) fprintf(stderr, "%s: %s\n", flags.program, notice);
     if (!be) goto fail;
     if (model_create(&model, &ck.model, be, o.num_samples, 64, &err)) goto fail;
     model_set_params(&model, ck.params);
