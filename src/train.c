@@ -262,7 +262,9 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
     lp->window_time[2] += t_io - t0;                            /* I/O */
     lp->steps_done++;
     lp->window_steps++;
-    history_add_train(&r->hist, (float)loss_mean);
+    if (history_add_train(&r->hist, (float)loss_mean))
+        return crnn_fail_nomem(err, "rank %d: out of memory for the training loss history at iteration %" PRId64,
+                               comm->rank, r->iteration);
     if (r->n_steps == r->cap_steps) {
         int64_t cap = r->cap_steps ? 2 * r->cap_steps : 1024;
         float *grown = realloc(r->step_times, (size_t)cap * sizeof *grown);

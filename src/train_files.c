@@ -12,31 +12,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crnn/atomic_file.h"
 #include "crnn/checkpoint.h"
 #include "crnn/preprocess.h"
 #include "train_internal.h"
-
-static int mkdir_p(const char *dir) {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
-    return 0;
-}
 
 int train_prepare_checkpoint_folder(const char *checkpoint_name, CrnnError *err) {
     char copy[PATH_MAX];
     if (snprintf(copy, sizeof copy, "%s", checkpoint_name) >= (int)sizeof copy)
         return crnn_fail_usage(err, "-checkpoint_name is longer than a path may be (%d bytes)", PATH_MAX - 1);
     const char *dir = dirname(copy);
-    if (mkdir_p(dir))
-        return crnn_fail(err, "cannot create the checkpoint folder %s: %s; choose another -checkpoint_name",
-                         dir, strerror(errno));
+    CrnnError why;
+    if (atomic_file_mkdir_p(dir, &why))
+        return crnn_fail_io(err, "cannot create the checkpoint folder %s (%s); choose another -checkpoint_name", dir,
+                            why.msg);
     char probe[PATH_MAX + 64];
     snprintf(probe, sizeof probe, "%s/.crnn-write-test-%ld", dir, (long)getpid());
     FILE *fp = fopen(probe, "w");
@@ -81,8 +70,8 @@ static int cmp_found_desc(const void *a, const void *b) {
     return x < y ? 1 : (x > y ? -1 : 0);
 }
 
-/* Every checkpoint of the prefix, newest first. *out is malloc'd. */
-static int list_checkpoints(const char *checkpoint_name, Found **out, int *count) {
+/* Every checkpoint of the prefix, newest first. *out is malloc'd. No folder: none. */
+static int list_checkpoints(const char *checkpoint_name, Found **out, int *count, CrnnError *err) {
     char copy1[PATH_MAX], copy2[PATH_MAX];
     snprintf(copy1, sizeof copy1, "%s", checkpoint_name);
     snprintf(copy2, sizeof copy2, "%s", checkpoint_name);
@@ -90,7 +79,7 @@ static int list_checkpoints(const char *checkpoint_name, Found **out, int *count
     *out = NULL;
     *count = 0;
     DIR *d = opendir(dir);
-    if (!d) return 0;
+    if (!d) return errno == ENOENT ? 0 : crnn_fail_io(err, "cannot list the checkpoint folder %s: %s", dir, strerror(errno));
     int cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -99,7 +88,13 @@ static int list_checkpoints(const char *checkpoint_name, Found **out, int *count
         if (*count == cap) {
             cap = cap ? 2 * cap : 16;
             Found *grown = realloc(*out, (size_t)cap * sizeof **out);
-            if (!grown) break;
+            if (!grown) {
+                closedir(d);
+                free(*out);
+                *out = NULL;
+                *count = 0;
+                return crnn_fail_nomem(err, "out of memory listing the checkpoints in %s", dir);
+            }
             *out = grown;
         }
         (*out)[*count].order = order;
@@ -111,12 +106,12 @@ static int list_checkpoints(const char *checkpoint_name, Found **out, int *count
     return 0;
 }
 
-void train_find_resume_checkpoint(const char *checkpoint_name, char *path, size_t cap, int quiet,
-                                  const Reporter *rep) {
+int train_find_resume_checkpoint(const char *checkpoint_name, char *path, size_t cap, int quiet,
+                                 const Reporter *rep, CrnnError *err) {
     Found *found;
     int count;
     path[0] = '\0';
-    list_checkpoints(checkpoint_name, &found, &count);
+    if (list_checkpoints(checkpoint_name, &found, &count, err)) return -1;
     for (int k = 0; k < count; k++) {
         Checkpoint ck;
         CrnnError e;
@@ -125,16 +120,22 @@ void train_find_resume_checkpoint(const char *checkpoint_name, char *path, size_
             snprintf(path, cap, "%s", found[k].path);
             break;
         }
+        if (crnn_error_kind(&e) != CRNN_ERR_CORRUPT) { /* memory, I/O: a retry may resume the newest */
+            *err = e;
+            free(found);
+            return -1;
+        }
         if (!quiet) report(rep, REPORT_NOTE, "skipping %s: %s", found[k].path, e.msg);
     }
     free(found);
+    return 0;
 }
 
 void train_remove_old_checkpoints(const char *checkpoint_name, int64_t keep_last) {
     if (keep_last <= 0) return;
     Found *found;
     int count;
-    list_checkpoints(checkpoint_name, &found, &count);
+    if (list_checkpoints(checkpoint_name, &found, &count, NULL)) return; /* left for the next checkpoint */
     for (int k = (int)keep_last; k < count; k++) {
         unlink(found[k].path);
         /* and its sidecar JSON: "<name>_<i>.h5" -> "<name>_<i>.json" (torch-rnn's names) */
@@ -190,26 +191,7 @@ void train_checkpoint_path(const TrainSettings *s, int64_t iteration, double epo
 /* <prefix>_best.h5: a hard link to (or, where links fail, a copy of) the checkpoint just
  * written, replaced atomically. */
 int train_link_best(const char *checkpoint_name, const char *path, CrnnError *err) {
-    char best[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    char best[PATH_MAX + 16];
     snprintf(best, sizeof best, "%s_best.h5", checkpoint_name);
-    snprintf(tmp, sizeof tmp, "%s_best.h5.tmp", checkpoint_name);
-    unlink(tmp);
-    if (link(path, tmp) != 0) { /* no hard links here: copy */
-        FILE *in = fopen(path, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
-        char buf[1 << 16];
-        size_t n;
-        int ok = in && out;
-        while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
-        if (in) fclose(in);
-        if (out && fclose(out) != 0) ok = 0;
-        if (!ok) {
-            unlink(tmp);
-            return crnn_fail(err, "cannot write %s: %s; check the space in the checkpoint folder", tmp, strerror(errno));
-        }
-    }
-    if (rename(tmp, best) != 0) {
-        unlink(tmp);
-        return crnn_fail(err, "cannot write %s: %s", best, strerror(errno));
-    }
-    return 0;
+    return atomic_file_link_or_copy(path, best, err); /* its errors name best and say why */
 }

@@ -74,9 +74,10 @@ double train_epoch(const Run *r);
 /* Creates the folder of the checkpoints and checks that it is writable. */
 int train_prepare_checkpoint_folder(const char *checkpoint_name, CrnnError *err);
 /* -resume auto: the newest checkpoint of the prefix that opens and validates (path), or "" when
- * there is none; the ones skipped are noted unless quiet. */
-void train_find_resume_checkpoint(const char *checkpoint_name, char *path, size_t cap, int quiet,
-                                  const Reporter *rep);
+ * there is none. An older one is taken only when a newer one is corrupt (noted unless quiet);
+ * any other failure to read one (out of memory, I/O) is an error: -1 with err. */
+int train_find_resume_checkpoint(const char *checkpoint_name, char *path, size_t cap, int quiet,
+                                 const Reporter *rep, CrnnError *err);
 /* -keep_last: removes all but the newest keep_last checkpoints (0: keeps all). */
 void train_remove_old_checkpoints(const char *checkpoint_name, int64_t keep_last);
 /* The name of the checkpoint at this point: torch-rnn's <name>_<iteration>.h5, or char-rnn's

@@ -191,7 +191,7 @@ static int use_resume(FlagSet *flags, int quiet, const Reporter *rep, char *path
     if (strcmp(resume, "auto") == 0) {
         char prefix[PATH_MAX];
         checkpoint_prefix(flags, prefix, sizeof prefix);
-        train_find_resume_checkpoint(prefix, path, cap, quiet, rep);
+        if (train_find_resume_checkpoint(prefix, path, cap, quiet, rep, err)) return -1;
         if (!path[0] && !quiet)
             report(rep, REPORT_INFO, "no checkpoint named %s_*.h5 to resume: starting a fresh run", prefix);
     } else {

@@ -144,7 +144,7 @@ static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidde
     ck.batch_index = r->batch_index;
     ck.epoch_index = r->epoch_index;
     ck.hidden_h = hidden_h;
-    ck.hidden_c = r->model.G == 4 ? hidden_c : NULL; /* FORMATS.md: /c for the LSTM only */
+    ck.hidden_c = r->model.cell->has_cell_state ? hidden_c : NULL; /* FORMATS.md: /c for cells with one */
     ck.train_loss = r->hist.train_loss;
     ck.num_train_loss = r->hist.n_train;
     ck.val_loss = r->hist.val_loss;
@@ -179,7 +179,8 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
                              train_nonfinite_name(vl), r->iteration,
                              r->last_checkpoint[0] ? "the last good checkpoint is " : "", r->last_checkpoint,
                              r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
-        history_add_val(&r->hist, (float)vl, r->iteration);
+        if (history_add_val(&r->hist, (float)vl, r->iteration))
+            return crnn_fail_nomem(err, "out of memory for the validation loss history");
         metrics_val(&r->metrics, train_time_s(r), r->iteration, train_epoch(r), vl, evaluate_count(&r->val, r->s.val_max_batches),
                     r->val.count, val_seconds);
         train_report_validation(r, vl);
@@ -280,7 +281,7 @@ static int restore_hidden(Run *r, const Checkpoint *ck, CrnnError *err) {
         for (int l = 0; l < L; l++) {
             size_t from = ((size_t)l * ck->streams + r->train.first) * H;
             memcpy(h + (size_t)l * B * H, ck->hidden_h + from, (size_t)B * H * sizeof *h);
-            if (ck->hidden_c) /* lstm only */
+            if (ck->hidden_c) /* cells with a cell state only */
                 memcpy(c + (size_t)l * B * H, ck->hidden_c + from, (size_t)B * H * sizeof *c);
             else
                 memset(c + (size_t)l * B * H, 0, (size_t)B * H * sizeof *c);
@@ -326,8 +327,12 @@ static int resume_state(Run *r, const Checkpoint *ck, const char *path, CrnnErro
     r->epoch_index = ck->epoch_index;
     if (restore_hidden(r, ck, err)) return -1;
     /* histories */
-    for (int64_t k = 0; k < ck->num_train_loss; k++) history_add_train(&r->hist, ck->train_loss[k]);
-    for (int64_t k = 0; k < ck->num_val; k++) history_add_val(&r->hist, ck->val_loss[k], ck->val_iteration[k]);
+    for (int64_t k = 0; k < ck->num_train_loss; k++)
+        if (history_add_train(&r->hist, ck->train_loss[k]))
+            return crnn_fail_nomem(err, "out of memory restoring the loss history of %s", path);
+    for (int64_t k = 0; k < ck->num_val; k++)
+        if (history_add_val(&r->hist, ck->val_loss[k], ck->val_iteration[k]))
+            return crnn_fail_nomem(err, "out of memory restoring the loss history of %s", path);
     if (!r->s.quiet) report(r->rep, REPORT_INFO, "resuming from %s at iteration %" PRId64, path, r->iteration);
     return 0;
 }
@@ -340,7 +345,9 @@ int train_load_start(Run *r, CrnnError *err) {
     Model *m = &r->model;
     const char *path = resume_path[0] ? resume_path : r->s.init_from;
     if (!*path) {
-        model_init_params(m, r->seed);
+        if (model_init_params(m, r->seed))
+            return crnn_fail_nomem(err, "out of memory initialising the %zu parameters; try a smaller -rnn_size or -num_layers",
+                                   m->num_params);
         return 0;
     }
     Checkpoint ck;
