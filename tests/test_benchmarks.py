@@ -8,9 +8,10 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BENCH = os.path.join(ROOT, "benchmarks")
@@ -18,10 +19,11 @@ PY = sys.executable
 
 
 def run(args, env=None, expect=0, timeout=300):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, **(env or {})))
-    assert p.returncode == expect, f"{args} exited {p.returncode}, expected {expect}:\n{p.stdout}\n{p.stderr}"
-    return p.stdout + p.stderr
+    """stdout and stderr of a benchmark script run with env added to the environment; its exit
+    status must be expect"""
+    rc, out, err = harness.run(args, timeout=timeout, env=dict(os.environ, **(env or {})))
+    assert rc == expect, f"{args} exited {rc}, expected {expect}:\n{out}\n{err}"
+    return out + err
 
 
 def ring(P, n, alpha, beta):
@@ -218,7 +220,7 @@ CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "r
 
 
 def main():
-    with tempfile.TemporaryDirectory() as d:
+    with harness.tempdir(prefix="crnn-bench-test-") as d:
         CASES[sys.argv[1]](d)
     print(sys.argv[1] + ": ok")
 

@@ -17,13 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import Case, losses, must, prog, run  # noqa: E402
+from harness import SKIP, Case, losses, must, prog, run  # noqa: E402
 
 NO_DEVICE = re.compile(r"no CUDA device|has no CUDA backend")
-SKIP = 77
 # the build runs its CUDA code on tests/cuemu (CRNN_CUDA=EMULATE), which can have any number of devices
 EMULATED = os.environ.get("CRNN_CUDA_EMULATED") == "1"
 

@@ -22,17 +22,12 @@ import time
 import h5py
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import Case, losses, must, prog, run  # noqa: E402
+from harness import SKIP, Case, Skip, losses, must, prog, run  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 LOCAL_SLURM = os.path.join(ROOT, "tests", "slurm", "local_slurm.sh")
 LAUNCH = os.path.join(ROOT, "launch", "crnn-launch")
-SKIP = 77
 TINY = ["-rnn_size", "32", "-num_layers", "1", "-wordvec_size", "16", "-batch_size", "4", "-seq_length", "16"]
-
-
-class Skip(Exception):
-    pass
 
 
 class Slurm:

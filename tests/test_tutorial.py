@@ -19,7 +19,7 @@ import tempfile
 import h5py
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import BIN, make_text  # noqa: E402
+from harness import BIN, make_text  # noqa: E402
 
 TIMEOUT = 900
 N, T = 50, 50  # torch-rnn's and char-rnn's default -batch_size and -seq_length
