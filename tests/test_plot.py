@@ -624,7 +624,7 @@ def case_bad_input(d):
     # an output format it cannot write
     expect_error([PLOT, good, "-o", os.path.join(d, "x.jpg")], "x.jpg", ".png or .svg")
     # no file given; flag errors
-    expect_error([PLOT], "give the metrics file")
+    expect_error([PLOT], "give the metrics file", code=2)  # a flag error
     expect_error([PLOT, good, "-bogus", 1], "unknown flag", code=2)
     expect_error([PLOT, good, "-o"], "needs a value", code=2)
     # PNG without gnuplot: says how to get it, and what to do instead; leaves nothing

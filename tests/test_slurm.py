@@ -383,7 +383,7 @@ def case_scaling(c, s):
         assert r["batch_per_rank"] == (4 if kind == "weak" else 8 // nodes), r
         assert r["chars_per_s"] > 0 and r["step_ms"] > 0 and r["compute_ms"] > 0, r
         # chars/s and the step time are the same measurement: the global batch over one
-        assert abs(r["step_ms"] - 1e3 * r["global_batch"] * 16 / r["chars_per_s"]) < 0.02 * r["step_ms"], r
+        assert abs(r["step_ms"] - 1e3 * r["global_batch"] * 16 / r["chars_per_s"]) < 0.02 * r["step_ms"] + 0.005, r  # step_ms is rounded to 0.01 ms
         assert r["efficiency"] == 1.0 if nodes == 1 else 0 < r["efficiency"] < 2, r
     # every 2-node step put one rank on each node: 4 runs, ranks 0 and 1 on h1 and h2
     pairs = re.findall(r"^rank (\d) of 2: host (h\d)", text, re.M)
