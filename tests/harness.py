@@ -170,14 +170,15 @@ class Case:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_case(cases):
-    """The main of the test scripts: runs the case named by argv[1] in a fresh Case. A case that
-    returns SKIP (or raises Skip) ends the script with status 77, which ctest counts as skipped
-    (SKIP_RETURN_CODE 77 in the test's .cmake)."""
+def run_case(cases, make_case=None):
+    """The main of the test scripts: runs the case named by argv[1] in a fresh Case (or what
+    make_case() gives: an object with close()). A case that returns SKIP (or raises Skip) ends
+    the script with status 77, which ctest counts as skipped (SKIP_RETURN_CODE 77 in the test's
+    .cmake)."""
     if len(sys.argv) != 2 or sys.argv[1] not in cases:
         sys.exit(f"usage: {os.path.basename(sys.argv[0])} CASE, one of: {' '.join(sorted(cases))}")
     name = sys.argv[1]
-    c = Case()
+    c = (make_case or Case)()
     try:
         rc = cases[name](c)
     except Skip as e:

@@ -19,7 +19,7 @@ extern const CpuKernels cpu_kernels_generic;
 extern const CpuKernels cpu_kernels_avx512, cpu_kernels_avx2;
 #endif
 
-/* realloc, wrapped (-Wl,--wrap=realloc, tests/core.cmake) so that a test can make the
+/* realloc, wrapped (-Wl,--wrap=realloc, tests/math.cmake) so that a test can make the
  * backend's scratch find no memory */
 void *__real_realloc(void *p, size_t n);
 static int fail_realloc = 0;
