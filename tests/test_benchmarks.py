@@ -215,8 +215,30 @@ def case_big_corpus_small(d):
     assert not [f for f in os.listdir(d) if f.startswith("crnn-big")], "the work folder was left behind"
 
 
+CORPUS_SCRIPTS = ["cpu_train.sh", "quality_tinyshakespeare.sh", "sample_speed.sh", "preprocess_speed.sh",
+                  "overlap.sh", "validation_ranks.sh"]
+
+
+def case_corpus(d):
+    """The scripts that train on a corpus take it from CRNN_CORPUS (benchmarks/lib.sh), with no
+    fallback to a path of some machine: without it they stop at once (exit 2) saying how to give
+    one, with an unreadable one they name it, and no script names an absolute data path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CRNN_CORPUS", "TEXT")}
+    env["CRNN_BIN"] = harness.BIN
+    for script in CORPUS_SCRIPTS:
+        rc, out, err = harness.run([os.path.join(BENCH, script)], env=env, timeout=60)
+        assert rc == 2 and f"{script}: no corpus: set CRNN_CORPUS" in err, (script, rc, out, err)
+        missing = os.path.join(d, "no-such-corpus.txt")
+        rc, out, err = harness.run([os.path.join(BENCH, script)], env=dict(env, CRNN_CORPUS=missing), timeout=60)
+        assert rc == 2 and f"cannot read the corpus '{missing}'" in err, (script, rc, out, err)
+    for name in sorted(os.listdir(BENCH)):
+        if name.endswith((".sh", ".py")):
+            text = open(os.path.join(BENCH, name)).read()
+            assert not re.search(r"/work/|\.\./shared|shared/data", text), f"benchmarks/{name} names a machine's data path"
+
+
 CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
-         "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small}
+         "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small, "corpus": case_corpus}
 
 
 def main():
