@@ -127,7 +127,7 @@ static void check_gru_rnn_cells(const CpuKernels *k) {
     for (int i = 0; i < R * H; i++) worst_b = fmax(worst_b, fabs(ref_dp[i] - dp[i]));
     if (!(worst_f < 2e-6) || !(worst_b < 1e-6)) {
         FAIL("%s gru cell: absolute error forward %.3g, backward %.3g", k->isa,
-                worst_f, worst_b);
+             worst_f, worst_b);
     }
     /* rnn */
     float ra[R * H], ra0[R * H], rh[R * H];
@@ -145,7 +145,7 @@ static void check_gru_rnn_cells(const CpuKernels *k) {
     for (int i = 0; i < R * H; i++) worst_b = fmax(worst_b, fabs(ref_r[i] - ra[i]));
     if (!(worst_f < 2e-6) || !(worst_b < 1e-6)) {
         FAIL("%s rnn cell: absolute error forward %.3g, backward %.3g", k->isa,
-                worst_f, worst_b);
+             worst_f, worst_b);
     }
 }
 
@@ -168,7 +168,7 @@ static void check_dropout_row(const CpuKernels *k) {
                 int keep = crnn_dropout_keep(seed, iteration, stream, layer, t, j, H, p);
                 if (out[j] != (keep ? x[j] * scale : 0)) {
                     FAIL("%s dropout_row H=%d t=%d unit %d: %g, philox.h keeps it: %d",
-                            k->isa, H, t, j, out[j], keep);
+                         k->isa, H, t, j, out[j], keep);
                     break;
                 }
             }
@@ -281,7 +281,7 @@ int main(void) {
                 float *y = run_gru_rnn(more[r].be, G, S, B, H, &n2);
                 if (n1 != n2 || memcmp(x, y, sizeof(float) * n1) != 0) {
                     FAIL("H=%d: the %s recurrence on %s differs from 1 thread", H,
-                            G == 3 ? "gru" : "rnn", more[r].what);
+                         G == 3 ? "gru" : "rnn", more[r].what);
                 }
                 free(y);
             }
@@ -306,7 +306,7 @@ int main(void) {
         for (size_t i = 0; i < n1; i++) dd += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), nn += (double)a[i] * a[i];
         if (n1 != n2 || !(sqrt(dd / nn) < 1e-5)) {
             FAIL("G=%d without memory for packed weights: relative error %.3g", G,
-                    sqrt(dd / nn));
+                 sqrt(dd / nn));
         }
         free(a), free(b);
     }

@@ -205,7 +205,7 @@ static void check_dropout(Backend *be) {
     double frac = (double)kept / n; /* 1036 units: within 5 standard deviations (0.014) */
     if (!same || !scaled || fabs(frac - (1 - p)) > 0.07) {
         FAIL("dropout: same key same mask %d, kept units scaled %d, kept %.3f of 0.7",
-                same, scaled, frac);
+             same, scaled, frac);
     }
     for (int variant = 0; variant < 2; variant++) {
         be->dropout(be, b, x, S, B, H, p, 99, variant ? 12 : 13, 0, variant ? 2 : 1);
@@ -213,7 +213,7 @@ static void check_dropout(Backend *be) {
         for (int k = 0; k < n; k++) differ += (a[k] != 0) != (b[k] != 0);
         if (differ < n / 10) {
             FAIL("dropout: another %s gives nearly the same mask (%d of %d differ)",
-                    variant ? "layer" : "iteration", differ, n);
+                 variant ? "layer" : "iteration", differ, n);
         }
     }
     /* streams 2 and 3 alone, as a second rank of B = 2 holds them */
@@ -225,7 +225,7 @@ static void check_dropout(Backend *be) {
         for (int k = 0; k < 2 * H; k++)
             if (c[(size_t)t * 2 * H + k] != a[((size_t)t * B + 2) * H + k]) {
                 FAIL("dropout: stream %d step %d unit %d differs when the batch starts at stream 2",
-                        2 + k / H, t, k % H);
+                     2 + k / H, t, k % H);
                 t = S;
                 break;
             }
@@ -254,7 +254,7 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
     if (D == 0 && (strcmp(m.tensors[0].name, "params/rnn/0/W_x") != 0 ||
                    m.tensors[0].dims[0] != cfg.V || m.tensors[0].dims[1] != m.G * cfg.H)) {
         FAIL("%s one-hot layout: first tensor %s [%lld, %lld]", type,
-                m.tensors[0].name, (long long)m.tensors[0].dims[0], (long long)m.tensors[0].dims[1]);
+             m.tensors[0].name, (long long)m.tensors[0].dims[0], (long long)m.tensors[0].dims[1]);
     }
     int32_t *x = malloc(sizeof(int32_t) * B * S), *y = malloc(sizeof(int32_t) * B * S);
     for (int k = 0; k < B * S; k++) {
@@ -301,7 +301,7 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
             dd += (analytic[k] - numeric[k]) * (analytic[k] - numeric[k]), nn += numeric[k] * numeric[k];
         if (!(sqrt(dd) <= 1e-6 * sqrt(nn))) {
             FAIL("%s: relative error in norm %.3g (norm %.3g)", what,
-                    sqrt(dd / nn), sqrt(nn));
+                 sqrt(dd / nn), sqrt(nn));
         }
     }
     if (dropout > 0) { /* the masks did drop units, of every layer */
@@ -310,7 +310,7 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
             for (int k = 0; k < B * S * cfg.H; k++) zeros += m.layers[l].drop[k] == 0;
             if (zeros == 0 || zeros == B * S * cfg.H) {
                 FAIL("%s dropout %g: layer %d dropped %d of %d units", type, dropout, l,
-                        zeros, B * S * cfg.H);
+                     zeros, B * S * cfg.H);
             }
         }
     }
