@@ -6,8 +6,8 @@ train_args for a small crnn-train), the main of a case script (run_case: `script
 ctest's skip (SKIP, Skip, skip), temporary folders (tempdir), checks that report every failure
 rather than stopping at the first (check, failures, check_exit: check.h's CHECK for Python), and
 reading what the programs print and write (losses, val_losses, params_of, read_jsonl, close,
-norm_rel), the parity tests' Workspace (prose_text, binary) and a local Slurm (Slurm). A case that stops at its first
-failure simply asserts."""
+norm_rel), the parity tests' Workspace (prose_text, binary) and a local Slurm (Slurm). A case
+that stops at its first failure simply asserts."""
 import contextlib
 import json
 import os
