@@ -22,15 +22,15 @@
 # Each rank's peak memory is printed beside its shard (its training streams' tokens and its share
 # of the validation view): it should be about the shard plus the model, not the corpus.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${CRNN_BIN:-$root/build}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root=$bench_root
 size=${SIZE:-1G}
 kind=${KIND:-ascii}
 iters=${ITERS:-20}
 layers=${NUM_LAYERS:-3} rnn_size=${RNN_SIZE:-512}
 val_batches=${VAL_BATCHES:-20}
-die() { echo "big_corpus.sh: $*" >&2; exit 2; }
-[ -x "$bin/crnn-train" ] || die "no crnn-train in $bin (build first, or set CRNN_BIN)"
+die() { bench_die "$@"; }
+bench_bin "" crnn-preprocess crnn-train crnn-sample crnn-eval
 [ -x /usr/bin/time ] || die "needs GNU time (/usr/bin/time; Debian: apt-get install time)"
 py=${PYTHON:-python3}
 [ -x /usr/bin/python3 ] && [ -z "${PYTHON:-}" ] && py=/usr/bin/python3 # Debian's, with numpy and h5py

@@ -10,14 +10,14 @@
 #   RATES=1gbit HOSTS="2 4" OUT=/tmp/links benchmarks/comm_links.sh
 #   benchmarks/project_scaling.py fit OUT/*.json
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${CRNN_BIN:-$root/build}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root=$bench_root
+bench_bin "" crnn-bench-allreduce
 rates=${RATES:-100mbit 500mbit}
 hosts=${HOSTS:-2 4 8}
 models=${MODELS:-2x128 2x512 3x1024}
 repeat=${REPEAT:-3}
 out=${OUT:-$root/benchmarks/results/links}
-[ -x "$bin/crnn-bench-allreduce" ] || { echo "comm_links.sh: no crnn-bench-allreduce in $bin (build first, or set CRNN_BIN)" >&2; exit 2; }
 most=0
 for p in $hosts; do [ "$p" -gt "$most" ] && most=$p; done
 [ "$most" -ge 2 ] || { echo "comm_links.sh: HOSTS must name host counts of 2 or more, got '$hosts'" >&2; exit 2; }

@@ -2,11 +2,12 @@
 # CPU training speed and memory: crnn-train vs the PyTorch char-rnn of the same model
 # (benchmarks/torch_charrnn.py), side by side on tiny-shakespeare, B=50, S=50, wordvec 64.
 #
-#   benchmarks/cpu_train.sh [BUILD_DIR]
+#   CRNN_CORPUS=data/tinyshakespeare/input.txt benchmarks/cpu_train.sh [BUILD_DIR]
 #
-# BUILD_DIR (or $CRNN_BIN; default ./build) holds crnn-preprocess and crnn-train.
+# BUILD_DIR (or $CRNN_BIN; default ./build) holds crnn-preprocess and crnn-train; CRNN_CORPUS
+# is the text (benchmarks/lib.sh).
 # Environment: ITERS_128 (default 60), ITERS_512 (20): timed iterations per model;
-# WARMUP (5): untimed PyTorch iterations first; PYTHON (/usr/bin/python3); DATA (tiny-shakespeare).
+# WARMUP (5): untimed PyTorch iterations first; PYTHON (/usr/bin/python3).
 # crnn-train runs as a user runs it by default (its own thread choice: OPENBLAS_NUM_THREADS and
 # OMP_NUM_THREADS are unset); PyTorch runs at 1 and 2 threads. crnn's ms/iter and chars/s are
 # its own `done:` line (training steps only); PyTorch's exclude its warm-up. Peak RSS comes
@@ -15,26 +16,23 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BIN="$(cd "${1:-${CRNN_BIN:-$HERE/../build}}" && pwd)"
+. "$HERE/lib.sh"
+bench_bin "${1:-}" crnn-preprocess crnn-train
+BIN=$bin
+bench_corpus
 PYTHON="${PYTHON:-/usr/bin/python3}"
-DATA="${DATA:-$HERE/../../shared/data/tinyshakespeare/input.txt}"
-[ -f "$DATA" ] || DATA=/work/shared/data/tinyshakespeare/input.txt
 ITERS_128="${ITERS_128:-60}"
 ITERS_512="${ITERS_512:-20}"
 WARMUP="${WARMUP:-5}"
 
-for prog in crnn-preprocess crnn-train; do
-  [ -x "$BIN/$prog" ] || { echo "cpu_train.sh: $BIN/$prog is not built" >&2; exit 1; }
-done
 [ -x /usr/bin/time ] || { echo "cpu_train.sh: needs /usr/bin/time (apt-get install -y time)" >&2; exit 1; }
-[ -f "$DATA" ] || { echo "cpu_train.sh: no $DATA" >&2; exit 1; }
 
 # the kernel crnn-train picks when OpenBLAS does not know the processor (src/runtime.c)
 if grep -qw avx512f /proc/cpuinfo; then KERNEL=SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then KERNEL=Haswell; else KERNEL=""; fi
 
 TMP="$(mktemp -d /tmp/crnn-bench.XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
-"$BIN/crnn-preprocess" --input_txt "$DATA" --output_h5 "$TMP/ts.h5" --output_json "$TMP/ts.json" --quiet
+bench_preprocess "$corpus" "$TMP/ts"
 
 rss_mb() {  # peak RSS in MB from a /usr/bin/time -v log
   awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$1"

@@ -14,8 +14,10 @@
 # counts for both); for PyTorch also its allocator's peak. Set ITERS to change the step count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benchmarks/lib.sh
 BUILD=${1:-build-gpu}
 BIN=$PWD/$BUILD
+bin=$BIN
 ITERS=${ITERS:-300}
 WORK=$(mktemp -d /tmp/crnn-gpu-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -41,7 +43,7 @@ while n < 6_000_000:
     n += len(line)
 open(sys.argv[1], "w").write("".join(out))
 PY
-"$BIN/crnn-preprocess" --input_txt "$WORK/input.txt" --output_h5 "$WORK/d.h5" --output_json "$WORK/d.json" --quiet
+bench_preprocess "$WORK/input.txt" "$WORK/d"
 V=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(len(j['idx_to_token']))" "$WORK/d.json")
 
 smi_used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1; }

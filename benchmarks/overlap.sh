@@ -9,22 +9,22 @@
 # Best of ROUNDS rounds; each round runs every mode unshaped and at RATE (the links reshaped in
 # place), so that both states see the same machine.
 #
-#   benchmarks/overlap.sh                 # RATE=1gbit ROUNDS=3
-#   RATE=500mbit ROUNDS=5 benchmarks/overlap.sh
+#   CRNN_CORPUS=data/tinyshakespeare/input.txt benchmarks/overlap.sh     # RATE=1gbit ROUNDS=3
+#   RATE=500mbit ROUNDS=5 CRNN_CORPUS=... benchmarks/overlap.sh
+# The text: CRNN_CORPUS (or TEXT; benchmarks/lib.sh), tiny-shakespeare for RESULTS.md.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${CRNN_BIN:-$root/build}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root=$bench_root
+bench_bin "" crnn-preprocess crnn-train
 rate=${RATE:-1gbit}
 rounds=${ROUNDS:-3}
 iters=${ITERS:-25}
-text=${TEXT:-$root/../shared/data/tinyshakespeare/input.txt}
-[ -x "$bin/crnn-train" ] || { echo "overlap.sh: no crnn-train in $bin (build first, or set CRNN_BIN)" >&2; exit 2; }
-[ -r "$text" ] || { echo "overlap.sh: no text at $text (set TEXT)" >&2; exit 2; }
+bench_corpus "${TEXT:-}"
 work=$(mktemp -d)
 cl=$work/cluster
 trap '"$root/tests/cluster/cluster.sh" stop "$cl" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 # a small validation split: the run's final validation is not what is measured
-"$bin/crnn-preprocess" --input_txt "$text" --output_h5 "$work/d.h5" --output_json "$work/d.json" --val_frac 0.01 --test_frac 0.01 --quiet
+bench_preprocess "$corpus" "$work/d" --val_frac 0.01 --test_frac 0.01
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 declare -A best

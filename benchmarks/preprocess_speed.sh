@@ -3,20 +3,21 @@
 # counts every UTF-8 character of the file), on the same ~50 MB UTF-8 file, best of 3 runs each,
 # plus crnn-preprocess's peak RSS. Target: crnn-preprocess at least 0.5x the speed of wc -m.
 #
-#   benchmarks/preprocess_speed.sh [BUILD_DIR] [SIZE_MB]     (defaults: build, 50)
+#   CRNN_CORPUS=data/tinyshakespeare/input.txt benchmarks/preprocess_speed.sh [BUILD_DIR] [SIZE_MB]
+#                                                             (defaults: build, 50)
 #
-# The file is tiny-shakespeare (shared/data/tinyshakespeare/input.txt) repeated, with a
+# The file is CRNN_CORPUS (tiny-shakespeare for RESULTS.md; benchmarks/lib.sh) repeated, with a
 # paragraph of 2-, 3- and 4-byte characters 400 times after each copy (about 10% of the bytes). The file is read once before
 # timing, so both tools read it from the page cache.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-build="${1:-$here/../build}"
+. "$here/lib.sh"
+bench_bin "${1:-}" crnn-preprocess
 size_mb="${2:-50}"
-bin="$build/crnn-preprocess"
-shakespeare="${SHAKESPEARE:-/work/shared/data/tinyshakespeare/input.txt}"
-[ -x "$bin" ] || { echo "no $bin; build it first (cmake --build $build --target crnn-preprocess)" >&2; exit 1; }
-[ -f "$shakespeare" ] || { echo "no $shakespeare; set SHAKESPEARE to tiny-shakespeare's input.txt" >&2; exit 1; }
+bench_corpus
+shakespeare=$corpus
+bin="$bin/crnn-preprocess"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/crnn_pre_bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

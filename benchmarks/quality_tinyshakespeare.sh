@@ -4,27 +4,26 @@
 # (benchmarks/torch_charrnn.py: same batching, same torch-rnn initialisation distribution,
 # different random draws).
 #
-#   benchmarks/quality_tinyshakespeare.sh [BUILD_DIR]
+#   CRNN_CORPUS=data/tinyshakespeare/input.txt benchmarks/quality_tinyshakespeare.sh [BUILD_DIR]
 #
 # Checks: crnn's validation loss after epoch 1 is within 0.05 of the reference's (expected
 # about 1.96), and crnn's keeps falling over epochs 2 and 3. Exit status 0 when both hold.
-# Environment: EPOCHS (3), TORCH_THREADS (1), PYTHON (/usr/bin/python3), DATA.
+# Environment: CRNN_CORPUS (tiny-shakespeare's input.txt; benchmarks/lib.sh), EPOCHS (3),
+# TORCH_THREADS (1), PYTHON (/usr/bin/python3).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BIN="$(cd "${1:-${CRNN_BIN:-$HERE/../build}}" && pwd)"
+. "$HERE/lib.sh"
+bench_bin "${1:-}" crnn-preprocess crnn-train crnn-eval
+BIN=$bin
+bench_corpus
 PYTHON="${PYTHON:-/usr/bin/python3}"
-DATA="${DATA:-$HERE/../../shared/data/tinyshakespeare/input.txt}"
-[ -f "$DATA" ] || DATA=/work/shared/data/tinyshakespeare/input.txt
 EPOCHS="${EPOCHS:-3}"
 TORCH_THREADS="${TORCH_THREADS:-1}"
 
-for prog in crnn-preprocess crnn-train crnn-eval; do
-  [ -x "$BIN/$prog" ] || { echo "quality_tinyshakespeare.sh: $BIN/$prog is not built" >&2; exit 1; }
-done
 TMP="$(mktemp -d /tmp/crnn-quality.XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
-"$BIN/crnn-preprocess" --input_txt "$DATA" --output_h5 "$TMP/ts.h5" --output_json "$TMP/ts.json" --quiet
+bench_preprocess "$corpus" "$TMP/ts"
 
 # batches per epoch, torch-rnn's way: num - extra tokens, extra = num mod (B*S) or B*S
 PER_EPOCH="$("$PYTHON" -c "

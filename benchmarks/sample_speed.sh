@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Sampling speed on one core: crnn-sample against a PyTorch sampling loop of the same model
 # (benchmarks/torch_sample.py), one sample of a 2x512 LSTM (tiny-shakespeare's vocabulary).
-#   benchmarks/sample_speed.sh [BUILD_DIR]
+#   CRNN_CORPUS=data/tinyshakespeare/input.txt benchmarks/sample_speed.sh [BUILD_DIR]
+# (CRNN_CORPUS: the text whose vocabulary the model has; benchmarks/lib.sh)
 # chars/s = (2000 - 200) / (time for -length 2000 - time for -length 200), so start-up and
 # loading cancel out; best of 3 each. Both are pinned to one core (taskset) with one thread.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BIN="$(cd "${1:-${CRNN_BIN:-$HERE/../build}}" && pwd)"
+. "$HERE/lib.sh"
+bench_bin "${1:-}" crnn-preprocess crnn-train crnn-sample
+BIN=$bin
+bench_corpus
 PYTHON="${PYTHON:-/usr/bin/python3}"
-DATA="${DATA:-$HERE/../../shared/data/tinyshakespeare/input.txt}"
-[ -f "$DATA" ] || DATA=/work/shared/data/tinyshakespeare/input.txt
 TMP="$(mktemp -d /tmp/crnn-sample.XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
-"$BIN/crnn-preprocess" --input_txt "$DATA" --output_h5 "$TMP/ts.h5" --output_json "$TMP/ts.json" --quiet
+bench_preprocess "$corpus" "$TMP/ts"
 "$BIN/crnn-train" -input_h5 "$TMP/ts.h5" -input_json "$TMP/ts.json" -rnn_size 512 -num_layers 2 \
   -max_iters 2 -checkpoint_every 0 -checkpoint_name "$TMP/ck" -gpu -1 -quiet 1
 CK="$TMP/ck_2.h5"

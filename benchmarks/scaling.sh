@@ -27,8 +27,8 @@
 #   GPU -1             crnn-train's -gpu (0: one rank per GPU, as crnn-launch arranges)
 #   TRAIN_FLAGS        more crnn-train flags (e.g. -verbose 1: each rank's host and cores,
 #                      printed for every run)
-#   TEXT               the corpus (default: tiny-shakespeare beside the checkout, else the
-#                      fortunes Debian ships); preprocessed once into a scratch folder
+#   TEXT or CRNN_CORPUS  the corpus (benchmarks/lib.sh; default: the fortunes Debian ships,
+#                      package fortunes); preprocessed once into a scratch folder
 # Where the ranks run:
 #   outside Slurm: RANKS "1 2 4"; HOSTS local (mpirun on this machine, THREADS 1 thread per rank
 #     unless set empty) or emulated (tests/cluster/cluster.sh: one rank per host h1..hP, links at
@@ -39,10 +39,10 @@
 #     (CRNN_LAUNCHER=mpirun, or a Slurm without PMIx: mpirun on the first k nodes instead),
 #     threads and binding by crnn-launch.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${CRNN_BIN:-$root/build}
-die() { echo "scaling.sh: $*" >&2; exit 2; }
-[ -x "$bin/crnn-train" ] || die "no crnn-train in $bin (build first, or set CRNN_BIN)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root=$bench_root
+die() { bench_die "$@"; }
+bench_bin "" crnn-preprocess crnn-train
 
 model_type=${MODEL_TYPE:-lstm} rnn_size=${RNN_SIZE:-512} num_layers=${NUM_LAYERS:-2}
 wordvec=${WORDVEC_SIZE:-64} seq=${SEQ_LENGTH:-50} gpu=${GPU:--1}
@@ -93,11 +93,10 @@ for p in $ranks_list; do
   case " $kinds " in *" strong "*) [ $((global % p)) -eq 0 ] || die "GLOBAL_BATCH $global is not divisible by $p ranks: choose one every rank count divides (e.g. 48 or 96)" ;; esac
 done
 
-text=${TEXT:-}
+text=${TEXT:-${CRNN_CORPUS:-}}
 if [ -z "$text" ]; then
-  if [ -r "$root/../shared/data/tinyshakespeare/input.txt" ]; then text=$root/../shared/data/tinyshakespeare/input.txt
-  elif [ -d /usr/share/games/fortunes ]; then text=fortunes
-  else die "no corpus: set TEXT to a text file"; fi
+  [ -d /usr/share/games/fortunes ] || die "no corpus: set CRNN_CORPUS (or TEXT) to a text file, e.g. CRNN_CORPUS=data/tinyshakespeare/input.txt, or install Debian's fortunes"
+  text=fortunes
 fi
 
 # scratch: under the output's folder inside Slurm (the nodes share it), else a temporary folder
@@ -111,12 +110,11 @@ cleanup() {
 }
 trap cleanup EXIT
 if [ "$text" = fortunes ]; then
-  find /usr/share/games/fortunes -maxdepth 1 -type f ! -name '*.dat' ! -name '*.u8' | sort | xargs cat > "$work/corpus.txt"
+  bench_fortunes "$work/corpus.txt"
   text=$work/corpus.txt
 fi
-[ -r "$text" ] || die "cannot read the corpus $text (TEXT)"
-"$bin/crnn-preprocess" --input_txt "$text" --output_h5 "$work/d.h5" --output_json "$work/d.json" \
-  --val_frac 0.01 --test_frac 0.01 --quiet
+bench_corpus "$text"
+bench_preprocess "$corpus" "$work/d" --val_frac 0.01 --test_frac 0.01
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 most=1

@@ -5,18 +5,17 @@
 # model, tiny-shakespeare with a 10% validation split; 3 validations a run, best of ROUNDS runs
 # of each, interleaved.
 #
-#   benchmarks/validation_ranks.sh          # ROUNDS=3
+#   CRNN_CORPUS=data/tinyshakespeare/input.txt benchmarks/validation_ranks.sh     # ROUNDS=3
+# The text: CRNN_CORPUS (or TEXT; benchmarks/lib.sh).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${CRNN_BIN:-$root/build}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_bin "" crnn-preprocess crnn-train
 rounds=${ROUNDS:-3}
-text=${TEXT:-$root/../shared/data/tinyshakespeare/input.txt}
-[ -x "$bin/crnn-train" ] || { echo "validation_ranks.sh: no crnn-train in $bin (build first, or set CRNN_BIN)" >&2; exit 2; }
-[ -r "$text" ] || { echo "validation_ranks.sh: no text at $text (set TEXT)" >&2; exit 2; }
+bench_corpus "${TEXT:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-"$bin/crnn-preprocess" --input_txt "$text" --output_h5 "$work/d.h5" --output_json "$work/d.json" --val_frac 0.1 --test_frac 0 --quiet
+bench_preprocess "$corpus" "$work/d" --val_frac 0.1 --test_frac 0
 args=(-input_h5 "$work/d.h5" -input_json "$work/d.json" -gpu -1 -max_iters 3 -checkpoint_every 1 -print_every 0 -quiet 1)
 for r in $(seq "$rounds"); do
   "$bin/crnn-train" "${args[@]}" -batch_size 50 -checkpoint_name "$work/one$r"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "check.h"
 #include "crnn/backend.h"
 #include "crnn/philox.h"
 #include "crnn/rng.h"
@@ -18,9 +19,7 @@ extern const CpuKernels cpu_kernels_generic;
 extern const CpuKernels cpu_kernels_avx512, cpu_kernels_avx2;
 #endif
 
-static int failures = 0;
-
-/* realloc, wrapped (-Wl,--wrap=realloc, tests/core.cmake) so that a test can make the
+/* realloc, wrapped (-Wl,--wrap=realloc, tests/math.cmake) so that a test can make the
  * backend's scratch find no memory */
 void *__real_realloc(void *p, size_t n);
 static int fail_realloc = 0;
@@ -48,8 +47,7 @@ static void check_gemm(const CpuKernels *k, int M, int N, int K) {
     double err = 0, norm = 0;
     for (int i = 0; i < M * N; i++) err += (C[i] - ref[i]) * (C[i] - ref[i]), norm += ref[i] * ref[i];
     if (!(sqrt(err / norm) < 1e-6)) {
-        fprintf(stderr, "FAIL %s gemm_acc %dx%dx%d: relative error %.3g\n", k->isa, M, N, K, sqrt(err / norm));
-        failures++;
+        FAIL("%s gemm_acc %dx%dx%d: relative error %.3g", k->isa, M, N, K, sqrt(err / norm));
     }
     /* the transposed packing gives the same product */
     float *Bt = malloc(sizeof(float) * K * N);
@@ -58,8 +56,7 @@ static void check_gemm(const CpuKernels *k, int M, int N, int K) {
     float *Bp2 = calloc(cpu_packed_size(K, N, k->tile_n), sizeof(float));
     cpu_pack_b(K, N, Bt, K, 1, k->tile_n, Bp2);
     if (memcmp(Bp, Bp2, sizeof(float) * cpu_packed_size(K, N, k->tile_n)) != 0) {
-        fprintf(stderr, "FAIL cpu_pack_b: the transposed packing differs\n");
-        failures++;
+        FAIL("cpu_pack_b: the transposed packing differs");
     }
     free(A), free(B), free(C), free(Bp), free(Bp2), free(Bt), free(ref);
 }
@@ -85,8 +82,7 @@ static void check_cell(const CpuKernels *k) {
             worst = fmax(worst, fabs(g - a[b * 4 * H + 2 * H + j]));
         }
     if (!(worst < 2e-6)) {
-        fprintf(stderr, "FAIL %s lstm_cell_forward: absolute error %.3g\n", k->isa, worst);
-        failures++;
+        FAIL("%s lstm_cell_forward: absolute error %.3g", k->isa, worst);
     }
 }
 
@@ -130,9 +126,8 @@ static void check_gru_rnn_cells(const CpuKernels *k) {
         worst_b = fmax(worst_b, fmax(fabs(ref_g[i] - a[i]), fabs(ref_gh[i] - ah[i])));
     for (int i = 0; i < R * H; i++) worst_b = fmax(worst_b, fabs(ref_dp[i] - dp[i]));
     if (!(worst_f < 2e-6) || !(worst_b < 1e-6)) {
-        fprintf(stderr, "FAIL %s gru cell: absolute error forward %.3g, backward %.3g\n", k->isa,
-                worst_f, worst_b);
-        failures++;
+        FAIL("%s gru cell: absolute error forward %.3g, backward %.3g", k->isa,
+             worst_f, worst_b);
     }
     /* rnn */
     float ra[R * H], ra0[R * H], rh[R * H];
@@ -149,9 +144,8 @@ static void check_gru_rnn_cells(const CpuKernels *k) {
     k->rnn_cell_backward(ra, dh, R, H);
     for (int i = 0; i < R * H; i++) worst_b = fmax(worst_b, fabs(ref_r[i] - ra[i]));
     if (!(worst_f < 2e-6) || !(worst_b < 1e-6)) {
-        fprintf(stderr, "FAIL %s rnn cell: absolute error forward %.3g, backward %.3g\n", k->isa,
-                worst_f, worst_b);
-        failures++;
+        FAIL("%s rnn cell: absolute error forward %.3g, backward %.3g", k->isa,
+             worst_f, worst_b);
     }
 }
 
@@ -173,9 +167,8 @@ static void check_dropout_row(const CpuKernels *k) {
             for (int j = 0; j < H; j++) {
                 int keep = crnn_dropout_keep(seed, iteration, stream, layer, t, j, H, p);
                 if (out[j] != (keep ? x[j] * scale : 0)) {
-                    fprintf(stderr, "FAIL %s dropout_row H=%d t=%d unit %d: %g, philox.h keeps it: %d\n",
-                            k->isa, H, t, j, out[j], keep);
-                    failures++;
+                    FAIL("%s dropout_row H=%d t=%d unit %d: %g, philox.h keeps it: %d",
+                         k->isa, H, t, j, out[j], keep);
                     break;
                 }
             }
@@ -275,8 +268,7 @@ int main(void) {
         for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
             float *b = run_recurrence(runs[r].be, S, B, H);
             if (memcmp(a, b, sizeof(float) * len) != 0) {
-                fprintf(stderr, "FAIL H=%d: the recurrence on %s differs from 1 thread\n", H, runs[r].what);
-                failures++;
+                FAIL("H=%d: the recurrence on %s differs from 1 thread", H, runs[r].what);
             }
             free(b);
         }
@@ -288,9 +280,8 @@ int main(void) {
             for (size_t r = 0; r < sizeof more / sizeof more[0]; r++) {
                 float *y = run_gru_rnn(more[r].be, G, S, B, H, &n2);
                 if (n1 != n2 || memcmp(x, y, sizeof(float) * n1) != 0) {
-                    fprintf(stderr, "FAIL H=%d: the %s recurrence on %s differs from 1 thread\n", H,
-                            G == 3 ? "gru" : "rnn", more[r].what);
-                    failures++;
+                    FAIL("H=%d: the %s recurrence on %s differs from 1 thread", H,
+                         G == 3 ? "gru" : "rnn", more[r].what);
                 }
                 free(y);
             }
@@ -314,9 +305,8 @@ int main(void) {
         double dd = 0, nn = 0;
         for (size_t i = 0; i < n1; i++) dd += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), nn += (double)a[i] * a[i];
         if (n1 != n2 || !(sqrt(dd / nn) < 1e-5)) {
-            fprintf(stderr, "FAIL G=%d without memory for packed weights: relative error %.3g\n", G,
-                    sqrt(dd / nn));
-            failures++;
+            FAIL("G=%d without memory for packed weights: relative error %.3g", G,
+                 sqrt(dd / nn));
         }
         free(a), free(b);
     }
@@ -324,10 +314,5 @@ int main(void) {
     backend_destroy(two);
     backend_destroy(one);
     backend_destroy(three);
-    if (failures) {
-        fprintf(stderr, "%d backend checks failed\n", failures);
-        return 1;
-    }
-    printf("all backend checks passed\n");
-    return 0;
+    return check_exit("test_backend");
 }

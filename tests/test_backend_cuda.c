@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "crnn/backend.h"
 #include "crnn/comm.h"
 #include "crnn/model.h"
@@ -28,20 +29,7 @@
 #include "crnn/cuda.h"
 #endif
 
-#define SKIP 77
-
-static int failures = 0;
 static uint32_t counter = 0;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            failures++;                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-        }                                                                 \
-    } while (0)
 
 #ifdef CRNN_HAVE_CUDA
 
@@ -572,7 +560,7 @@ int main(int argc, char **argv) {
     CrnnError err = {.msg = ""};
     if (backend_cuda_device_count(&count, &err) || count == 0) {
         printf("SKIP: no CUDA device (%s)\n", count == 0 && err.msg[0] ? err.msg : "none found");
-        return SKIP;
+        return CHECK_SKIP;
     }
     cpu = backend_cpu_create(1, &err);
     gpu = cpu ? backend_cuda_create(0, &err) : NULL;
@@ -596,26 +584,21 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (backend_check(gpu, &err)) {
-        fprintf(stderr, "FAIL: the CUDA backend reports: %s\n", err.msg);
-        failures++;
+        FAIL("the CUDA backend reports: %s", err.msg);
     }
     backend_destroy(gpu);
     backend_destroy(cpu);
-    if (rc || failures) {
-        fprintf(stderr, "%d failure(s)\n", failures + (rc != 0));
-        return 1;
-    }
-    printf("ok: %s\n", argv[1]);
-    return 0;
+    CHECK(rc == 0, "group %s stopped early", argv[1]);
+    return check_exit(argv[1]);
 }
 
 #else
 
 int main(int argc, char **argv) {
     (void)argc, (void)argv;
-    (void)failures, (void)counter;
+    (void)counter;
     printf("SKIP: no CUDA device (this build has no CUDA backend: CRNN_CUDA=OFF or no toolkit)\n");
-    return SKIP;
+    return CHECK_SKIP;
 }
 
 #endif

@@ -8,9 +8,10 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BENCH = os.path.join(ROOT, "benchmarks")
@@ -18,10 +19,11 @@ PY = sys.executable
 
 
 def run(args, env=None, expect=0, timeout=300):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, **(env or {})))
-    assert p.returncode == expect, f"{args} exited {p.returncode}, expected {expect}:\n{p.stdout}\n{p.stderr}"
-    return p.stdout + p.stderr
+    """stdout and stderr of a benchmark script run with env added to the environment; its exit
+    status must be expect"""
+    rc, out, err = harness.run(args, timeout=timeout, env=dict(os.environ, **(env or {})))
+    assert rc == expect, f"{args} exited {rc}, expected {expect}:\n{out}\n{err}"
+    return out + err
 
 
 def ring(P, n, alpha, beta):
@@ -213,12 +215,34 @@ def case_big_corpus_small(d):
     assert not [f for f in os.listdir(d) if f.startswith("crnn-big")], "the work folder was left behind"
 
 
+CORPUS_SCRIPTS = ["cpu_train.sh", "quality_tinyshakespeare.sh", "sample_speed.sh", "preprocess_speed.sh",
+                  "overlap.sh", "validation_ranks.sh"]
+
+
+def case_corpus(d):
+    """The scripts that train on a corpus take it from CRNN_CORPUS (benchmarks/lib.sh), with no
+    fallback to a path of some machine: without it they stop at once (exit 2) saying how to give
+    one, with an unreadable one they name it, and no script names an absolute data path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CRNN_CORPUS", "TEXT")}
+    env["CRNN_BIN"] = harness.BIN
+    for script in CORPUS_SCRIPTS:
+        rc, out, err = harness.run([os.path.join(BENCH, script)], env=env, timeout=60)
+        assert rc == 2 and f"{script}: no corpus: set CRNN_CORPUS" in err, (script, rc, out, err)
+        missing = os.path.join(d, "no-such-corpus.txt")
+        rc, out, err = harness.run([os.path.join(BENCH, script)], env=dict(env, CRNN_CORPUS=missing), timeout=60)
+        assert rc == 2 and f"cannot read the corpus '{missing}'" in err, (script, rc, out, err)
+    for name in sorted(os.listdir(BENCH)):
+        if name.endswith((".sh", ".py")):
+            text = open(os.path.join(BENCH, name)).read()
+            assert not re.search(r"/work/|\.\./shared|shared/data", text), f"benchmarks/{name} names a machine's data path"
+
+
 CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
-         "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small}
+         "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small, "corpus": case_corpus}
 
 
 def main():
-    with tempfile.TemporaryDirectory() as d:
+    with harness.tempdir(prefix="crnn-bench-test-") as d:
         CASES[sys.argv[1]](d)
     print(sys.argv[1] + ": ok")
 

@@ -6,6 +6,7 @@
  *   test_checkpoint                 run every test
  *   test_checkpoint --write PATH    write the round-trip checkpoint to PATH (for the h5py test)
  *   test_checkpoint --read PATH [1] read PATH (with the state when 1), print a summary */
+#include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
@@ -658,8 +659,7 @@ static void test_kill_during_write(void) {
         fflush(stderr);
         pid_t child = fork();
         if (child < 0) {
-            perror("fork");
-            failures++;
+            FAIL("fork: %s", strerror(errno));
             break;
         }
         if (child == 0) {
@@ -755,13 +755,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_checkpoint [--write PATH | --read PATH [1]]\n");
         return 2;
     }
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/crnn_test_checkpoint_XXXXXX",
-             base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (check_tmpdir("crnn_test_checkpoint")) return 1;
     fprintf(stderr, "round trips\n");
     test_foreign_params_only();
     test_round_trips();
@@ -771,13 +765,6 @@ int main(int argc, char **argv) {
     test_write_failures();
     fprintf(stderr, "kills during writes\n");
     test_kill_during_write();
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", tmpdir, tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    if (failures) {
-        fprintf(stderr, "test_checkpoint: %d checks failed\n", failures);
-        return 1;
-    }
-    printf("test_checkpoint: all checks passed\n");
-    return 0;
+    check_tmpdir_remove();
+    return check_exit("test_checkpoint");
 }

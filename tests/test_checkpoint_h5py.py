@@ -7,19 +7,12 @@ usage: python3 test_checkpoint_h5py.py PATH/TO/test_checkpoint
 import os
 import subprocess
 import sys
-import tempfile
 
 import h5py
 import numpy as np
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("check failed:", what, file=sys.stderr)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, check_exit, tempdir  # noqa: E402
 
 
 def attr_is(obj, name, kind, value=None):
@@ -165,7 +158,7 @@ def run(binary, *args):
 
 def main():
     binary = sys.argv[1]
-    with tempfile.TemporaryDirectory() as d:
+    with tempdir(prefix="crnn-checkpoint-h5py-") as d:
         path = os.path.join(d, "written.h5")
         r = run(binary, "--write", path)
         check(r.returncode == 0, f"--write failed: {r.stderr}")
@@ -195,11 +188,7 @@ def main():
             f["params/rnn/1/W_h"][...] = a
         r = run(binary, "--read", other)
         check(r.returncode != 0 and "/params/rnn/1/W_h" in r.stderr, f"NaN: {r.stderr}")
-    if failures:
-        print(f"test_checkpoint_h5py: {failures} checks failed", file=sys.stderr)
-        return 1
-    print("test_checkpoint_h5py: all checks passed")
-    return 0
+    return check_exit("test_checkpoint_h5py")
 
 
 if __name__ == "__main__":

@@ -13,78 +13,15 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import h5py
 import numpy as np
 
-BIN = os.environ.get("CRNN_BIN", os.path.join(os.path.dirname(__file__), "..", "build"))
-TIMEOUT = 300
-
-
-def prog(name):
-    return os.path.join(BIN, name)
-
-
-def run(args, timeout=TIMEOUT, **kw):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kw)
-    return p.returncode, p.stdout, p.stderr
-
-
-def must(args, **kw):
-    rc, out, err = run(args, **kw)
-    if rc != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({rc}):\n{out}\n{err}")
-    return out
-
-
-def make_text(path, n_chars=20000, seed=1):
-    rng = random.Random(seed)
-    words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "cat",
-             "runs", "away", "from", "home", "to", "sea", "ship", "sails", "north", "at", "dawn"]
-    out = []
-    n = 0
-    while n < n_chars:
-        line = " ".join(rng.choice(words) for _ in range(rng.randint(3, 9))).capitalize() + ".\n"
-        out.append(line)
-        n += len(line)
-    with open(path, "w") as f:
-        f.write("".join(out)[:n_chars])
-
-
-class Case:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="crnn-cli-")
-        self.txt = os.path.join(self.dir, "t.txt")
-        self.h5 = os.path.join(self.dir, "t.h5")
-        self.json = os.path.join(self.dir, "t.json")
-        make_text(self.txt)
-        must([prog("crnn-preprocess"), "--input_txt", self.txt, "--output_h5", self.h5,
-              "--output_json", self.json, "--quiet"])
-
-    def train_args(self, name, *extra):
-        return [prog("crnn-train"), "-input_h5", self.h5, "-input_json", self.json, "-gpu", "-1",
-                "-batch_size", 4, "-seq_length", 16, "-rnn_size", 24, "-num_layers", 2,
-                "-wordvec_size", 8, "-checkpoint_name", os.path.join(self.dir, name), *extra]
-
-    def close(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def losses(out):
-    return [float(m.group(2)) for m in re.finditer(r"i = (\d+) / \d+, loss = (\S+),", out)]
-
-
-def val_losses(out):
-    return [float(x) for x in re.findall(r"val loss = (\S+)", out)]
-
-
-def params_of(path):
-    with h5py.File(path, "r") as f:
-        out = {}
-        f["params"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-        return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (expect_error, expect_status, losses, must, params_of, prog, read_jsonl,  # noqa: E402
+                     refused_while_running, run, run_case, run_in_pty, run_raw, stop_with_signal,
+                     val_losses)
 
 
 def case_end_to_end(c):
@@ -243,53 +180,11 @@ def case_onehot(c):
     expect_error(c.train_args("neg", "-wordvec_size", -1, "-max_iters", 1), "-wordvec_size")
 
 
-def stop_with_signal(c, args, sig):
-    """Starts a long crnn-train, sends sig once it has printed iteration 5, and checks that it
-    stopped with status 75 after writing <prefix>_<i>.h5 ("sig" prefix). Returns i."""
-    p = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, line = time.time() + 60, ""
-        while "i = 5 /" not in line and time.time() < deadline:
-            line = p.stdout.readline()
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 75, f"exit {p.returncode}\n{out}\n{err}"
-    m = re.search(r"stopped by a signal at iteration (\d+)", out)
-    assert m, out
-    it = int(m.group(1))
-    assert os.path.exists(os.path.join(c.dir, f"sig_{it}.h5")), out
-    return it
-
-
-def run_case(cases):
-    """The main of the test scripts: runs the case named by argv[1] in a fresh Case."""
-    name = sys.argv[1]
-    c = Case()
-    try:
-        cases[name](c)
-    finally:
-        c.close()
-    print(f"{name}: ok")
-
-
 def case_signal(c):
     it = stop_with_signal(c, c.train_args("sig", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1),
                           signal.SIGTERM)
     out = must(c.train_args("sig", "-resume", "auto", "-max_iters", it + 3))
     assert f"i = {it + 1} / {it + 3}" in out, out
-
-
-def expect_error(args, *needles, rc_ok=lambda rc: rc != 0):
-    rc, out, err = run(args)
-    assert rc_ok(rc), f"expected failure, got {rc}: {out}\n{err}"
-    assert "error:" in err, f"no error message: {err!r}"
-    for n in needles:
-        assert n in err, f"expected {n!r} in the message: {err!r}"
-    assert "Traceback" not in err and "Segmentation" not in err
-    return err
 
 
 def case_bad_input(c):
@@ -376,12 +271,6 @@ def case_init_from(c):
         assert f["config"].attrs["max_iters"] == 4
 
 
-def read_jsonl(path):
-    import json
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
 def case_metrics(c):
     import json
     must(c.train_args("m", "-max_iters", 30, "-print_every", 5, "-checkpoint_every", 10, "-keep_last", 2))
@@ -463,33 +352,6 @@ def case_presets(c):
         assert f"lstm {L} x 16," in out, out
 
 
-def run_in_pty(args, timeout=120):
-    """Runs args with stdout on a pseudo-terminal; returns (exit status, everything printed)."""
-    import pty
-    master, slave = pty.openpty()
-    p = subprocess.Popen([str(a) for a in args], stdout=slave, stderr=subprocess.PIPE)
-    os.close(slave)
-    chunks, deadline = [], time.time() + timeout
-    while time.time() < deadline:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed its side
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    p.wait(timeout=60)
-    return p.returncode, b"".join(chunks).decode("utf-8", "replace")
-
-
-def run_raw(args):
-    """stdout as printed (text mode would turn carriage returns into newlines)."""
-    p = subprocess.run([str(a) for a in args], capture_output=True, timeout=TIMEOUT)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.decode("utf-8", "replace")
-
-
 def case_progress(c):
     args = c.train_args("p", "-max_iters", 30, "-checkpoint_every", 10, "-print_every", 1)
     # on a terminal: one live line redrawn in place, with the last validation loss and an ETA
@@ -511,37 +373,6 @@ def case_progress(c):
     # -quiet silences both
     rc, out = run_in_pty([*args, "-quiet", 1])
     assert rc == 0 and out.strip() == "", repr(out)
-
-
-def refused_while_running(c, start_a, start_b, holder_host):
-    """start_a: the command of a long run A; start_b: a second start on A's checkpoint name.
-    B must exit 1 within seconds naming A's host and pid, and touch nothing of A's: its metrics
-    keep every record and grow on, its checkpoints stay as they were. Returns A's Popen, still
-    running."""
-    a = subprocess.Popen([str(x) for x in start_a], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = os.path.join(c.dir, "lock_metrics.jsonl")
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        assert a.poll() is None, a.communicate()
-        if os.path.exists(metrics) and open(metrics).read().count('"train"') >= 12:
-            break
-        time.sleep(0.05)
-    before = open(metrics).read()
-    ckpts = {f: os.stat(os.path.join(c.dir, f)).st_mtime_ns for f in os.listdir(c.dir) if f.startswith("lock_1")}
-    assert ckpts, os.listdir(c.dir)
-    t0 = time.time()
-    b = subprocess.run([str(x) for x in start_b], capture_output=True, text=True, timeout=60)
-    took = time.time() - t0
-    assert b.returncode == 1, (b.returncode, b.stdout, b.stderr)
-    assert took < 10, f"the refusal took {took:.1f} s"
-    holder = open(os.path.join(c.dir, "lock.lock")).read()
-    assert f"host {holder_host}, pid " in holder, holder
-    assert "another crnn-train is writing this run" in b.stderr and holder.strip() in b.stderr, b.stderr
-    after = open(metrics).read()
-    assert after.startswith(before), "the second start changed the running job's metrics"
-    for f, t in ckpts.items():
-        assert os.stat(os.path.join(c.dir, f)).st_mtime_ns == t, f"the second start touched {f}"
-    return a
 
 
 def case_lock(c):
@@ -778,19 +609,6 @@ def case_advice_plateau(c):
     k = sum(1 for line in lines[:advised[0]] if "val loss = " in line) - 1
     assert k >= 3 and vl[k] > 0.99 * vl[k - 3], (k, vl)
     assert all(vl[j] <= 0.99 * vl[j - 3] for j in range(3, k)), (k, vl)
-
-
-def expect_status(args, status, *needles, **kw):
-    """Runs args; expects exit status `status`, and for a failure an error message holding each
-    needle. Returns (stdout, stderr)."""
-    rc, out, err = run(args, **kw)
-    assert rc == status, f"{' '.join(map(str, args))}: exit {rc}, expected {status}\n{out}\n{err}"
-    if status != 0:
-        assert "error:" in err, f"no error message: {err!r}"
-    for n in needles:
-        assert n in err, f"expected {n!r} in the message: {err!r}"
-    assert "Traceback" not in err and "Segmentation" not in err
-    return out, err
 
 
 def case_typo(c):

@@ -19,13 +19,11 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import losses, must, params_of, refused_while_running, run_case  # noqa: E402
-from test_mpi import close, norm_rel  # noqa: E402
+from harness import SKIP, close, losses, must, norm_rel, params_of, refused_while_running, run_case  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "cluster", "cluster.sh")
 LAUNCH = os.path.join(HERE, "..", "launch", "crnn-launch")
-SKIP = 77
 
 
 class Cluster:

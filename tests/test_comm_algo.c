@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "crnn/comm.h"
 
 static int read_algo(void) {
@@ -37,26 +38,27 @@ int main(int argc, char **argv) {
     int after_big = read_algo();
     const real mean = (real)(c->size + 1) / 2;
     for (size_t i = 0; i < big; i++) bad += buf[i] != mean;
+    CHECK(bad == 0, "rank %d: %d of %zu means of a 64 KB allreduce wrong", c->rank, bad, big);
     if (c->allreduce_mean(c, buf, small, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
     int after_small = read_algo();
     int64_t v = c->rank;
     if (c->allreduce_max_int(c, &v, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
-    bad += v != c->size - 1;
+    CHECK(v == c->size - 1, "rank %d: the max of the ranks is %lld", c->rank, (long long)v);
     int after_int = read_algo();
     if (c->allreduce_mean(c, buf, big, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
     int after_big2 = read_algo();
     const int want_big = user ? 4 : 1, want_small = user ? 4 : 2;
-    if (after_big != want_big || after_small != want_small || after_int != want_small || after_big2 != want_big) {
-        fprintf(stderr, "rank %d: libnbc's algorithm after a 64 KB allreduce %d (want %d), 12 bytes %d, an int64 %d (want %d), 64 KB again %d\n",
-                c->rank, after_big, want_big, after_small, after_int, want_small, after_big2);
-        bad++;
-    }
-    if (bad) fprintf(stderr, "rank %d: %d wrong\n", c->rank, bad);
-    int64_t all_bad = bad;
-    c->allreduce_max_int(c, &all_bad, &err);
-    if (c->rank == 0 && !all_bad) printf("algorithm choice: ok (%s, %d ranks)\n", user ? "the user's" : "crnn's", c->size);
+    CHECK(after_big == want_big && after_small == want_small && after_int == want_small && after_big2 == want_big,
+          "rank %d: libnbc's algorithm after a 64 KB allreduce %d (want %d), 12 bytes %d, an int64 %d (want %d), 64 KB again %d",
+          c->rank, after_big, want_big, after_small, after_int, want_small, after_big2);
+    /* every rank's failures count: each rank exits with the world's */
+    int64_t all = failures;
+    c->allreduce_max_int(c, &all, &err);
+    failures = (int)all;
+    if (c->rank == 0 && !failures) printf("algorithm choice: ok (%s, %d ranks)\n", user ? "the user's" : "crnn's", c->size);
+    const int rank = c->rank;
     free(buf);
     MPI_T_finalize();
     c->destroy(c);
-    return all_bad ? 1 : 0;
+    return rank == 0 ? check_exit("test_comm_algo") : failures != 0;
 }

@@ -17,13 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import Case, losses, must, prog, run  # noqa: E402
+from harness import SKIP, losses, must, prog, run, run_case  # noqa: E402
 
 NO_DEVICE = re.compile(r"no CUDA device|has no CUDA backend")
-SKIP = 77
 # the build runs its CUDA code on tests/cuemu (CRNN_CUDA=EMULATE), which can have any number of devices
 EMULATED = os.environ.get("CRNN_CUDA_EMULATED") == "1"
 
@@ -235,22 +233,8 @@ def case_device_failure(c):
     return 0
 
 
-def main():
-    cases = {"fallback": case_fallback, "checkpoint": case_checkpoint, "device_failure": case_device_failure,
-             "comm_timeout": case_comm_timeout}
-    if len(sys.argv) != 2 or sys.argv[1] not in cases:
-        print(f"usage: {sys.argv[0]} {'|'.join(cases)}", file=sys.stderr)
-        return 2
-    c = Case()
-    try:
-        rc = cases[sys.argv[1]](c)
-    finally:
-        c.close()
-    if rc == SKIP:
-        return SKIP
-    print("ok")
-    return 0
-
+CASES = {"fallback": case_fallback, "checkpoint": case_checkpoint, "device_failure": case_device_failure,
+         "comm_timeout": case_comm_timeout}
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_case(CASES)

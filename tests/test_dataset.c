@@ -351,22 +351,10 @@ static void test_errors(void) {
 
 int main(void) {
     crnn_hdf5_quiet();
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/crnn_test_dataset_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (check_tmpdir("crnn_test_dataset")) return 1;
     test_batching();
     test_shrink();
     test_errors();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    if (failures) {
-        fprintf(stderr, "test_dataset: %d checks failed\n", failures);
-        return 1;
-    }
-    printf("test_dataset: all checks passed\n");
-    return 0;
+    check_tmpdir_remove();
+    return check_exit("test_dataset");
 }

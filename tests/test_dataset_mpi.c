@@ -6,20 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "crnn/dataset.h"
 
-static int check(const char *path, int B, int S, int rank, int size) {
+static void check_shard(const char *path, int B, int S, int rank, int size) {
     CrnnError err;
     Batches shard, whole;
     int shrunk;
     MPI_Comm world = MPI_COMM_WORLD;
     if (dataset_load_shard(&shard, path, "train", size * B, rank * B, B, S, 0, 100000, &shrunk, &world, &err)) {
-        fprintf(stderr, "rank %d: shard: %s\n", rank, err.msg);
-        return 1;
+        FAIL("rank %d: shard: %s", rank, err.msg);
+        return;
     }
     if (dataset_load(&whole, path, "train", size * B, 0, size * B, S, 0, 100000, &shrunk, &err)) {
-        fprintf(stderr, "rank %d: whole: %s\n", rank, err.msg);
-        return 1;
+        FAIL("rank %d: whole: %s", rank, err.msg);
+        return;
     }
     int bad = shard.count != whole.count || shard.stream_len != whole.stream_len;
     int32_t *xs = malloc(sizeof(int32_t) * B * S), *ys = malloc(sizeof(int32_t) * B * S);
@@ -32,11 +33,10 @@ static int check(const char *path, int B, int S, int rank, int size) {
             memcmp(ys, yw + (size_t)rank * B * S, sizeof(int32_t) * B * S))
             bad = 1;
     }
-    if (bad) fprintf(stderr, "rank %d: %s B=%d S=%d: the shard differs from the serial read\n", rank, path, B, S);
+    CHECK(!bad, "rank %d: %s B=%d S=%d: the shard differs from the serial read", rank, path, B, S);
     free(xs), free(ys), free(xw), free(yw);
     dataset_free(&shard);
     dataset_free(&whole);
-    return bad;
 }
 
 int main(int argc, char **argv) {
@@ -45,11 +45,14 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     crnn_hdf5_quiet();
-    int bad = 0;
-    for (int f = 1; f < argc; f++) bad |= check(argv[f], 5, 7, rank, size) | check(argv[f], 2, 13, rank, size);
-    int any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (rank == 0) printf(any ? "the shards differ\n" : "%d ranks: every shard equals the serial read\n", size);
+    for (int f = 1; f < argc; f++) {
+        check_shard(argv[f], 5, 7, rank, size);
+        check_shard(argv[f], 2, 13, rank, size);
+    }
+    /* every rank's failures count: each rank exits with the world's */
+    int mine = failures;
+    MPI_Allreduce(&mine, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0 && !failures) printf("%d ranks: every shard equals the serial read\n", size);
     MPI_Finalize();
-    return any;
+    return rank == 0 ? check_exit("test_dataset_mpi") : failures != 0;
 }

@@ -183,11 +183,7 @@ static void test_switch(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "%s/crnn-test-flags-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (check_tmpdir("crnn-test-flags")) return 1;
     FILE *devnull = freopen("/dev/null", "w", stdout); /* --help would print */
     (void)devnull;
     test_distance();
@@ -195,13 +191,6 @@ int main(void) {
     test_hints();
     test_messages();
     test_switch();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    fprintf(stderr, "flags: all checks passed\n");
-    return 0;
+    check_tmpdir_remove();
+    return check_exit("test_flags");
 }

@@ -8,11 +8,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import prog, run, tempdir  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "data", "resume_golden")
@@ -44,17 +45,16 @@ def kernel():
 
 
 def main():
-    binary = os.environ["CRNN_BIN"]
     want = json.load(open(os.path.join(GOLDEN, "expected.json")))
-    with tempfile.TemporaryDirectory() as d:
+    with tempdir(prefix="crnn-golden-") as d:
         for f in ("data.h5", "data.json", "ck_10.h5"):
             shutil.copy(os.path.join(GOLDEN, f), d)
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-        p = subprocess.run([os.path.join(binary, "crnn-train"), "-resume", "ck_10.h5", "-input_h5", "data.h5",
+        rc, out, err = run([prog("crnn-train"), "-resume", "ck_10.h5", "-input_h5", "data.h5",
                             "-input_json", "data.json", "-gpu", "-1", "-max_iters", "30", "-checkpoint_every", "10",
                             "-print_every", "1", "-checkpoint_name", "cont", "-progress", "plain", "-quiet", "0"],
-                           cwd=d, env=env, capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, p.stdout + p.stderr
+                           cwd=d, env=env)
+        assert rc == 0, out + err
         recs = [json.loads(l) for l in open(os.path.join(d, "cont_metrics.jsonl"))]
     got_train = {str(r["iteration"]): r["loss"] for r in recs if r["type"] == "train"}
     got_val = {str(r["iteration"]): r["val_loss"] for r in recs if r["type"] == "val"}
@@ -71,7 +71,7 @@ def main():
         assert bad.size == 0, f"{name} losses differ at iterations {[sorted(ref, key=int)[i] for i in bad]}: " \
                               f"{a[bad]} against {b[bad]} (written by {want['written_by']})"
     # the printed progress lines' losses, as torch-rnn's format shows them
-    printed = [l for l in p.stdout.splitlines() if "loss = " in l]
+    printed = [l for l in out.splitlines() if "loss = " in l]
     strip = lambda lines: [re.sub(r", \d+ chars/s$", "", l) for l in lines]
     if same:
         assert strip(printed) == strip(want["printed"]), (printed, want["printed"])

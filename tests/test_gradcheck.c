@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "crnn/backend.h"
 #include "crnn/model.h"
 #include "crnn/rng.h"
 
-static int failures = 0;
 static uint32_t counter = 0;
 
 static double rnd(void) {
@@ -25,9 +25,9 @@ static void expect_close(const char *what, int index, double analytic, double nu
     double rel = fabs(analytic - numeric) / fmax(fabs(numeric), 1e-300);
     if (fabs(analytic - numeric) > tol * fabs(numeric) + 1e-8) {
         if (failures < 20)
-            fprintf(stderr, "FAIL %s[%d]: analytic %.12g numeric %.12g (rel %.3g)\n", what, index,
-                    analytic, numeric, rel);
-        failures++;
+            FAIL("%s[%d]: analytic %.12g numeric %.12g (rel %.3g)", what, index, analytic, numeric, rel);
+        else
+            failures++; /* counted, not printed: the first 20 tell enough */
     }
 }
 
@@ -204,18 +204,16 @@ static void check_dropout(Backend *be) {
     }
     double frac = (double)kept / n; /* 1036 units: within 5 standard deviations (0.014) */
     if (!same || !scaled || fabs(frac - (1 - p)) > 0.07) {
-        fprintf(stderr, "FAIL dropout: same key same mask %d, kept units scaled %d, kept %.3f of 0.7\n",
-                same, scaled, frac);
-        failures++;
+        FAIL("dropout: same key same mask %d, kept units scaled %d, kept %.3f of 0.7",
+             same, scaled, frac);
     }
     for (int variant = 0; variant < 2; variant++) {
         be->dropout(be, b, x, S, B, H, p, 99, variant ? 12 : 13, 0, variant ? 2 : 1);
         int differ = 0;
         for (int k = 0; k < n; k++) differ += (a[k] != 0) != (b[k] != 0);
         if (differ < n / 10) {
-            fprintf(stderr, "FAIL dropout: another %s gives nearly the same mask (%d of %d differ)\n",
-                    variant ? "layer" : "iteration", differ, n);
-            failures++;
+            FAIL("dropout: another %s gives nearly the same mask (%d of %d differ)",
+                 variant ? "layer" : "iteration", differ, n);
         }
     }
     /* streams 2 and 3 alone, as a second rank of B = 2 holds them */
@@ -226,9 +224,8 @@ static void check_dropout(Backend *be) {
     for (int t = 0; t < S; t++)
         for (int k = 0; k < 2 * H; k++)
             if (c[(size_t)t * 2 * H + k] != a[((size_t)t * B + 2) * H + k]) {
-                fprintf(stderr, "FAIL dropout: stream %d step %d unit %d differs when the batch starts at stream 2\n",
-                        2 + k / H, t, k % H);
-                failures++;
+                FAIL("dropout: stream %d step %d unit %d differs when the batch starts at stream 2",
+                     2 + k / H, t, k % H);
                 t = S;
                 break;
             }
@@ -236,8 +233,7 @@ static void check_dropout(Backend *be) {
     memcpy(b, x, sizeof(double) * n);
     be->dropout(be, b, b, S, B, H, p, 99, 12, 0, 1);
     if (memcmp(a, b, sizeof(double) * n) != 0) {
-        fprintf(stderr, "FAIL dropout in place differs from out of place\n");
-        failures++;
+        FAIL("dropout in place differs from out of place");
     }
     free(x), free(a), free(b), free(c), free(x2);
 }
@@ -250,17 +246,15 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
     Model m;
     CrnnError err;
     if (model_create(&m, &cfg, be, B, S, &err)) {
-        fprintf(stderr, "FAIL model_create: %s\n", err.msg);
-        failures++;
+        FAIL("model_create: %s", err.msg);
         return;
     }
     model_init_params(&m, 5);
     model_set_dropout(&m, 1, 31, 4, 2);
     if (D == 0 && (strcmp(m.tensors[0].name, "params/rnn/0/W_x") != 0 ||
                    m.tensors[0].dims[0] != cfg.V || m.tensors[0].dims[1] != m.G * cfg.H)) {
-        fprintf(stderr, "FAIL %s one-hot layout: first tensor %s [%lld, %lld]\n", type,
-                m.tensors[0].name, (long long)m.tensors[0].dims[0], (long long)m.tensors[0].dims[1]);
-        failures++;
+        FAIL("%s one-hot layout: first tensor %s [%lld, %lld]", type,
+             m.tensors[0].name, (long long)m.tensors[0].dims[0], (long long)m.tensors[0].dims[1]);
     }
     int32_t *x = malloc(sizeof(int32_t) * B * S), *y = malloc(sizeof(int32_t) * B * S);
     for (int k = 0; k < B * S; k++) {
@@ -281,8 +275,7 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
     memcpy(analytic, m.grads, sizeof(double) * m.num_params);
     double *numeric = malloc(sizeof(double) * m.num_params);
     if (!(loss > 0)) {
-        fprintf(stderr, "FAIL model loss %g\n", loss);
-        failures++;
+        FAIL("model loss %g", loss);
     }
     const double eps = 1e-5; /* rounding error ~4e-11, truncation ~1e-10 relative */
     char what[96];
@@ -307,9 +300,8 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
         for (size_t k = p->offset; k < p->offset + p->size; k++)
             dd += (analytic[k] - numeric[k]) * (analytic[k] - numeric[k]), nn += numeric[k] * numeric[k];
         if (!(sqrt(dd) <= 1e-6 * sqrt(nn))) {
-            fprintf(stderr, "FAIL %s: relative error in norm %.3g (norm %.3g)\n", what,
-                    sqrt(dd / nn), sqrt(nn));
-            failures++;
+            FAIL("%s: relative error in norm %.3g (norm %.3g)", what,
+                 sqrt(dd / nn), sqrt(nn));
         }
     }
     if (dropout > 0) { /* the masks did drop units, of every layer */
@@ -317,9 +309,8 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
             int zeros = 0;
             for (int k = 0; k < B * S * cfg.H; k++) zeros += m.layers[l].drop[k] == 0;
             if (zeros == 0 || zeros == B * S * cfg.H) {
-                fprintf(stderr, "FAIL %s dropout %g: layer %d dropped %d of %d units\n", type, dropout, l,
-                        zeros, B * S * cfg.H);
-                failures++;
+                FAIL("%s dropout %g: layer %d dropped %d of %d units", type, dropout, l,
+                     zeros, B * S * cfg.H);
             }
         }
     }
@@ -331,8 +322,7 @@ static void check_model(Backend *be, const char *type, int D, int L, int B, int 
     double diff = 0;
     for (size_t k = 0; k < ns; k++) diff += fabs(h1[k] - h0[k]);
     if (!(diff > 1e-3)) {
-        fprintf(stderr, "FAIL the final state was not carried out of forward\n");
-        failures++;
+        FAIL("the final state was not carried out of forward");
     }
     free(h1);
     free(analytic), free(numeric), free(x), free(y), free(h0), free(c0);
@@ -364,10 +354,5 @@ int main(void) {
         check_model(be, types[c], 0, 3, 2, 5, 0.25);
     }
     backend_destroy(be);
-    if (failures) {
-        fprintf(stderr, "%d gradient checks failed\n", failures);
-        return 1;
-    }
-    printf("all gradient checks passed\n");
-    return 0;
+    return check_exit("test_gradcheck");
 }

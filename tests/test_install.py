@@ -28,9 +28,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import losses, make_text  # noqa: E402
+from harness import SKIP, Skip, Slurm, losses, make_text  # noqa: E402
 
-SKIP = 77
 PROGRAMS = ["crnn-preprocess", "crnn-train", "crnn-sample", "crnn-eval", "crnn-plot", "crnn-inspect"]
 TINY = ["-rnn_size", "32", "-num_layers", "1", "-wordvec_size", "16", "-batch_size", "4", "-seq_length", "16"]
 
@@ -144,8 +143,6 @@ def case_programs(inst):
 
 
 def case_slurm(inst):
-    from test_slurm import Skip, Slurm  # the local Slurm of test_slurm.py: imports h5py
-
     s = Slurm()
     try:
         s.start()

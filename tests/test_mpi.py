@@ -15,24 +15,13 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import losses, make_text, must, params_of, prog, run_case, stop_with_signal, val_losses  # noqa: E402
+from harness import close, losses, make_text, must, norm_rel, params_of, prog, run_case, stop_with_signal, val_losses  # noqa: E402
 
 MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none"]
 
 
 def mpi(n, args):
     return [*MPIRUN, "-np", str(n), *[str(a) for a in args]]
-
-
-def close(a, b, rel):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.all(np.abs(a - b) <= rel * np.abs(b))
-
-
-def norm_rel(pa, pb):
-    num = sum(float(np.sum((pa[k].astype(np.float64) - pb[k]) ** 2)) for k in pa)
-    den = sum(float(np.sum(pb[k].astype(np.float64) ** 2)) for k in pb)
-    return (num / den) ** 0.5
 
 
 def case_np2_vs_np1(c):

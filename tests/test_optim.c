@@ -2,17 +2,9 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "check.h"
 #include "crnn/backend.h"
 #include "crnn/optim.h"
-
-static int failures = 0;
-
-static void expect(int ok, const char *what) {
-    if (!ok) {
-        fprintf(stderr, "FAIL %s\n", what);
-        failures++;
-    }
-}
 
 int main(void) {
     CrnnError err;
@@ -28,21 +20,21 @@ int main(void) {
     optim_clip(be, h, N, 2.0, 1);
     double after = 0;
     for (int k = 0; k < N; k++) after += (double)h[k] * h[k];
-    expect(fabs(sqrt(after) - 2.0) < 1e-5, "norm clipping gives norm 2");
-    for (int k = 0; k < N; k++) expect(fabs(h[k] - g[k] * 2.0 / norm) < 1e-6, "norm clipping keeps the direction");
+    CHECK(fabs(sqrt(after) - 2.0) < 1e-5, "norm clipping gives norm 2");
+    for (int k = 0; k < N; k++) CHECK(fabs(h[k] - g[k] * 2.0 / norm) < 1e-6, "norm clipping keeps the direction");
     /* by norm, already small enough: untouched */
     for (int k = 0; k < N; k++) h[k] = g[k];
     optim_clip(be, h, N, 100.0, 1);
-    for (int k = 0; k < N; k++) expect(h[k] == g[k], "norm clipping below the limit changes nothing");
+    for (int k = 0; k < N; k++) CHECK(h[k] == g[k], "norm clipping below the limit changes nothing");
     /* clamp: each element */
     for (int k = 0; k < N; k++) h[k] = g[k];
     optim_clip(be, h, N, 1.0, 0);
-    for (int k = 0; k < N; k++) expect(h[k] == (g[k] > 1 ? 1 : (g[k] < -1 ? -1 : g[k])), "clamp");
+    for (int k = 0; k < N; k++) CHECK(h[k] == (g[k] > 1 ? 1 : (g[k] < -1 ? -1 : g[k])), "clamp");
     /* clip 0: off */
     for (int k = 0; k < N; k++) h[k] = g[k];
     optim_clip(be, h, N, 0, 1);
     optim_clip(be, h, N, 0, 0);
-    for (int k = 0; k < N; k++) expect(h[k] == g[k], "clip 0 is off");
+    for (int k = 0; k < N; k++) CHECK(h[k] == g[k], "clip 0 is off");
     /* Adam, two steps, against torch/optim's formula */
     Optimizer o;
     if (optim_create(&o, be, "adam", N, 0.01, 0.95, &err)) return 1;
@@ -57,11 +49,11 @@ int main(void) {
             xr[k] -= (real)(step * m[k] / (sqrt(v[k]) + 1e-8));
         }
     }
-    for (int k = 0; k < N; k++) expect(fabs(x[k] - xr[k]) < 1e-6, "adam");
+    for (int k = 0; k < N; k++) CHECK(fabs(x[k] - xr[k]) < 1e-6, "adam");
     optim_destroy(&o);
     /* RMSprop, two steps, against char-rnn's formula; no first moment kept */
     if (optim_create(&o, be, "rmsprop", N, 0.01, 0.95, &err)) return 1;
-    expect(o.m == NULL, "rmsprop keeps only v");
+    CHECK(o.m == NULL, "rmsprop keeps only v");
     for (int k = 0; k < N; k++) x[k] = xr[k] = 0, v[k] = 0;
     for (int t = 1; t <= 2; t++) {
         optim_step(&o, x, g);
@@ -70,11 +62,9 @@ int main(void) {
             xr[k] -= (real)(0.01 * g[k] / (sqrt(v[k]) + 1e-8));
         }
     }
-    for (int k = 0; k < N; k++) expect(fabs(x[k] - xr[k]) < 1e-6, "rmsprop");
+    for (int k = 0; k < N; k++) CHECK(fabs(x[k] - xr[k]) < 1e-6, "rmsprop");
     optim_destroy(&o);
-    expect(optim_create(&o, be, "sgd", N, 0.01, 0.95, &err) != 0, "an unknown optimizer is refused");
+    CHECK(optim_create(&o, be, "sgd", N, 0.01, 0.95, &err) != 0, "an unknown optimizer is refused");
     backend_destroy(be);
-    if (failures) return 1;
-    printf("optimizer checks passed\n");
-    return 0;
+    return check_exit("test_optim");
 }

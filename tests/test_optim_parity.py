@@ -12,9 +12,11 @@ import sys
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference as ref  # noqa: E402
-from test_parity import ITERS, LOSS_RE, Workspace, binary, run  # noqa: E402
+from harness import Workspace, binary, losses_by_iteration, must  # noqa: E402
+
+ITERS = 10
 
 torch.set_num_threads(1)
 
@@ -92,8 +94,7 @@ def main():
                     "-checkpoint_name", ws.path("cv_%d/ck" % i), "-gpu", -1]
             for k, v in flags.items():
                 args += ["-" + k, v]
-            out = run([str(a) for a in args])[0].decode()
-            got = {int(m.group(1)): float(m.group(2)) for m in LOSS_RE.finditer(out)}
+            got = losses_by_iteration(must(args))
             _, params, _ = ref.read_checkpoint(ck)
             model = ref.RefLM.from_params(params)
             want, count = reference(model, ws.splits["train"], B, S, flags)

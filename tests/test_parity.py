@@ -26,10 +26,8 @@ Set CRNN_PARITY_KEEP=1 to keep the temporary folder.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import h5py
 import numpy as np
@@ -37,21 +35,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference as ref  # noqa: E402
+from harness import Workspace, binary  # noqa: E402
 
-BIN = os.environ.get("CRNN_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                              "..", "build"))
 torch.set_num_threads(1)
 
 
-class Failure(Exception):
-    pass
-
-
-def binary(name):
-    path = os.path.join(BIN, name)
-    if not os.access(path, os.X_OK):
-        raise Failure("%s is not built (looked in CRNN_BIN=%s)" % (name, BIN))
-    return path
+class Failure(AssertionError):
+    """A check's differences, all of them (harness.binary and Workspace raise AssertionError)."""
 
 
 def run(args, timeout=300):
@@ -61,71 +51,6 @@ def run(args, timeout=300):
                       % (p.returncode, " ".join(args), p.stdout.decode("utf-8", "replace")[-3000:],
                          p.stderr.decode("utf-8", "replace")[-3000:]))
     return p.stdout, p.stderr
-
-
-# --------------------------------------------------------------------------------------------
-# Test data
-
-WORDS = ("the of and to in that it was his her with for as had you not be he she on at by "
-         "which from this but have all were they are one so said when there what we would "
-         "their them him my me then out up into no could like more over time little old man "
-         "night queen king crown sword river mountain crystal journey shadow quiet jumping "
-         "fox lazy dog brown vexed wizard zephyr quick buzz jinx").split()
-NAMES = ["Anna", "Bertram", "Clara", "Dmitri", "Elena", "Fjodor", "Gustav", "Hugo", "Iris",
-         "Katja", "Leo", "Marie", "Otto", "Petra", "The", "Wilhelm", "Yusuf", "Zoë"]
-EXTRA = ["café", "naïve", "über"]
-
-
-def make_text(seed=7, chars=6000):
-    """Pseudo-prose, ~50 distinct characters including three non-ASCII code points."""
-    rng = np.random.default_rng(seed)
-    out, n = [], 0
-    while n < chars:
-        words = [NAMES[rng.integers(len(NAMES))]]
-        for _ in range(int(rng.integers(4, 14))):
-            pool = EXTRA if rng.random() < 0.03 else WORDS
-            w = pool[rng.integers(len(pool))]
-            if rng.random() < 0.08:
-                w += ","
-            words.append(w)
-        s = " ".join(words) + str(rng.choice([".", ".", ".", "!", "?", ";", ":"]))
-        s += "\n" if rng.random() < 0.25 else " "
-        out.append(s)
-        n += len(s)
-    return "".join(out)
-
-
-class Workspace:
-    """A temporary folder with text, .h5 and .json made by crnn-preprocess."""
-
-    def __init__(self, seed=7, chars=6000):
-        self.dir = tempfile.mkdtemp(prefix="crnn-parity-")
-        self.txt = os.path.join(self.dir, "data.txt")
-        self.h5 = os.path.join(self.dir, "data.h5")
-        self.json = os.path.join(self.dir, "data.json")
-        self.text = make_text(seed, chars)
-        with open(self.txt, "w", encoding="utf-8") as f:
-            f.write(self.text)
-        run([binary("crnn-preprocess"), "--input_txt", self.txt, "--output_h5", self.h5,
-             "--output_json", self.json])
-        self.splits, self.idx_to_token, self.token_to_idx = ref.load_data(self.h5, self.json)
-        self.V = len(self.idx_to_token)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def checkpoint(self, name, D, H, L, seed, **kw):
-        """Random weights (ref.init_params; cell= picks lstm, gru or rnn) as a checkpoint."""
-        params = ref.init_params(self.V, D, H, L, seed=seed, **kw)
-        path = self.path(name)
-        ref.write_checkpoint(path, params, self.idx_to_token, L)
-        return path
-
-    def close(self):
-        if os.environ.get("CRNN_PARITY_KEEP"):
-            print("kept %s" % self.dir)
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,7 +412,7 @@ def main(argv):
         try:
             CHECKS[n]()
             print("PASS %s" % n)
-        except Failure as e:
+        except AssertionError as e:
             print("FAIL %s\n%s" % (n, e))
             failed.append(n)
     return 1 if failed else 0

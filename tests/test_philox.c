@@ -12,19 +12,9 @@
 
 #include <Random123/philox.h>
 
+#include "check.h"
 #include "crnn/philox.h"
 #include "crnn/rng.h"
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            failures++;                                                         \
-            fprintf(stderr, "%s:%d: check failed: ", __FILE__, __LINE__);       \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fprintf(stderr, "\n");                                              \
-        }                                                                       \
-    } while (0)
 
 /* Random123 tests/kat_vectors (release 1.14.0):
  * philox4x32 10 CTR[4] KEY[2] EXPECTED[4] */
@@ -93,7 +83,6 @@ int main(void) {
         differ += memcmp(mine, theirs, sizeof mine) != 0;
     }
     CHECK(differ == 0, "%d of 10000 rng_philox draws differ from Random123 on philox.h's counter and key", differ);
-    if (failures) fprintf(stderr, "%d checks failed\n", failures);
-    else printf("Philox4x32-10: Random123's 3 known answers and 110000 draws against its philox4x32 agree\n");
-    return failures != 0;
+    if (!failures) printf("Philox4x32-10: Random123's 3 known answers and 110000 draws against its philox4x32 agree\n");
+    return check_exit("test_philox");
 }

@@ -27,26 +27,21 @@ import os
 import random
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-BIN = os.environ.get("CRNN_BIN", os.path.join(os.path.dirname(__file__), "..", "build"))
-PLOT = os.path.join(BIN, "crnn-plot")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, expect_status, prog, skip  # noqa: E402
+import harness  # noqa: E402
+
+PLOT = prog("crnn-plot")
 SVG_NS = "{http://www.w3.org/2000/svg}"
-SKIP = 77
-
-
-def run(args, env=None):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120, env=env)
-    return p.returncode, p.stdout, p.stderr
 
 
 def must(args, env=None):
-    rc, out, err = run(args, env)
-    assert rc == 0, f"{args} exited {rc}\nstdout: {out}\nstderr: {err}"
-    return out, err
+    """(stdout, stderr) of a run that must succeed"""
+    return expect_status(args, 0, env=env, timeout=120)
 
 
 def train_record(i, loss, cps=30000.0):
@@ -208,8 +203,7 @@ def check_png(path):
 
 def case_png(d):
     if not shutil.which("gnuplot"):
-        print("SKIP: gnuplot is not installed (Debian: apt-get install gnuplot-nox); PNG output not tested")
-        sys.exit(SKIP)
+        skip("gnuplot is not installed (Debian: apt-get install gnuplot-nox); PNG output not tested")
     for name, recs, nt, nv, nc in cases(d):
         m = os.path.join(d, name + "_metrics.jsonl")
         write_lines(m, recs)
@@ -486,8 +480,7 @@ def case_scaling_svg(d):
 
 def case_scaling_png(d):
     if not shutil.which("gnuplot"):
-        print("SKIP: gnuplot is not installed (Debian: apt-get install gnuplot-nox); PNG output not tested")
-        sys.exit(SKIP)
+        skip("gnuplot is not installed (Debian: apt-get install gnuplot-nox); PNG output not tested")
     tmp = os.path.join(d, "tmpdir")
     os.mkdir(tmp)
     env = dict(os.environ, TMPDIR=tmp)
@@ -575,7 +568,7 @@ def case_scaling_bad_input(d):
 # Bad input
 
 def expect_error(args, *words, env=None, code=1):
-    rc, out, err = run(args, env)
+    rc, out, err = harness.run(args, env=env, timeout=120)
     assert rc == code, f"{args}: exit {rc}, not {code}\n{out}\n{err}"
     assert err.startswith("crnn-plot: error: "), err
     assert err.count("\n") == 1, f"one line of error, got: {err}"

@@ -19,67 +19,25 @@ is json.dump'ed (Python 3 keeps the dicts' insertion order).
 
 Needs Debian's python3 (h5py, numpy). CRNN_BIN is the build folder holding crnn-preprocess.
 """
-import codecs
 import json
 import os
 import random
 import subprocess
 import sys
-import tempfile
 
 import h5py
 import numpy as np
 
-BIN = os.path.join(os.environ.get("CRNN_BIN", "build"), "crnn-preprocess")
-FAILURES = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, check_exit, prog, tempdir  # noqa: E402
+from preprocess_reference import preprocess_file  # noqa: E402
+
+BIN = prog("crnn-preprocess")
 
 
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
-
-
-# ------------------------------------------------------------------------------------------
-# The reference: torch-rnn's preprocess.py, restated with numpy.
-
-def reference(path, encoding="utf-8", val_frac=0.1, test_frac=0.1):
-    if encoding == "bytes":
-        with open(path, "rb") as f:
-            chars = [chr(b) for b in f.read()]  # Python 2: one str character per byte
-    else:
-        chars = []
-        with codecs.open(path, "r", encoding) as f:
-            for line in f:
-                chars.extend(line)
-    token_to_idx = {}
-    for char in chars:
-        if char not in token_to_idx:
-            token_to_idx[char] = len(token_to_idx) + 1
-    total_size = len(chars)
-    val_size = int(val_frac * total_size)
-    test_size = int(test_frac * total_size)
-    train_size = total_size - val_size - test_size
-    dtype = np.uint8 if len(token_to_idx) <= 255 else np.uint32
-    data = np.array([token_to_idx[c] for c in chars], dtype=dtype)
-    splits = {
-        "train": data[:train_size],
-        "val": data[train_size:train_size + val_size],
-        "test": data[train_size + val_size:],
-    }
-    summary = ("Total vocabulary size: %d\n" % len(token_to_idx) +
-               "Total tokens in file: %d\n" % total_size +
-               "  Training size: %d\n" % train_size +
-               "  Val size: %d\n" % val_size +
-               "  Test size: %d\n" % test_size +
-               "Using dtype  %s\n" % dtype)
-    if encoding == "bytes":
-        token_to_idx = {("[%d]" % ord(t)) if ord(t) > 127 else t: i for t, i in token_to_idx.items()}
-    json_data = {
-        "token_to_idx": token_to_idx,
-        "idx_to_token": {v: k for k, v in token_to_idx.items()},
-    }
-    return splits, dtype, json.dumps(json_data), summary
+# The reference: torch-rnn's preprocess.py, restated with numpy (tests/preprocess_reference.py,
+# which test_parity.py uses too)
+reference = preprocess_file
 
 
 def run(args, **kw):
@@ -585,14 +543,10 @@ def main():
     if not os.access(BIN, os.X_OK):
         print("no executable %s; set CRNN_BIN to the build folder" % BIN)
         return 1
-    with tempfile.TemporaryDirectory(prefix="crnn_pre_") as tmp:
+    with tempdir(prefix="crnn_pre_") as tmp:
         {"parity": test_parity, "bad_input": test_bad_input, "stdin": test_stdin,
          "input_json": test_input_json}[what](tmp)
-    if FAILURES:
-        print("%d check(s) failed" % len(FAILURES))
-        return 1
-    print("%s: all checks passed" % what)
-    return 0
+    return check_exit(what)
 
 
 if __name__ == "__main__":

@@ -12,89 +12,18 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import h5py
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import Case, losses, must, prog, run  # noqa: E402
+from harness import ROOT, SKIP, Case, Skip, Slurm, losses, must, prog, run  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-LOCAL_SLURM = os.path.join(ROOT, "tests", "slurm", "local_slurm.sh")
 LAUNCH = os.path.join(ROOT, "launch", "crnn-launch")
-SKIP = 77
 TINY = ["-rnn_size", "32", "-num_layers", "1", "-wordvec_size", "16", "-batch_size", "4", "-seq_length", "16"]
-
-
-class Skip(Exception):
-    pass
-
-
-class Slurm:
-    """A local Slurm for one case: start() or Skip, stop() always. nodes: that many emulated
-    hosts as its nodes (tests/cluster), else this machine as its one node."""
-
-    def __init__(self, nodes=None):
-        self.nodes = nodes
-        self.dir = tempfile.mkdtemp(prefix="crnn-slurm-")
-        self.env = dict(os.environ, SLURM_CONF=os.path.join(self.dir, "slurm.conf"),
-                        PATH=os.environ["PATH"] + ":/usr/sbin", CRNN_ROOT=ROOT)
-
-    def start(self):
-        p = subprocess.run([LOCAL_SLURM, "start", self.dir, *([str(self.nodes)] if self.nodes else [])],
-                           capture_output=True, text=True, timeout=120)
-        if p.returncode == SKIP:
-            raise Skip(p.stderr.strip() or p.stdout.strip())
-        assert p.returncode == 0, f"local_slurm.sh start failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
-        # the nodes' subnet for Open MPI's TCP (sbatch passes the environment on to the jobs)
-        for line in open(os.path.join(self.dir, "env")):
-            for kv in line.split()[1:]:
-                k, v = kv.split("=", 1)
-                if k.startswith("OMPI_MCA_"):
-                    self.env[k] = v
-
-    def stop(self):
-        p = subprocess.run([LOCAL_SLURM, "stop", self.dir], capture_output=True, text=True, timeout=120)
-        if p.returncode != 0:
-            print(f"local_slurm.sh stop: {p.returncode}\n{p.stdout}\n{p.stderr}")
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def logs(self):
-        out = []
-        for name in ("slurmctld.log", "slurmd.log", "slurmd.h1.log", "slurmd.h2.log"):
-            path = os.path.join(self.dir, name)
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    out.append(f"--- {name} (end)\n" + "".join(f.readlines()[-30:]))
-        return "\n".join(out)
-
-    def cmd(self, args, timeout=30, **kw):
-        env = dict(self.env, **kw.pop("env", {}))
-        p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env, **kw)
-        assert p.returncode == 0, f"{' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
-        return p.stdout
-
-    def sbatch(self, args, env=None, cwd=None):
-        return int(self.cmd(["sbatch", "--parsable", *args], env=env or {}, cwd=cwd).strip().split(";")[0])
-
-    def job(self, j):
-        """scontrol's fields of job j (completed jobs stay MinJobAge = 600 s)."""
-        out = self.cmd(["scontrol", "-o", "show", "job", str(j)])
-        return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
-
-    def wait(self, j, states, timeout=120, what=""):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            info = self.job(j)
-            if info["JobState"] in states:
-                return info
-            time.sleep(0.5)
-        raise AssertionError(f"job {j} is {info['JobState']} after {timeout} s, not {states} {what}\n{info}\n{self.logs()}")
 
 
 def read(path):

@@ -4,18 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "check.h"
 #include "crnn/train.h"
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                             \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fprintf(stderr, "\n");                                                   \
-        }                                                                            \
-    } while (0)
 
 static int advise(const float *v, int n, double train) { return train_advice_underfitting(v, n, train); }
 
@@ -50,7 +40,5 @@ int main(void) {
     const float with_nan[] = {1.5f, 1.5f, 1.5f, NAN};
     CHECK(!advise(with_nan, 4, 1.5), "a NaN validation loss");
     CHECK(!advise(flat, 5, 0.0) && !advise(flat, 5, NAN), "no training loss");
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    else printf("train_advice: ok\n");
-    return failures ? 1 : 0;
+    return check_exit("test_train_advice");
 }

@@ -11,15 +11,13 @@ relative paths data/... and cv/... are the tutorial's."""
 import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import h5py
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import BIN, make_text  # noqa: E402
+from harness import BIN, make_text, tempdir  # noqa: E402
 
 TIMEOUT = 900
 N, T = 50, 50  # torch-rnn's and char-rnn's default -batch_size and -seq_length
@@ -102,9 +100,6 @@ def case_charrnn(d):
 CASES = {"torchrnn": case_torchrnn, "charrnn": case_charrnn}
 
 if __name__ == "__main__":
-    d = tempfile.mkdtemp(prefix="crnn-tutorial-")
-    try:
+    with tempdir(prefix="crnn-tutorial-") as d:
         CASES[sys.argv[1]](d)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
     print(f"{sys.argv[1]}: ok")

@@ -5,31 +5,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "crnn/vocab.h"
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
-
-#define CHECK_MSG(err, needle)                                                                 \
-    do {                                                                                       \
-        if (!strstr((err).msg, (needle))) {                                                    \
-            fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__,        \
-                    (err).msg, (needle));                                                      \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
-
-static char tmpdir[256];
+/* a message that must name something */
+#define CHECK_MSG(err, needle) CHECK(strstr((err).msg, (needle)), "message \"%s\" lacks \"%s\"", (err).msg, (needle))
 
 static void path_in_tmp(char *out, size_t cap, const char *name) {
-    snprintf(out, cap, "%s/%s", tmpdir, name);
+    snprintf(out, cap, "%s", tmp_path(name));
 }
 
 static void write_file(const char *path, const char *text, size_t len) {
@@ -348,23 +331,11 @@ static void test_encode(void) {
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_vocab.XXXXXX", base);
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    if (check_tmpdir("test_vocab")) return 2;
     test_utf8();
     test_build();
     test_json();
     test_encode();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    if (failures) {
-        fprintf(stderr, "test_vocab: %d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_vocab: all checks passed\n");
-    return 0;
+    check_tmpdir_remove();
+    return check_exit("test_vocab");
 }

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_cli import losses, make_text, must, params_of, prog, run, run_case  # noqa: E402
+from harness import losses, make_text, must, params_of, prog, run, run_case  # noqa: E402
 
 
 def case_data_dir(c):

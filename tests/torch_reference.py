@@ -19,6 +19,7 @@ Run `python3 tests/torch_reference.py selftest` to check this file on its own.
 """
 import json
 import math
+import os
 import sys
 
 import h5py
@@ -26,6 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import _VF
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from preprocess_reference import preprocess_text  # noqa: E402,F401  (torch-rnn's preprocess.py, shared with test_preprocess.py)
 
 # --------------------------------------------------------------------------------------------
 # Parameters in crnn's layout and order (FORMATS.md section 4's table order)
@@ -192,24 +196,6 @@ def load_data(h5_path, json_path):
             if s in f:
                 splits[s] = np.asarray(f[s][()], dtype=np.int64) - 1
     return splits, idx_to_token, token_to_idx
-
-
-def preprocess_text(text, val_frac=0.1, test_frac=0.1):
-    """torch-rnn's scripts/preprocess.py (utf-8 mode) in memory: (token_to_idx 1-based,
-    {split: 1-based array}, dtype)."""
-    token_to_idx = {}
-    for ch in text:
-        if ch not in token_to_idx:
-            token_to_idx[ch] = len(token_to_idx) + 1
-    n = len(text)
-    val_size = int(val_frac * n)
-    test_size = int(test_frac * n)
-    train_size = n - val_size - test_size
-    dtype = np.uint8 if len(token_to_idx) <= 255 else np.uint32
-    arr = np.array([token_to_idx[c] for c in text], dtype=dtype)
-    splits = {"train": arr[:train_size], "val": arr[train_size:train_size + val_size],
-              "test": arr[train_size + val_size:]}
-    return token_to_idx, splits, dtype
 
 
 def batches(tokens, N, S, allow_shrink=False):
@@ -529,7 +515,6 @@ def worst_element(a, b):
 
 
 def selftest():
-    import os
     import tempfile
     torch.manual_seed(0)
     ok = True

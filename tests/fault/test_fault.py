@@ -19,18 +19,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from test_cli import expect_error, make_text, must, prog, run  # noqa: E402
+from harness import BIN, Skip, expect_error, make_text, must, prog, run, run_case  # noqa: E402
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-SKIP = 77
 SANITIZED = os.environ.get("CRNN_SANITIZE") == "1"
-BIN = os.environ.get("CRNN_BIN", "")
-
-
-class Skip(Exception):
-    pass
 
 
 def shim(name):
@@ -408,13 +402,4 @@ def case_numbers(c):
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    name = sys.argv[1]
-    c = Case()
-    try:
-        CASES[name](c)
-    except Skip as e:
-        print(f"SKIP: {e}")
-        sys.exit(SKIP)
-    finally:
-        c.close()
-    print(f"{name}: ok")
+    run_case(CASES, make_case=Case)
