@@ -10,7 +10,10 @@ if(NOT CRNN_SANITIZE)
     set_target_properties(crnn_${shim} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
   endforeach()
 endif()
-foreach(case disk_full read_fail alloc numbers)
+# resume_nomem: -resume auto and every allocation of the resume failing in turn: the run stops
+# with the out-of-memory error instead of falling back to an older checkpoint (an older one is
+# taken only when a newer one is corrupt).
+foreach(case disk_full read_fail alloc numbers resume_nomem)
   add_test(NAME fault_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/fault/test_fault.py ${case})
   set_tests_properties(fault_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300
                        SKIP_RETURN_CODE 77)

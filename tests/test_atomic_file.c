@@ -4,6 +4,7 @@
  * crnn_fail_context keeps the kind, and the exit status follows it; the checkpoint and vocabulary
  * readers tell a corrupt file from a missing one. */
 #include "crnn/atomic_file.h"
+#include "check.h"
 #include "crnn/checkpoint.h"
 #include "crnn/vocab.h"
 
@@ -16,24 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                             \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fprintf(stderr, "\n");                                                   \
-        }                                                                            \
-    } while (0)
-
-static char dir[256];
-
 static const char *in_dir(const char *name) {
     static char buf[8][512];
     static int k = 0;
     k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
 }
 
@@ -80,7 +68,7 @@ static void test_commit_replaces(void) {
     CHECK(atomic_file_write(&af, "text", 4, &err) == 0, "%s", err.msg);
     CHECK(atomic_file_commit(&af, &err) == 0, "%s", err.msg);
     CHECK(strcmp(content(target), "new text") == 0, "after the commit: %s", content(target));
-    CHECK(tmp_files(dir) == 0, "%d temporary files left", tmp_files(dir));
+    CHECK(tmp_files(tmpdir) == 0, "%d temporary files left", tmp_files(tmpdir));
     CHECK(af.tmp == NULL && af.path == NULL && af.fd < 0, "the AtomicFile is not released");
 
     /* through the stream, into a file that did not exist */
@@ -156,7 +144,7 @@ static void test_failures_leave_target(void) {
     CHECK(atomic_file_commit(&af, &err) == -1, "a commit whose flush failed succeeded");
     CHECK(crnn_error_kind(&err) == CRNN_ERR_IO && strstr(err.msg, "d.txt"), "%s", err.msg);
     CHECK(strcmp(content(target), "kept") == 0, "%s", content(target));
-    CHECK(tmp_files(dir) == 0, "%d temporary files left", tmp_files(dir));
+    CHECK(tmp_files(tmpdir) == 0, "%d temporary files left", tmp_files(tmpdir));
 
     /* a rename that fails (the target is a folder): nothing changes */
     const char *folder = in_dir("e");
@@ -167,7 +155,7 @@ static void test_failures_leave_target(void) {
     CHECK(atomic_file_create(&af, in_dir("no/such/f.txt"), &err) == -1 && strstr(err.msg, "no/such/f.txt") &&
               strstr(err.msg, "No such file"),
           "%s", err.msg);
-    CHECK(tmp_files(dir) == 0, "%d temporary files left", tmp_files(dir));
+    CHECK(tmp_files(tmpdir) == 0, "%d temporary files left", tmp_files(tmpdir));
 }
 
 static void test_mkdir_p(void) {
@@ -195,7 +183,7 @@ static void test_link_or_copy(void) {
     CHECK(stat(src, &a) == 0 && stat(best, &b) == 0 && a.st_ino == b.st_ino, "not a hard link here");
     /* again, onto a link to the same file: a rename that does nothing leaves no .tmp */
     CHECK(atomic_file_link_or_copy(src, best, &err) == 0, "%s", err.msg);
-    CHECK(tmp_files(dir) == 0, "%d temporary files left", tmp_files(dir));
+    CHECK(tmp_files(tmpdir) == 0, "%d temporary files left", tmp_files(tmpdir));
     /* a source that is missing: an error naming it, the old target kept */
     CHECK(atomic_file_link_or_copy(in_dir("ck_6.h5"), best, &err) == -1 && strstr(err.msg, "ck_6.h5"), "%s",
           err.msg);
@@ -252,12 +240,7 @@ static void test_reader_kinds(void) {
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/crnn-atomic-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (check_tmpdir("crnn-atomic")) return 1;
     test_commit_replaces();
     test_abandon_keeps_old();
     test_failures_leave_target();
@@ -266,10 +249,6 @@ int main(void) {
     test_error_kinds();
     crnn_hdf5_quiet();
     test_reader_kinds();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    if (failures) fprintf(stderr, "%d checks failed\n", failures);
-    else printf("atomic_file: ok\n");
-    return failures ? 1 : 0;
+    check_tmpdir_remove();
+    return check_exit("atomic_file");
 }
