@@ -164,13 +164,18 @@ def expect_error(tmp, name, args, needles, outputs=None):
                   "%s: %s exists" % (name, path))
 
 
-def test_bad_input(tmp):
+def writer(folder):
+    """w(name, data): writes the bytes data to folder/name and returns the path."""
     def w(name, data):
-        path = os.path.join(tmp, name)
+        path = os.path.join(folder, name)
         with open(path, "wb") as f:
             f.write(data)
         return path
+    return w
 
+
+def test_bad_input(tmp):
+    w = writer(tmp)
     good = w("good.txt", b"hello world\n" * 10)
     h5, js = os.path.join(tmp, "out.h5"), os.path.join(tmp, "out.json")
     outs = ["--output_h5", h5, "--output_json", js]
@@ -405,12 +410,7 @@ def token_ids(path, js, encoding="utf-8"):
 
 
 def test_input_json(tmp):
-    def w(name, data):
-        path = os.path.join(tmp, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
-
+    w = writer(tmp)
     rng = random.Random(11)
     alphabet = "abcdefghij \n\u00e9\u20ac\U0001F600"
     orig = w("orig.txt", "".join(rng.choice(alphabet) for _ in range(20000)).encode("utf-8"))
