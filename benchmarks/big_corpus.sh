@@ -9,7 +9,7 @@
 # (/usr/share/doc: its plain files and its .gz files decompressed), kept to printable ASCII,
 # concatenated and repeated to SIZE bytes. KIND=wide maps each pair of that text's bytes onto one
 # of 3,000 CJK characters (3 bytes each in UTF-8, a line break every 60), so that the corpus is
-# stored as uint32 (FORMATS.md section 1).
+# stored as uint32 (docs/FORMATS.md section 1).
 #
 # Then, each under GNU time (wall seconds, peak resident memory per process):
 #   1. crnn-preprocess (--val_frac 0.01 --test_frac 0.0005);

@@ -11,7 +11,7 @@
 # For every rank count P, scaling kind and allreduce it trains for ITERS iterations (-print_every
 # WARMUP: the first window is warm-up and left out) and reads the metrics file: chars/s over the
 # measured windows, and each rank's step time split into compute, exposed communication and I/O
-# (FORMATS.md section 4), averaged over ranks. Efficiency is chars/s(P) / (P/P0 · chars/s(P0))
+# (docs/FORMATS.md section 4), averaged over ranks. Efficiency is chars/s(P) / (P/P0 · chars/s(P0))
 # against the smallest P0 run of the same kind: for weak scaling (B per rank fixed) the work per
 # rank is constant, for strong scaling (P·B fixed) the work per step is; both reduce to this.
 # Prints a table per kind, writes OUT (JSON: benchmarks/scaling_report.py describes it) and a

@@ -21,7 +21,7 @@ typedef struct CpuKernels {
      * on h; dc the gradient on c from the next step, replaced by the gradient on c_prev. */
     void (*lstm_cell_backward)(real *gates, const real *c_prev, const real *c, const real *dh,
                                real *dc, int rows, int H);
-    /* One GRU step (FORMATS.md section 3) for `rows` streams: a [rows, 3H] the input parts
+    /* One GRU step (docs/FORMATS.md section 3) for `rows` streams: a [rows, 3H] the input parts
      * x W_x + b_x of blocks r, z, n, replaced by the activations r, z, n; ah [rows, 3H] the
      * recurrent parts h_prev W_h + b_h (kept: backward needs the n block); h_prev -> h. */
     void (*gru_cell_forward)(real *a, const real *ah, const real *h_prev, real *h, int rows, int H);

@@ -1,4 +1,4 @@
-/* The table of cells (cell.h). A new cell is a row here and its kernels (DESIGN.md,
+/* The table of cells (cell.h). A new cell is a row here and its kernels (docs/DESIGN.md,
  * "Adding a cell"). */
 #include "crnn/cell.h"
 

@@ -1,4 +1,4 @@
-/* Reading the HDF5 checkpoint (FORMATS.md section 4): every attribute, shape and parameter is
+/* Reading the HDF5 checkpoint (docs/FORMATS.md section 4): every attribute, shape and parameter is
  * validated and every message names the file and says what to do. Failures have kinds: a file
  * that opens but holds something wrong is CRNN_ERR_CORRUPT (-resume auto then falls back to an
  * older checkpoint), one that cannot be opened CRNN_ERR_IO, an allocation that fails

@@ -1,4 +1,4 @@
-/* Writing the HDF5 checkpoint (FORMATS.md section 4). The file is made in memory and written
+/* Writing the HDF5 checkpoint (docs/FORMATS.md section 4). The file is made in memory and written
  * through atomic_file (a new `path.tmp`, fsync, rename onto `path`, fsync of the folder): a
  * crash leaves either the old file or the new one under the name, never a half-written one.
  * Every HDF5 call is checked; each helper closes what it opened on every path. */

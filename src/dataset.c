@@ -1,4 +1,4 @@
-/* The preprocessed data: one split of torch-rnn's HDF5 file seen as N streams (FORMATS.md
+/* The preprocessed data: one split of torch-rnn's HDF5 file seen as N streams (docs/FORMATS.md
  * section 2), of which this rank reads only its own contiguous slice, and the B x S batches
  * cut from it. Tokens stay at the file's width (uint8 or uint32) and 1-based in memory. */
 #include "crnn/dataset.h"

@@ -1,4 +1,4 @@
-/* crnn-plot's library: the metrics file (FORMATS.md section 4) or a scaling benchmark's results
+/* crnn-plot's library: the metrics file (docs/FORMATS.md section 4) or a scaling benchmark's results
  * read into series, each made into a figure (two panels of styled series, legends and axes),
  * which a small SVG writer draws or, for PNG, Debian's gnuplot runs on a script written to a
  * temporary folder. Both writers draw the same figure with the same axis ranges and ticks. */

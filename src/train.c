@@ -1,4 +1,4 @@
-/* The training loop (FORMATS.md sections 2, 4 and 5): torch-rnn's schedule and output, with
+/* The training loop (docs/FORMATS.md sections 2, 4 and 5): torch-rnn's schedule and output, with
  * exact resume. One process per rank; rank 0 validates, reports and writes checkpoints.
  * train_run reads as: setup, then a loop of train_step, its progress, maybe a validation and
  * checkpoint, maybe a stop, then teardown. The other parts are train_settings.c, train_files.c,

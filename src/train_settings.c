@@ -1,6 +1,6 @@
-/* crnn-train's flags into TrainSettings (FORMATS.md section 5): the one place that reads them by
+/* crnn-train's flags into TrainSettings (docs/FORMATS.md section 5): the one place that reads them by
  * name. On -resume the checkpoint's /config (flag name -> value) is merged into the flags first,
- * each flag as its Flag.resume says (FORMATS.md section 4). */
+ * each flag as its Flag.resume says (docs/FORMATS.md section 4). */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@ static int same_value(const Flag *f, const ConfigEntry *e) {
     return strcmp(a, b) == 0;
 }
 
-/* On resume (FORMATS.md section 4): flags not given take the checkpoint's values; a given one
+/* On resume (docs/FORMATS.md section 4): flags not given take the checkpoint's values; a given one
  * that differs is used, silently or with a note, ignored, or an error, as its Flag.resume says
  * (the flag table of crnn-train). */
 static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *path, int quiet,
@@ -158,7 +158,7 @@ static int read_settings(FlagSet *flags, TrainSettings *s, CrnnError *err) {
     return 0;
 }
 
-/* -sample_every and -sample_length (FORMATS.md section 5). */
+/* -sample_every and -sample_length (docs/FORMATS.md section 5). */
 static int read_sample_settings(FlagSet *flags, TrainSettings *s, CrnnError *err) {
     s->sample_every = flags_int(flags, "sample_every");
     s->sample_length = flags_int(flags, "sample_length");

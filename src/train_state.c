@@ -144,7 +144,7 @@ static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidde
     ck.batch_index = r->batch_index;
     ck.epoch_index = r->epoch_index;
     ck.hidden_h = hidden_h;
-    ck.hidden_c = r->model.cell->has_cell_state ? hidden_c : NULL; /* FORMATS.md: /c for cells with one */
+    ck.hidden_c = r->model.cell->has_cell_state ? hidden_c : NULL; /* docs/FORMATS.md: /c for cells with one */
     ck.train_loss = r->hist.train_loss;
     ck.num_train_loss = r->hist.n_train;
     ck.val_loss = r->hist.val_loss;

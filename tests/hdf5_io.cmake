@@ -10,7 +10,7 @@ target_link_libraries(test_checkpoint PRIVATE crnn_io)
 add_test(NAME checkpoint COMMAND test_checkpoint)
 set_tests_properties(checkpoint PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300)
 
-# h5py reads what crnn writes (FORMATS.md section 4), and crnn reads what h5py writes.
+# h5py reads what crnn writes (docs/FORMATS.md section 4), and crnn reads what h5py writes.
 add_test(NAME checkpoint_h5py
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_checkpoint_h5py.py
                  $<TARGET_FILE:test_checkpoint>)

@@ -1,5 +1,5 @@
 """Reads a checkpoint written by crnn (test_checkpoint --write) with h5py and checks the layout
-and dtypes of FORMATS.md section 4; then writes a params-only file with h5py, as another tool
+and dtypes of docs/FORMATS.md section 4; then writes a params-only file with h5py, as another tool
 would (float64 arrays, no /config, no training state), and checks that crnn reads it.
 
 usage: python3 test_checkpoint_h5py.py PATH/TO/test_checkpoint

@@ -135,7 +135,7 @@ def case_equivalence(c):
 
 def case_resume(c):
     """A run started on 2 hosts x 2 ranks resumes on 1 host x 4 ranks and on 4 hosts x 1 rank:
-    the same P*B, so it continues exactly where it stood (FORMATS.md section 4)."""
+    the same P*B, so it continues exactly where it stood (docs/FORMATS.md section 4)."""
     cl = Cluster(4)
     args = ("-seq_length", 16, "-batch_size", 25, "-print_every", 1, "-dropout", 0.25)
     try:

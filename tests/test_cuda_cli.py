@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The programs' -gpu handling (FORMATS.md section 5) and CPU <-> GPU checkpoints.
+"""The programs' -gpu handling (docs/FORMATS.md section 5) and CPU <-> GPU checkpoints.
 
 `test_cuda_cli.py fallback`: runs everywhere. Without a device (or without CUDA in the build)
 `-gpu 0` says so once on stderr (once under mpirun too) and trains on the CPU exactly as

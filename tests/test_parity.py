@@ -321,7 +321,7 @@ def check_sample(cell="lstm", one_hot=False):
 
 
 # --------------------------------------------------------------------------------------------
-# (d) evaluation: crnn-eval's loss = the reference's (FORMATS.md section 2)
+# (d) evaluation: crnn-eval's loss = the reference's (docs/FORMATS.md section 2)
 
 EVAL_CASES = [  # (D, H, L, split, B, S, seed); the second shrinks N (50*20 > 603 val tokens)
     (16, 32, 2, "val", 4, 10, 41),

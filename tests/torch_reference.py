@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An independent PyTorch reference for crnn's language model, written from the contract
-(FORMATS.md sections 2-4), not from crnn's C sources.
+(docs/FORMATS.md sections 2-4), not from crnn's C sources.
 
   embedding [V, D] (or one-hot, F.one_hot, when D = 0) -> L x nn.LSTM (gates i, f, g, o), nn.GRU (r, z, n) or
   nn.RNN(nonlinearity='tanh'); bias_ih = b_x, bias_hh = b_h
@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from preprocess_reference import preprocess_text  # noqa: E402,F401  (torch-rnn's preprocess.py, shared with test_preprocess.py)
 
 # --------------------------------------------------------------------------------------------
-# Parameters in crnn's layout and order (FORMATS.md section 4's table order)
+# Parameters in crnn's layout and order (docs/FORMATS.md section 4's table order)
 
 
 def param_names(L, one_hot=False):
@@ -77,7 +77,7 @@ def param_shapes(V, D, H, L, cell="lstm"):
 
 
 def init_params(V, D, H, L, seed=0, bias_scale=0.0, scale=1.0, cell="lstm"):
-    """torch-rnn's initialisation (FORMATS.md section 3): embedding N(0,1); W_x, W_h
+    """torch-rnn's initialisation (docs/FORMATS.md section 3): embedding N(0,1); W_x, W_h
     N(0, std 1/sqrt(Din+H)); biases 0 except the LSTM's b_x forget block = 1; decoder
     U(+-1/sqrt(H)). D = 0: one-hot input, no embedding, layer 0's W_x [V, G*H].
     bias_scale > 0 adds N(0, bias_scale) noise to every bias (tests want nonzero biases);
@@ -106,7 +106,7 @@ def init_params(V, D, H, L, seed=0, bias_scale=0.0, scale=1.0, cell="lstm"):
 
 
 # --------------------------------------------------------------------------------------------
-# Checkpoints (FORMATS.md section 4)
+# Checkpoints (docs/FORMATS.md section 4)
 
 
 def write_checkpoint(path, params, idx_to_token, num_layers, dropout=0.0, iteration=0,
@@ -179,7 +179,7 @@ def read_grads(path, L):
 
 
 # --------------------------------------------------------------------------------------------
-# Data (FORMATS.md sections 1-2)
+# Data (docs/FORMATS.md sections 1-2)
 
 
 def load_data(h5_path, json_path):
@@ -356,7 +356,7 @@ def detach_state(state):
 
 
 def lstm_by_equations(params, x, L):
-    """The FORMATS.md section 3 equations written out (i, f, g, o blocks, two biases; r, z, n
+    """The docs/FORMATS.md section 3 equations written out (i, f, g, o blocks, two biases; r, z, n
     for the GRU; tanh for the RNN), for checking that RefLM's nn.LSTM / nn.GRU / nn.RNN mapping
     is the contract's. x: [B, S] long. Returns logits."""
     cell = cell_of(params)
@@ -460,7 +460,7 @@ def train(model, train_tokens, B, S, iters, lr=2e-3, beta1=0.9, beta2=0.999, eps
 
 @torch.no_grad()
 def evaluate(model, tokens, N, S):
-    """Validation as FORMATS.md section 2: zero state carried across batches; the mean over
+    """Validation as docs/FORMATS.md section 2: zero state carried across batches; the mean over
     batches of each batch's mean per-token loss (N shrinks when the split is short)."""
     xb, yb = batches(tokens, N, S, allow_shrink=True)
     state = None

@@ -55,7 +55,7 @@ struct Backend {
     void (*lstm_backward)(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
                           real *dc, int S, int B, int H);
 
-    /* The GRU recurrence (FORMATS.md section 3; PyTorch's nn.GRU) of one layer over S steps.
+    /* The GRU recurrence (docs/FORMATS.md section 3; PyTorch's nn.GRU) of one layer over S steps.
      * gates [S, B, 3H] holds the input part x W_x + b_x of blocks r, z, n -- without b_h, since
      * r multiplies the n block's h W_hn + b_hn. Each step writes its recurrent part
      * h_{t-1} W_h + b_h to gates_h [S, B, 3H] (kept for backward) and applies the cell, leaving
@@ -75,7 +75,7 @@ struct Backend {
      * [S, B, H] (of the input and the recurrent parts alike); dhs as for the LSTM. */
     void (*rnn_backward)(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H);
 
-    /* Inverted dropout (FORMATS.md section 3) of x [S, B, H], the output of layer `layer` at
+    /* Inverted dropout (docs/FORMATS.md section 3) of x [S, B, H], the output of layer `layer` at
      * training iteration `iteration`, whose B streams are the global streams first_stream ..
      * first_stream + B - 1: out = x / (1 - p) where crnn_dropout_keep (philox.h) keeps an
      * element, else 0. out may be x. The mask is a function of its key, so applying the same

@@ -1,4 +1,4 @@
-/* The HDF5 checkpoint (FORMATS.md section 4): written to `name.tmp`, fsync'd, renamed, so a
+/* The HDF5 checkpoint (docs/FORMATS.md section 4): written to `name.tmp`, fsync'd, renamed, so a
  * crash never leaves a broken file under a checkpoint's name; read and validated with errors
  * that name the file. Device-free: every array is float32 row-major on the host. */
 #ifndef CRNN_CHECKPOINT_H
@@ -30,14 +30,14 @@ typedef struct Checkpoint {
     double epoch;
     char crnn_version[640]; /* the build that wrote it (crnn_version_text), "" when not recorded */
     double elapsed_seconds; /* the run's time_s when it was taken (seconds of training since the
-                               run began, across resumes; FORMATS.md section 4); 0 when not recorded */
+                               run began, across resumes; docs/FORMATS.md section 4); 0 when not recorded */
 
     ConfigEntry *config;
     int num_config;
 
     Vocab vocab;
 
-    float *params;     /* [num_params], FORMATS.md's order (model_layout) */
+    float *params;     /* [num_params], docs/FORMATS.md's order (model_layout) */
     size_t num_params;
 
     /* Training state: present when has_state (absent in files made only for -init_from). */

@@ -1,6 +1,6 @@
 /* The preprocessed data (torch-rnn's HDF5 file) and the batches a rank trains on.
  *
- * A split of `num` tokens seen as N streams of length S-steps (FORMATS.md section 2): if
+ * A split of `num` tokens seen as N streams of length S-steps (docs/FORMATS.md section 2): if
  * N*S > num-1 then N shrinks to floor((num-1)/S) when allowed, else it is an error.
  * extra = num mod (N*S), or N*S when that is 0; the first num-extra tokens are N contiguous
  * streams of stream_len tokens each; y is x shifted by one token. Batch k is columns

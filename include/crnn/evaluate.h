@@ -16,7 +16,7 @@ double evaluate_batches(Model *m, const Batches *b, int32_t *x, int32_t *y, int6
 /* The batches evaluate_batches(..., max_batches) evaluates. */
 int64_t evaluate_count(const Batches *b, int64_t max_batches);
 
-/* A view of N streams shared among the ranks (FORMATS.md section 2): this rank evaluates streams
+/* A view of N streams shared among the ranks (docs/FORMATS.md section 2): this rank evaluates streams
  * *first .. *first + *count - 1, as evenly as they go (*count 0 for the ranks past N when
  * N < P). */
 void evaluate_share(int64_t N, const Comm *c, int *first, int *count);

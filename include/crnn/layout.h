@@ -1,5 +1,5 @@
 /* The model's parameter tensors: the configuration, the tensors' names, shapes and places in
- * the flat buffer (FORMATS.md section 3). Pure functions over plain values, without the runtime
+ * the flat buffer (docs/FORMATS.md section 3). Pure functions over plain values, without the runtime
  * Model or a Backend, so that the checkpoint reader and writer (the I/O library) share them with
  * the model (model.h). Implemented in src/layout.c. */
 #ifndef CRNN_LAYOUT_H
@@ -36,7 +36,7 @@ typedef struct ParamTensor {
 int model_gates(const char *model_type);
 /* Checks a configuration; the message names the offending flag. */
 int model_config_check(const ModelConfig *cfg, CrnnError *err);
-/* The tensors in FORMATS.md's order (embedding; per layer W_x, W_h, b_x, b_h; decoder W, b)
+/* The tensors in docs/FORMATS.md's order (embedding; per layer W_x, W_h, b_x, b_h; decoder W, b)
  * and the total parameter count. Returns the tensor count. With one-hot input (D = 0) there is
  * no embedding and layer 0's W_x is [V, G*H]. */
 int model_layout(const ModelConfig *cfg, ParamTensor *tensors, size_t *num_params);

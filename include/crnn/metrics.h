@@ -1,4 +1,4 @@
-/* What crnn-train records for people and plotting tools (FORMATS.md section 4), on rank 0:
+/* What crnn-train records for people and plotting tools (docs/FORMATS.md section 4), on rank 0:
  * <checkpoint_name>_metrics.jsonl, one JSON object a line (a "train" record per print, a "val"
  * record per validation, "start", "checkpoint" and "sample" records), and torch-rnn's sidecar
  * <checkpoint_name>_<i>.json beside each checkpoint, which its users' plotting scripts read.

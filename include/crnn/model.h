@@ -1,5 +1,5 @@
 /* The language model: embedding -> L recurrent layers -> linear decoder, over one flat
- * parameter buffer and one flat gradient buffer (FORMATS.md section 3). Layers hold views into
+ * parameter buffer and one flat gradient buffer (docs/FORMATS.md section 3). Layers hold views into
  * the buffers. Activations are time-major: row t*B + b is step t of stream b.
  *
  * Forward on a batch keeps what backward needs; backward writes the gradient of the mean
@@ -65,7 +65,7 @@ void model_destroy(Model *m);
  * crnn_fail_nomem); else 0. */
 int model_init_params(Model *m, uint64_t seed);
 
-/* Host copies of the flat parameters (float32, FORMATS.md order). */
+/* Host copies of the flat parameters (float32, docs/FORMATS.md order). */
 void model_get_params(Model *m, float *host);
 void model_set_params(Model *m, const float *host);
 
@@ -75,7 +75,7 @@ void model_set_state(Model *m, const float *h, const float *c, int B);
 void model_reset_state(Model *m);
 
 /* Turns dropout (cfg.dropout > 0) on for the forwards that follow, keyed by the training
- * iteration and the global stream of the batch's first row (FORMATS.md section 3), or off
+ * iteration and the global stream of the batch's first row (docs/FORMATS.md section 3), or off
  * (on = 0: validation, sampling and evaluation, the default). Backward uses the masks of the
  * last forward. */
 void model_set_dropout(Model *m, int on, uint64_t seed, uint64_t iteration, int first_stream);

@@ -68,7 +68,7 @@ CRNN_HD void crnn_philox(uint64_t seed, uint32_t purpose, uint64_t iteration, ui
 /* Whether Philox word w keeps its unit under dropout p: u = (w >> 8) * 2^-24 >= p. */
 CRNN_HD int crnn_dropout_keeps(uint32_t w, float p) { return (float)(w >> 8) * 0x1.0p-24f >= p; }
 
-/* Dropout (FORMATS.md section 3): units 4q .. 4q+3 of step t of global stream s in layer l's
+/* Dropout (docs/FORMATS.md section 3): units 4q .. 4q+3 of step t of global stream s in layer l's
  * output [S, B, H] share one call, crnn_philox(seed, RNG_DROPOUT = 2, iteration, s, l,
  * t * ceil(H / 4) + q); unit j is kept when u >= p, u = (w >> 8) * 2^-24 uniform in [0, 1) from
  * word j % 4. Kept units are scaled by 1 / (1 - p) (inverted dropout), so that evaluation uses

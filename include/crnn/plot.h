@@ -1,4 +1,4 @@
-/* crnn-plot's library: reads a crnn-train metrics file (FORMATS.md section 4, one JSON object a
+/* crnn-plot's library: reads a crnn-train metrics file (docs/FORMATS.md section 4, one JSON object a
  * line) into (x, value) series, x the iteration, the epoch or the run's time (time_s), and draws
  * them as two panels (train and validation loss against x; chars/s against x) to an SVG written
  * here, or to a PNG made by

@@ -1,4 +1,4 @@
-/* Text -> torch-rnn's data files (FORMATS.md section 1): the HDF5 file with /train, /val,
+/* Text -> torch-rnn's data files (docs/FORMATS.md section 1): the HDF5 file with /train, /val,
  * /test and the vocabulary JSON, exactly as torch-rnn's scripts/preprocess.py writes them.
  *
  * Streams: two passes over the input with a fixed read buffer (pass 1 counts tokens and

@@ -15,7 +15,7 @@
  * Returns only when nothing was to be done or the re-run failed. */
 void runtime_choose_blas_kernel(char **argv);
 
-/* The flags every computing program takes for its device (FORMATS.md section 5). */
+/* The flags every computing program takes for its device (docs/FORMATS.md section 5). */
 #define CRNN_DEVICE_FLAGS                                                                       \
     {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid", .resume = FLAG_RESUME_FREE}, \
     {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda", .resume = FLAG_RESUME_FREE}
@@ -31,7 +31,7 @@ int runtime_blas_threads(int ranks_on_node);
 /* The CPUs this process may run on, as a list like "0-3,8". */
 void runtime_cpu_list(char *out, size_t cap);
 
-/* The backend for -gpu N / -gpu_backend NAME (FORMATS.md section 5): N = -1 is the CPU; N >= 0
+/* The backend for -gpu N / -gpu_backend NAME (docs/FORMATS.md section 5): N = -1 is the CPU; N >= 0
  * is CUDA device N + local_rank (the rank on its node). Without CUDA in the build, or without a
  * device (no driver counts as none), it uses the CPU and says so in notice[0..notice_cap) (for the
  * program to print as "<program>: <notice>" on stderr, unless quiet); notice is "" otherwise. A

@@ -31,7 +31,7 @@ void train_catch_signals(void);
  * says nothing. Returns 1 to advise a larger model, else 0. */
 int train_advice_underfitting(const float *val_losses, int64_t n, double train_loss);
 
-/* The run's settings: crnn-train's flags (FORMATS.md section 5), resolved and checked by
+/* The run's settings: crnn-train's flags (docs/FORMATS.md section 5), resolved and checked by
  * train_settings_resolve. Strings point into the FlagSet, which outlives the run. */
 typedef struct TrainSettings {
     const char *input_h5, *input_json, *init_from, *resume, *optimizer;
@@ -57,7 +57,7 @@ typedef struct TrainSettings {
 
 /* crnn-train's flags into settings: char-rnn's -data_dir preprocessed (rank 0; the others wait),
  * -resume's checkpoint found (auto: the newest that opens) and its /config merged into flags
- * (FORMATS.md section 4: a flag not given takes the checkpoint's value; a given one that differs
+ * (docs/FORMATS.md section 4: a flag not given takes the checkpoint's value; a given one that differs
  * is handled as its Flag.resume says), then every value checked. Every rank calls it. Returns 0,
  * or -1 with err filled (a usage error for a bad value). */
 int train_settings_resolve(FlagSet *flags, Comm *comm, const Reporter *rep, TrainSettings *s, CrnnError *err);

@@ -1,4 +1,4 @@
-/* crnn-preprocess: text -> torch-rnn's .h5 + .json (FORMATS.md section 1). Flags and wiring
+/* crnn-preprocess: text -> torch-rnn's .h5 + .json (docs/FORMATS.md section 1). Flags and wiring
  * only; the work is preprocess_run. */
 #include <stdio.h>
 #include <string.h>

@@ -65,7 +65,7 @@ static const char *fuzz_write_file(const char *name, const uint8_t *data, size_t
         }                                                                                     \
     } while (0)
 
-/* A message must be there and name the file (errors name the file, FORMATS.md). */
+/* A message must be there and name the file (errors name the file, docs/FORMATS.md). */
 #define FUZZ_ASSERT_NAMES(err, path)                                                          \
     FUZZ_ASSERT((err).msg[0] && strstr((err).msg, (path)), "message '%s' does not name %s",  \
                 (err).msg, (path))
