@@ -2,13 +2,15 @@
  * the single process). A bucket's reduction is ordered after the backward kernels that produced
  * it by an event recorded on the backend's stream, runs on this Comm's own stream (so that the
  * backward of the layers below goes on meanwhile), and wait_all makes the backend's stream wait
- * for all of them: no host synchronisation anywhere, as a CUDA graph of the step would need.
+ * for all of them: no host synchronisation anywhere, as a CUDA graph of the step would need;
+ * except while -comm_timeout bounds the step's collectives: then the host polls them, bounded.
  * A failure aborts the communicator (ncclCommAbort) and every later call reports it. */
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crnn/cuda.h"
 
@@ -30,6 +32,14 @@ static NcclImpl *impl_of(Comm *c) { return c->impl; }
 static void abort_comm(NcclImpl *m) {
     if (m->nccl && !m->aborted) ncclCommAbort(m->nccl);
     m->aborted = 1;
+}
+
+/* The same, saying so on stderr (a timeout's or the job's end: their messages do not). */
+static void abort_saying(Comm *c) {
+    NcclImpl *m = impl_of(c);
+    if (!m->nccl || m->aborted) return;
+    abort_comm(m);
+    fprintf(stderr, "crnn-train: rank %d of %d: the NCCL communicator was aborted\n", c->rank, c->size);
 }
 
 static int nccl_failed(Comm *c, const char *what, ncclResult_t r, CrnnError *err) {
@@ -89,15 +99,48 @@ static int nccl_start(Comm *c, real *buf, size_t n, CrnnError *err) {
     return 0;
 }
 
-/* The backend's stream waits for the reductions issued so far; NCCL's asynchronous errors
- * (a peer gone, a network failure) are polled here. */
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Waits on the host for the reductions up to m->done, at most timer->timeout seconds: polls the
+ * event and NCCL's asynchronous error, sleeping a few microseconds growing to 1 ms between polls
+ * (NCCL's documented way to bound a collective). At the deadline the communicator is aborted (a
+ * hung collective's only way out) and the timeout ends the job, as the inner Comm's would. */
+static int wait_bounded(Comm *c, CrnnError *err) {
+    NcclImpl *m = impl_of(c);
+    const double deadline = now_seconds() + c->timer->timeout;
+    for (long pause_ns = 2000;; pause_ns = pause_ns < 1000000 ? 2 * pause_ns : 1000000) {
+        cudaError_t e = cudaEventQuery(m->done);
+        if (e == cudaSuccess) return 0;
+        if (e != cudaErrorNotReady) return cuda_failed(c, "cudaEventQuery of the gradient reductions", e, err);
+        ncclResult_t async = ncclSuccess;
+        NCCL_TRY(c, ncclCommGetAsyncError(m->nccl, &async), "ncclCommGetAsyncError", err);
+        if (async != ncclSuccess && async != ncclInProgress) return nccl_failed(c, "a gradient allreduce", async, err);
+        if (now_seconds() > deadline) {
+            abort_saying(c);
+            return comm_timeout_error(c, err);
+        }
+        struct timespec pause = {0, pause_ns};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* The backend's stream waits for the reductions issued so far: asynchronously, or while the
+ * timer is on (-comm_timeout) on the host, bounded, since a device synchronisation later would
+ * wait for ever on a lost peer's reduction. NCCL's asynchronous errors (a peer gone, a network
+ * failure) are polled here. */
 static int nccl_finish(Comm *c, CrnnError *err) {
     NcclImpl *m = impl_of(c);
     if (usable(c, err)) return -1;
     if (m->pending) {
-        CUDA_TRY(c, cudaEventRecord(m->done, m->stream), err);
-        CUDA_TRY(c, cudaStreamWaitEvent(m->compute, m->done, 0), err);
         m->pending = 0;
+        CUDA_TRY(c, cudaEventRecord(m->done, m->stream), err);
+        /* timed: the host waits for them itself, so the work it issues next follows them */
+        if (c->timer->timed && c->timer->timeout > 0) return wait_bounded(c, err);
+        CUDA_TRY(c, cudaStreamWaitEvent(m->compute, m->done, 0), err);
     }
     ncclResult_t async = ncclSuccess;
     NCCL_TRY(c, ncclCommGetAsyncError(m->nccl, &async), "ncclCommGetAsyncError", err);
@@ -157,11 +200,8 @@ static void nccl_destroy(Comm *c) { release(c, 1); }
 /* The devices' reductions are abandoned (a lost peer would leave them waiting for ever), then
  * the inner Comm ends the job. */
 static void nccl_abort(Comm *c, int code) {
-    NcclImpl *m = impl_of(c);
-    int was_live = m->nccl && !m->aborted;
-    abort_comm(m);
-    if (was_live) fprintf(stderr, "crnn-train: rank %d of %d: the NCCL communicator was aborted\n", c->rank, c->size);
-    m->inner->abort(m->inner, code);
+    abort_saying(c);
+    impl_of(c)->inner->abort(impl_of(c)->inner, code);
 }
 
 int comm_is_nccl(const Comm *c) { return c && c->destroy == nccl_destroy; }

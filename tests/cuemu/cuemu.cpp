@@ -164,8 +164,18 @@ struct Graph {
     bool invalid = false;
 };
 
+/* An NCCL collective the device is still carrying out: its MPI request, what completes it
+ * (ncclAvg's division) and the stream operation it belongs to. */
+struct InFlight {
+    MPI_Request req = MPI_REQUEST_NULL;
+    Op then;
+    uint64_t seq = 0;
+    std::shared_ptr<bool> dropped; /* its communicator was aborted */
+};
+
 struct Stream {
     std::deque<Op> queue;
+    InFlight inflight;
     uint64_t enqueued = 0, executed = 0;
     bool blocking = true, legacy = false;
     int busy = 0; /* run_until calls for it on the call stack */
@@ -215,28 +225,62 @@ bool eager_streams() {
     return eager;
 }
 
-/* Runs st's work up to its seq-th operation. */
-void run_until(Stream *st, uint64_t seq) {
-    if (st->executed >= seq) return;
+Stream *running_stream = nullptr; /* the stream whose operation runs now */
+
+/* Completes st's collective in flight, if any: waits for it when `wait` (a device
+ * synchronisation waits as long as it takes), else tests it. True when none is left. */
+bool settle(Stream *st, bool wait) {
+    InFlight &f = st->inflight;
+    if (f.req == MPI_REQUEST_NULL) return true;
+    if (!*f.dropped) {
+        int done = 1;
+        if (wait) MPI_Wait(&f.req, MPI_STATUS_IGNORE);
+        else MPI_Test(&f.req, &done, MPI_STATUS_IGNORE);
+        if (!done) return false;
+        if (f.then) f.then();
+    } /* an aborted communicator's request is forgotten: the job ends */
+    f = InFlight();
+    return true;
+}
+
+/* Called by the operation running on `running_stream`: req is in flight, `then` completes it. */
+void put_in_flight(MPI_Request req, Op then, std::shared_ptr<bool> dropped) {
+    Stream *st = running_stream;
+    if (!st) die("an NCCL collective ran outside a stream");
+    settle(st, true); /* one at a time (a graph's collectives) */
+    st->inflight = InFlight{req, std::move(then), st->executed, std::move(dropped)};
+}
+
+/* Runs st's work up to its seq-th operation. A collective in flight completes before the next
+ * operation runs and before seq is reached: waited for when `wait`, else (a query) tested, and
+ * false if it has not completed (st stops there). */
+bool advance(Stream *st, uint64_t seq, bool wait) {
+    bool reached = true;
     st->busy++;
-    for (size_t i = 0; eager_streams() && i < streams.size(); i++) {
-        Stream *other = streams[i];
-        if (other != st && !other->busy && other->executed < other->enqueued) run_until(other, other->enqueued);
+    for (size_t i = 0; st->executed < seq && eager_streams() && i < streams.size(); i++) {
+        Stream *other = streams[i]; /* runs as far as it can without waiting for a collective */
+        if (other != st && !other->busy && other->executed < other->enqueued) advance(other, other->enqueued, false);
     }
-    while (st->executed < seq) {
+    while (st->executed < seq && (reached = settle(st, wait))) {
         Op op = std::move(st->queue.front());
         st->queue.pop_front();
         st->executed++;
+        Stream *outer = running_stream;
+        running_stream = st;
         if (sticky == cudaSuccess) op(); /* a lost device runs nothing more */
+        running_stream = outer;
     }
+    if (reached && st->inflight.seq <= seq) reached = settle(st, wait);
     st->busy--;
+    return reached;
 }
+void run_until(Stream *st, uint64_t seq) { advance(st, seq, true); }
 void run_all(Stream *st) { run_until(st, st->enqueued); }
 void run_everything() {
     for (bool more = true; more;) {
         more = false;
         for (Stream *st : streams)
-            if (st->executed < st->enqueued) {
+            if (st->executed < st->enqueued || st->inflight.req != MPI_REQUEST_NULL) {
                 run_all(st);
                 more = true;
             }
@@ -846,7 +890,8 @@ cudaError_t cudaStreamQuery(cudaStream_t s) {
     if (!live_stream(s)) return note(cudaErrorInvalidResourceHandle);
     Stream *st = stream_of(s);
     if (st->capture) return capture_violation(st->capture, "cudaStreamQuery");
-    run_all(st); /* a device makes progress while the host polls */
+    /* a device makes progress while the host polls */
+    if (!advance(st, st->enqueued, false)) return cudaErrorNotReady;
     return sticky != cudaSuccess ? note(sticky) : cudaSuccess;
 }
 
@@ -929,7 +974,15 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     return sticky != cudaSuccess ? note(sticky) : cudaSuccess;
 }
 
-cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaEventSynchronize(e); }
+cudaError_t cudaEventQuery(cudaEvent_t e) {
+    CHECK_STICKY();
+    if (!live_event(e)) return note(cudaErrorInvalidResourceHandle);
+    Event *ev = (Event *)e;
+    if (ev->capture) return capture_violation(ev->capture, "cudaEventQuery of a captured event");
+    /* a device makes progress while the host polls */
+    if (ev->recorded && !advance(ev->stream, ev->seq, false)) return cudaErrorNotReady;
+    return sticky != cudaSuccess ? note(sticky) : cudaSuccess;
+}
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode mode) {
     CHECK_STICKY();
@@ -1144,6 +1197,7 @@ struct ncclComm {
     int nranks = 1, rank = 0;
     MPI_Comm mpi = MPI_COMM_NULL;
     bool aborted = false;
+    std::shared_ptr<bool> dropped = std::make_shared<bool>(false); /* set by ncclCommAbort */
     std::string last;
 };
 
@@ -1224,6 +1278,7 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
 ncclResult_t ncclCommAbort(ncclComm_t comm) {
     if (!comm) return ncclInvalidArgument;
     comm->aborted = true; /* queued collectives are dropped, the MPI communicator is left as is */
+    *comm->dropped = true;  /* and so is one in flight */
     delete comm;
     return ncclSuccess;
 }
@@ -1248,20 +1303,25 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, n
     if (!live_stream(stream)) return nccl_error(comm, ncclInvalidArgument, "ncclAllReduce: not a stream");
     const int nranks = comm->nranks;
     MPI_Comm mpi = comm->mpi;
+    std::shared_ptr<bool> dropped = comm->dropped;
+    /* the device goes on with the reduction while the host polls: the MPI request stays in
+     * flight on the stream until something waits for it or the stream's next operation runs */
     enqueue(stream_of(stream), [=] {
-        if (nranks > 1) {
-            MPI_Datatype t = datatype == ncclFloat32 ? MPI_FLOAT : datatype == ncclFloat64 ? MPI_DOUBLE : MPI_INT;
-            MPI_Allreduce(sendbuff == recvbuff ? MPI_IN_PLACE : sendbuff, recvbuff, (int)count, t, MPI_SUM, mpi);
-        } else if (sendbuff != recvbuff) {
-            memcpy(recvbuff, sendbuff, count * width);
+        if (*dropped) return;
+        if (nranks == 1) {
+            if (sendbuff != recvbuff) memcpy(recvbuff, sendbuff, count * width);
+            return;
         }
-        if (op == ncclAvg && nranks > 1) {
-            for (size_t i = 0; i < count; i++) {
+        MPI_Datatype t = datatype == ncclFloat32 ? MPI_FLOAT : datatype == ncclFloat64 ? MPI_DOUBLE : MPI_INT;
+        MPI_Request req;
+        MPI_Iallreduce(sendbuff == recvbuff ? MPI_IN_PLACE : sendbuff, recvbuff, (int)count, t, MPI_SUM, mpi, &req);
+        put_in_flight(req, [=] {
+            for (size_t i = 0; op == ncclAvg && i < count; i++) {
                 if (datatype == ncclFloat32) ((float *)recvbuff)[i] /= (float)nranks;
                 else if (datatype == ncclFloat64) ((double *)recvbuff)[i] /= nranks;
                 else ((int32_t *)recvbuff)[i] /= nranks;
             }
-        }
+        }, dropped);
     });
     return ncclSuccess;
 }
