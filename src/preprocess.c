@@ -571,6 +571,15 @@ static int alloc_counts(Source *src, Counts *counts, int fixed, const Vocab *voc
     return 0;
 }
 
+/* Replaces src's pipe with its copy in a temporary file (see spool_input). */
+static int spool_source(Source *src, const char *output_h5, CrnnError *err) {
+    int copy = spool_input(src->fd, src->path, output_h5, src->buf, err);
+    if (copy < 0) return -1;
+    close(src->fd);
+    src->fd = copy;
+    return 0;
+}
+
 /* Checks the counted text (known tokens, at least two) and splits it into train, val and test. */
 static int plan_splits(const PreprocessOptions *opt, const char *input, const Counts *counts,
                        VocabEncoding enc, PreprocessSummary *sum, CrnnError *err) {
@@ -686,12 +695,7 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     if (write_json && create_output(&json_out, opt->output_json, "--output_json", err)) goto done;
 
     if (alloc_counts(&src, &counts, fixed, &vocab, err)) goto done;
-    if (spool) {
-        int copy = spool_input(src.fd, input, opt->output_h5, src.buf, err);
-        if (copy < 0) goto done;
-        close(src.fd);
-        src.fd = copy;
-    }
+    if (spool && spool_source(&src, opt->output_h5, err)) goto done;
 
     /* pass 1 */
     if (count_tokens(&src, enc, &counts, err)) goto done;
