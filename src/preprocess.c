@@ -528,6 +528,141 @@ static int unknown_tokens_error(const PreprocessOptions *opt, const char *input,
 
 /* ---------------------------------------------------------------------------------------- */
 
+/* Opens the input (a file, or standard input) into src->fd and sets *spool when it is a pipe,
+ * which is copied to a file before it is read twice. */
+static int open_source(const PreprocessOptions *opt, int from_stdin, Source *src, int *spool,
+                       CrnnError *err) {
+    const char *input = src->path;
+    src->fd = from_stdin ? dup(STDIN_FILENO) : open(opt->input_txt, O_RDONLY);
+    if (src->fd < 0)
+        return crnn_fail(err, "cannot open the input file %s: %s; check the path given to --input_txt",
+                         input, strerror(errno));
+    struct stat st;
+    if (fstat(src->fd, &st) != 0)
+        return crnn_fail(err, "cannot read %s: %s; check --input_txt", input, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return crnn_fail(err, "the input %s is a folder; give a text file to --input_txt", input);
+    *spool = !S_ISREG(st.st_mode); /* a pipe: read it once, into a file read twice */
+    if (!*spool && from_stdin) {    /* "< FILE": the text starts where stdin stands */
+        src->origin = lseek(src->fd, 0, SEEK_CUR);
+        if (src->origin < 0) src->origin = 0;
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    if (!*spool) posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    return 0;
+}
+
+/* Allocates the read buffer and the token table; with an existing vocabulary (fixed) the table
+ * starts as that vocabulary, in its order. */
+static int alloc_counts(Source *src, Counts *counts, int fixed, const Vocab *vocab, CrnnError *err) {
+    src->buf = crnn_malloc(READ_BUF, err);
+    counts->map = crnn_calloc(CODE_POINTS, sizeof *counts->map, err);
+    counts->tokens = crnn_malloc(CODE_POINTS * sizeof *counts->tokens, err);
+    if (!src->buf || !counts->map || !counts->tokens) return -1;
+    if (fixed) {
+        for (int i = 0; i < vocab->size; i++) {
+            counts->tokens[i] = vocab->tokens[i];
+            counts->map[vocab->tokens[i]] = (uint32_t)i + 1;
+        }
+        counts->V = vocab->size;
+        counts->fixed = 1;
+    }
+    return 0;
+}
+
+/* Replaces src's pipe with its copy in a temporary file (see spool_input). */
+static int spool_source(Source *src, const char *output_h5, CrnnError *err) {
+    int copy = spool_input(src->fd, src->path, output_h5, src->buf, err);
+    if (copy < 0) return -1;
+    close(src->fd);
+    src->fd = copy;
+    return 0;
+}
+
+/* Checks the counted text (known tokens, at least two) and splits it into train, val and test. */
+static int plan_splits(const PreprocessOptions *opt, const char *input, const Counts *counts,
+                       VocabEncoding enc, PreprocessSummary *sum, CrnnError *err) {
+    if (counts->unknown) return unknown_tokens_error(opt, input, counts, enc, err);
+    int64_t N = counts->N;
+    if (N == 0)
+        return crnn_fail(err, "the input %s is empty; give a text file with the training text", input);
+    if (N < 2)
+        return crnn_fail(err,
+                         "the input %s holds a single character: nothing to learn (a model predicts "
+                         "each character from the ones before it); give a longer text",
+                         input);
+    sum->vocab_size = counts->V;
+    sum->total = N;
+    sum->val_size = (int64_t)(opt->val_frac * (double)N);
+    sum->test_size = (int64_t)(opt->test_frac * (double)N);
+    sum->train_size = N - sum->val_size - sum->test_size;
+    sum->elem_size = counts->V <= 255 ? 1 : 4;
+    return 0;
+}
+
+/* Creates the HDF5 file *file at sink->path with its three datasets (into sink) and its encoding
+ * attribute; its space is reserved before HDF5 writes any of it (and again once HDF5 has
+ * truncated the file), see reserve_space. What was opened is left for the caller to close. */
+static int create_h5(const PreprocessOptions *opt, const PreprocessSummary *sum, VocabEncoding enc,
+                     Sink *sink, hid_t *file, CrnnError *err) {
+    const char *h5_tmp = sink->path;
+    int64_t h5_bytes = sum->total * sum->elem_size + (1 << 20); /* the tokens, and HDF5's structures */
+    if (reserve_space(h5_tmp, h5_bytes, err)) return -1;
+    *file = H5Fcreate(h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (*file < 0)
+        return crnn_fail_io(err, "cannot create the HDF5 file %s (for --output_h5 %s); check that the "
+                                 "folder is writable", h5_tmp, opt->output_h5);
+    if (reserve_space(h5_tmp, h5_bytes, err)) return -1;
+    hid_t ftype = sum->elem_size == 1 ? H5T_STD_U8LE : H5T_STD_U32LE;
+    sink->memtype = sum->elem_size == 1 ? H5T_NATIVE_UINT8 : H5T_NATIVE_UINT32;
+    sink->elem = (size_t)sum->elem_size;
+    const char *names[3] = {"train", "val", "test"};
+    int64_t sizes[3] = {sum->train_size, sum->val_size, sum->test_size};
+    sink->start[0] = 0;
+    for (int s = 0; s < 3; s++) {
+        sink->start[s + 1] = sink->start[s] + sizes[s];
+        hsize_t dims = (hsize_t)sizes[s];
+        hid_t space = H5Screate_simple(1, &dims, NULL);
+        if (space >= 0) {
+            sink->dset[s] = H5Dcreate2(*file, names[s], ftype, space, H5P_DEFAULT, H5P_DEFAULT,
+                                       H5P_DEFAULT);
+            H5Sclose(space);
+        }
+        if (sink->dset[s] < 0)
+            return crnn_fail_io(err, "cannot create the dataset /%s in %s; check the free space of its disk",
+                                names[s], h5_tmp);
+    }
+    if (write_encoding_attr(*file, enc))
+        return crnn_fail_io(err, "cannot write the encoding attribute in %s", h5_tmp);
+    return 0;
+}
+
+/* Closes the datasets and the HDF5 file, which is when HDF5 writes what it still holds. */
+static int close_h5(Sink *sink, hid_t *file, CrnnError *err) {
+    for (int s = 0; s < 3; s++) {
+        herr_t c = H5Dclose(sink->dset[s]);
+        sink->dset[s] = -1;
+        if (c < 0)
+            return crnn_fail_io(err, "cannot write %s; check the free space of its disk", sink->path);
+    }
+    herr_t closed = H5Fclose(*file);
+    *file = -1;
+    if (closed < 0)
+        return crnn_fail_io(err, "cannot write %s; check the free space of its disk", sink->path);
+    return 0;
+}
+
+/* Writes the vocabulary to the JSON output's temporary file. */
+static int write_vocab_json(const Vocab *vocab, AtomicFile *json_out, CrnnError *err) {
+    FILE *fp = atomic_file_stream(json_out, err);
+    if (!fp) return -1;
+    if (vocab_write_json_stream(vocab, fp))
+        return crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", json_out->tmp,
+                            strerror(errno));
+    return 0;
+}
+
 int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, CrnnError *err) {
     if (preprocess_check_options(opt, err)) return -1;
     crnn_hdf5_quiet();
@@ -545,32 +680,10 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     hid_t file = -1;
     void *out = NULL;
     AtomicFile h5_out = {.fd = -1}, json_out = {.fd = -1};
-    const char *h5_tmp = NULL; /* h5_out.tmp, once made */
+    int spool = 0;
 
     /* the input */
-    src.fd = from_stdin ? dup(STDIN_FILENO) : open(opt->input_txt, O_RDONLY);
-    if (src.fd < 0) {
-        crnn_fail(err, "cannot open the input file %s: %s; check the path given to --input_txt",
-                  input, strerror(errno));
-        goto done;
-    }
-    struct stat st;
-    if (fstat(src.fd, &st) != 0) {
-        crnn_fail(err, "cannot read %s: %s; check --input_txt", input, strerror(errno));
-        goto done;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        crnn_fail(err, "the input %s is a folder; give a text file to --input_txt", input);
-        goto done;
-    }
-    const int spool = !S_ISREG(st.st_mode); /* a pipe: read it once, into a file read twice */
-    if (!spool && from_stdin) {               /* "< FILE": the text starts where stdin stands */
-        src.origin = lseek(src.fd, 0, SEEK_CUR);
-        if (src.origin < 0) src.origin = 0;
-    }
-#ifdef POSIX_FADV_SEQUENTIAL
-    if (!spool) posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
+    if (open_source(opt, from_stdin, &src, &spool, err)) goto done;
 
     /* the vocabulary to encode with */
     if (fixed && read_fixed_vocab(opt, &vocab, err)) goto done;
@@ -578,90 +691,19 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
 
     /* the outputs' temporary files, before the long read */
     if (create_output(&h5_out, opt->output_h5, "--output_h5", err)) goto done;
-    h5_tmp = sink.path = h5_out.tmp;
+    sink.path = h5_out.tmp;
     if (write_json && create_output(&json_out, opt->output_json, "--output_json", err)) goto done;
 
-    src.buf = crnn_malloc(READ_BUF, err);
-    counts.map = crnn_calloc(CODE_POINTS, sizeof *counts.map, err);
-    counts.tokens = crnn_malloc(CODE_POINTS * sizeof *counts.tokens, err);
-    if (!src.buf || !counts.map || !counts.tokens) goto done;
-    if (fixed) { /* the table starts as the vocabulary, in its order */
-        for (int i = 0; i < vocab.size; i++) {
-            counts.tokens[i] = vocab.tokens[i];
-            counts.map[vocab.tokens[i]] = (uint32_t)i + 1;
-        }
-        counts.V = vocab.size;
-        counts.fixed = 1;
-    }
-    if (spool) {
-        int copy = spool_input(src.fd, input, opt->output_h5, src.buf, err);
-        if (copy < 0) goto done;
-        close(src.fd);
-        src.fd = copy;
-    }
+    if (alloc_counts(&src, &counts, fixed, &vocab, err)) goto done;
+    if (spool && spool_source(&src, opt->output_h5, err)) goto done;
 
     /* pass 1 */
     if (count_tokens(&src, enc, &counts, err)) goto done;
-    if (counts.unknown) {
-        unknown_tokens_error(opt, input, &counts, enc, err);
-        goto done;
-    }
-    int64_t N = counts.N;
-    if (N == 0) {
-        crnn_fail(err, "the input %s is empty; give a text file with the training text", input);
-        goto done;
-    }
-    if (N < 2) {
-        crnn_fail(err,
-                  "the input %s holds a single character: nothing to learn (a model predicts "
-                  "each character from the ones before it); give a longer text",
-                  input);
-        goto done;
-    }
     PreprocessSummary sum;
-    sum.vocab_size = counts.V;
-    sum.total = N;
-    sum.val_size = (int64_t)(opt->val_frac * (double)N);
-    sum.test_size = (int64_t)(opt->test_frac * (double)N);
-    sum.train_size = N - sum.val_size - sum.test_size;
-    sum.elem_size = counts.V <= 255 ? 1 : 4;
+    if (plan_splits(opt, input, &counts, enc, &sum, err)) goto done;
 
-    /* the HDF5 file and its datasets; its space is reserved before HDF5 writes any of it (and
-     * again once HDF5 has truncated the file), see reserve_space */
-    int64_t h5_bytes = N * sum.elem_size + (1 << 20); /* the tokens, and HDF5's structures */
-    if (reserve_space(h5_tmp, h5_bytes, err)) goto done;
-    file = H5Fcreate(h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        crnn_fail_io(err, "cannot create the HDF5 file %s (for --output_h5 %s); check that the "
-                       "folder is writable", h5_tmp, opt->output_h5);
-        goto done;
-    }
-    if (reserve_space(h5_tmp, h5_bytes, err)) goto done;
-    hid_t ftype = sum.elem_size == 1 ? H5T_STD_U8LE : H5T_STD_U32LE;
-    sink.memtype = sum.elem_size == 1 ? H5T_NATIVE_UINT8 : H5T_NATIVE_UINT32;
-    sink.elem = (size_t)sum.elem_size;
-    const char *names[3] = {"train", "val", "test"};
-    int64_t sizes[3] = {sum.train_size, sum.val_size, sum.test_size};
-    sink.start[0] = 0;
-    for (int s = 0; s < 3; s++) {
-        sink.start[s + 1] = sink.start[s] + sizes[s];
-        hsize_t dims = (hsize_t)sizes[s];
-        hid_t space = H5Screate_simple(1, &dims, NULL);
-        if (space >= 0) {
-            sink.dset[s] = H5Dcreate2(file, names[s], ftype, space, H5P_DEFAULT, H5P_DEFAULT,
-                                      H5P_DEFAULT);
-            H5Sclose(space);
-        }
-        if (sink.dset[s] < 0) {
-            crnn_fail_io(err, "cannot create the dataset /%s in %s; check the free space of its disk",
-                      names[s], h5_tmp);
-            goto done;
-        }
-    }
-    if (write_encoding_attr(file, enc)) {
-        crnn_fail_io(err, "cannot write the encoding attribute in %s", h5_tmp);
-        goto done;
-    }
+    /* the HDF5 file and its datasets */
+    if (create_h5(opt, &sum, enc, &sink, &file, err)) goto done;
 
     /* pass 2 */
     out = crnn_malloc((size_t)OUT_CHUNK * sink.elem, err);
@@ -669,32 +711,11 @@ int preprocess_run(const PreprocessOptions *opt, PreprocessSummary *summary, Crn
     if (sum.elem_size == 1 ? map_tokens_u8(&src, enc, counts.map, out, &sink, err)
                            : map_tokens_u32(&src, enc, counts.map, out, &sink, err))
         goto done;
-
-    for (int s = 0; s < 3; s++) {
-        herr_t c = H5Dclose(sink.dset[s]);
-        sink.dset[s] = -1;
-        if (c < 0) {
-            crnn_fail_io(err, "cannot write %s; check the free space of its disk", h5_tmp);
-            goto done;
-        }
-    }
-    herr_t closed = H5Fclose(file);
-    file = -1;
-    if (closed < 0) {
-        crnn_fail_io(err, "cannot write %s; check the free space of its disk", h5_tmp);
-        goto done;
-    }
+    if (close_h5(&sink, &file, err)) goto done;
 
     /* the vocabulary (with --input_json, its copy) */
     if (!fixed && vocab_from_tokens(&vocab, enc, counts.tokens, counts.V, err)) goto done;
-    if (write_json) {
-        FILE *fp = atomic_file_stream(&json_out, err);
-        if (!fp) goto done;
-        if (vocab_write_json_stream(&vocab, fp)) {
-            crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", json_out.tmp, strerror(errno));
-            goto done;
-        }
-    }
+    if (write_json && write_vocab_json(&vocab, &json_out, err)) goto done;
 
     /* both complete and on the disk, then into place */
     if (atomic_file_sync(&h5_out, err) || (write_json && atomic_file_sync(&json_out, err))) goto done;

@@ -81,6 +81,54 @@ static void put_token(Outputs *w, const Vocab *v, int stream, int token) {
     put(w, stream, bytes, (size_t)n);
 }
 
+/* Draws each stream's first character uniformly (without a start text), writes it and feeds
+ * it to the model. */
+static void first_characters(Model *m, const Vocab *v, const SampleOptions *o, int32_t *x,
+                             Outputs *w, int N) {
+    const int V = v->size;
+    for (int n = 0; n < N; n++) {
+        RngKey key = {.seed = o->seed, .purpose = sample_purpose(o), .iteration = 0,
+                      .stream = (1u << 31) + (uint32_t)n, .position = o->position};
+        int32_t token = (int32_t)(rng_uniform(&key) * V);
+        x[n] = token < V ? token : V - 1;
+        put_token(w, v, n, x[n]);
+    }
+    model_forward(m, x, NULL, N, 1);
+}
+
+/* Writes the start text to every stream and feeds its tokens start [n_start] to the model in
+ * chunks of at most max_S steps, the same for every stream. */
+static void feed_start_text(Model *m, const SampleOptions *o, int32_t *x, Outputs *w, int N,
+                            const int32_t *start, size_t n_start, size_t start_len) {
+    const int chunk_max = m->max_S;
+    for (int n = 0; n < N; n++) put(w, n, o->start_text, start_len);
+    for (size_t pos = 0; pos < n_start;) {
+        int chunk = (int)(n_start - pos < (size_t)chunk_max ? n_start - pos : (size_t)chunk_max);
+        for (int n = 0; n < N; n++) memcpy(x + (size_t)n * chunk, start + pos, (size_t)chunk * sizeof *x);
+        model_forward(m, x, NULL, N, chunk);
+        pos += (size_t)chunk;
+    }
+}
+
+/* Chooses the characters after the first produced ones (at step) up to o->length, writing each
+ * and feeding it back, until done or the output fails. */
+static void generate(Model *m, const Vocab *v, const SampleOptions *o, float *logits, double *prob,
+                     int *order, int32_t *x, Outputs *w, int N, int64_t step, int64_t produced) {
+    const int V = v->size;
+    while (produced < o->length && !w->failed) {
+        /* the last step's logits: rows (S-1)*N .. of [S, N, V] */
+        const real *last = model_logits(m) + (size_t)(m->S - 1) * N * V;
+        m->be->to_host(m->be, logits, last, (size_t)N * V * sizeof *logits);
+        for (int n = 0; n < N; n++) {
+            x[n] = choose(o, logits + (size_t)n * V, V, prob, order, step, n);
+            put_token(w, v, n, x[n]);
+        }
+        step++;
+        produced++;
+        if (produced < o->length) model_forward(m, x, NULL, N, 1);
+    }
+}
+
 int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, CrnnError *err) {
     const int V = v->size, N = o->num_samples < 1 ? 1 : o->num_samples;
     if (m->cfg.V != V) return crnn_fail(err, "the model has %d outputs for a vocabulary of %d", m->cfg.V, V);
@@ -106,41 +154,13 @@ int sampler_run(Model *m, const Vocab *v, const SampleOptions *o, FILE *out, Crn
     }
     model_reset_state(m);
     int64_t step = 0, produced = 0;
-    if (n_start == 0) {
-        if (o->length > 0) {
-            for (int n = 0; n < N; n++) { /* the first character, uniformly */
-                RngKey key = {.seed = o->seed, .purpose = sample_purpose(o), .iteration = 0,
-                              .stream = (1u << 31) + (uint32_t)n, .position = o->position};
-                int32_t token = (int32_t)(rng_uniform(&key) * V);
-                x[n] = token < V ? token : V - 1;
-                put_token(&w, v, n, x[n]);
-            }
-            produced = 1;
-            step = 1;
-            model_forward(m, x, NULL, N, 1);
-        }
-    } else {
-        for (int n = 0; n < N; n++) put(&w, n, o->start_text, start_len);
-        /* the start text in chunks of at most max_S steps, the same for every stream */
-        for (size_t pos = 0; pos < n_start;) {
-            int chunk = (int)(n_start - pos < (size_t)chunk_max ? n_start - pos : (size_t)chunk_max);
-            for (int n = 0; n < N; n++) memcpy(x + (size_t)n * chunk, start + pos, (size_t)chunk * sizeof *x);
-            model_forward(m, x, NULL, N, chunk);
-            pos += (size_t)chunk;
-        }
+    if (n_start > 0) {
+        feed_start_text(m, o, x, &w, N, start, n_start, start_len);
+    } else if (o->length > 0) {
+        first_characters(m, v, o, x, &w, N);
+        produced = step = 1;
     }
-    while (produced < o->length && !w.failed) {
-        /* the last step's logits: rows (S-1)*N .. of [S, N, V] */
-        const real *last = model_logits(m) + (size_t)(m->S - 1) * N * V;
-        m->be->to_host(m->be, logits, last, (size_t)N * V * sizeof *logits);
-        for (int n = 0; n < N; n++) {
-            x[n] = choose(o, logits + (size_t)n * V, V, prob, order, step, n);
-            put_token(&w, v, n, x[n]);
-        }
-        step++;
-        produced++;
-        if (produced < o->length) model_forward(m, x, NULL, N, 1);
-    }
+    generate(m, v, o, logits, prob, order, x, &w, N, step, produced);
     /* one sample ends with a newline; several, each with a blank line */
     for (int n = 0; n < N; n++) {
         if (n > 0 && w.len[n]) put(&w, 0, w.buf[n], w.len[n]);

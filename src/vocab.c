@@ -366,40 +366,39 @@ static void show_key(const char *key, size_t keylen, char *out, size_t cap) {
     out[n] = '\0';
 }
 
-int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
-    memset(v, 0, sizeof *v);
+/* Reads path and parses it as JSON; NULL after an error. */
+static json_t *load_json(const char *path, CrnnError *err) {
     size_t len;
     char *text = read_small_file(path, &len, err);
-    if (!text) return -1;
+    if (!text) return NULL;
     len = rename_nul_strings(text, len);
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (!root)
-        return crnn_fail_corrupt(err, "%s: not a valid JSON file (line %d: %s); " JSON_HINT, path,
+        crnn_fail_corrupt(err, "%s: not a valid JSON file (line %d: %s); " JSON_HINT, path,
                          jerr.line, jerr.text);
+    return root;
+}
 
-    int rc = -1;
-    uint32_t *tokens = NULL;
-    json_t *t2i = json_is_object(root) ? json_object_get(root, "token_to_idx") : NULL;
-    if (!json_is_object(t2i)) {
-        crnn_fail_corrupt(err, "%s: not a vocabulary file (no token_to_idx); " JSON_HINT, path);
-        goto done;
-    }
-    size_t size = json_object_size(t2i);
-    if (size == 0) {
-        crnn_fail_corrupt(err, "%s: the vocabulary is empty (token_to_idx has no entries); " JSON_HINT,
+/* Finds root's token_to_idx (*t2i) and checks its number of entries (*V). */
+static int find_token_to_idx(const char *path, json_t *root, json_t **t2i, int *V, CrnnError *err) {
+    *t2i = json_is_object(root) ? json_object_get(root, "token_to_idx") : NULL;
+    if (!json_is_object(*t2i))
+        return crnn_fail_corrupt(err, "%s: not a vocabulary file (no token_to_idx); " JSON_HINT, path);
+    size_t size = json_object_size(*t2i);
+    if (size == 0)
+        return crnn_fail_corrupt(err, "%s: the vocabulary is empty (token_to_idx has no entries); " JSON_HINT,
                   path);
-        goto done;
-    }
-    if (size > 0x110000) {
-        crnn_fail_corrupt(err, "%s: token_to_idx has %zu entries, more than there are characters; " JSON_HINT,
+    if (size > 0x110000)
+        return crnn_fail_corrupt(err, "%s: token_to_idx has %zu entries, more than there are characters; " JSON_HINT,
                   path, size);
-        goto done;
-    }
-    int V = (int)size;
+    *V = (int)size;
+    return 0;
+}
 
-    /* The encoding: bytes when some token is written "[b]" with b >= 128. */
+/* The encoding: bytes when some token is written "[b]" with b >= 128. */
+static VocabEncoding token_to_idx_encoding(json_t *t2i) {
     VocabEncoding enc = VOCAB_UTF8;
     const char *key;
     json_t *val;
@@ -407,11 +406,17 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
         uint32_t b;
         if (bracket_byte(key, strlen(key), &b) && b >= 128) enc = VOCAB_BYTES;
     }
+    return enc;
+}
 
-    tokens = crnn_malloc((size_t)V * sizeof *tokens, err);
-    if (!tokens) goto done;
+/* Reads token_to_idx's V entries into tokens [V], in the order of their indices, each index once. */
+static int read_token_to_idx(const char *path, json_t *t2i, int V, VocabEncoding enc, uint32_t *tokens,
+                             CrnnError *err) {
     uint8_t *seen = crnn_calloc((size_t)V, 1, err);
-    if (!seen) goto done;
+    if (!seen) return -1;
+    int rc = -1;
+    const char *key;
+    json_t *val;
     json_object_foreach(t2i, key, val) {
         char shown[64];
         show_key(key, strlen(key), shown, sizeof shown);
@@ -419,7 +424,6 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
         if (idx < 1 || idx > V) {
             crnn_fail_corrupt(err, "%s: token_to_idx[\"%s\"] is not an index in 1..%d; " JSON_HINT, path,
                       shown, V);
-            free(seen);
             goto done;
         }
         uint32_t t;
@@ -429,46 +433,65 @@ int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
                       enc == VOCAB_BYTES ? "one ASCII character or a byte written [b] (the "
                                            "vocabulary is bytes)"
                                          : "one character");
-            free(seen);
             goto done;
         }
         if (seen[idx - 1]) {
             crnn_fail_corrupt(err, "%s: index %" JSON_INTEGER_FORMAT " appears twice in token_to_idx; " JSON_HINT,
                       path, idx);
-            free(seen);
             goto done;
         }
         seen[idx - 1] = 1;
         tokens[idx - 1] = t;
     }
+    rc = 0;
+done:
     free(seen);
+    return rc;
+}
 
+/* Checks root's idx_to_token, when there is one, against tokens [V] read from token_to_idx. */
+static int check_idx_to_token(const char *path, json_t *root, int V, VocabEncoding enc,
+                              const uint32_t *tokens, CrnnError *err) {
     json_t *i2t = json_object_get(root, "idx_to_token");
-    if (i2t) {
-        if (!json_is_object(i2t) || json_object_size(i2t) != size) {
-            crnn_fail_corrupt(err, "%s: idx_to_token does not have the %d entries of token_to_idx; " JSON_HINT,
-                      path, V);
-            goto done;
-        }
-        json_object_foreach(i2t, key, val) {
-            char shown[64];
-            show_key(key, strlen(key), shown, sizeof shown);
-            int idx;
-            if (!parse_index_key(key, V, &idx)) {
-                crnn_fail_corrupt(err, "%s: idx_to_token has the key \"%s\", not an index in 1..%d; " JSON_HINT,
-                          path, shown, V);
-                goto done;
-            }
-            uint32_t t;
-            if (!json_is_string(val) ||
-                parse_name_len(enc, json_string_value(val), json_string_length(val), &t) ||
-                t != tokens[idx - 1]) {
-                crnn_fail_corrupt(err, "%s: idx_to_token[\"%d\"] does not match token_to_idx; " JSON_HINT,
-                          path, idx);
-                goto done;
-            }
-        }
+    if (!i2t) return 0;
+    if (!json_is_object(i2t) || json_object_size(i2t) != (size_t)V)
+        return crnn_fail_corrupt(err, "%s: idx_to_token does not have the %d entries of token_to_idx; " JSON_HINT,
+                  path, V);
+    const char *key;
+    json_t *val;
+    json_object_foreach(i2t, key, val) {
+        char shown[64];
+        show_key(key, strlen(key), shown, sizeof shown);
+        int idx;
+        if (!parse_index_key(key, V, &idx))
+            return crnn_fail_corrupt(err, "%s: idx_to_token has the key \"%s\", not an index in 1..%d; " JSON_HINT,
+                      path, shown, V);
+        uint32_t t;
+        if (!json_is_string(val) ||
+            parse_name_len(enc, json_string_value(val), json_string_length(val), &t) ||
+            t != tokens[idx - 1])
+            return crnn_fail_corrupt(err, "%s: idx_to_token[\"%d\"] does not match token_to_idx; " JSON_HINT,
+                      path, idx);
     }
+    return 0;
+}
+
+int vocab_read_json(Vocab *v, const char *path, CrnnError *err) {
+    memset(v, 0, sizeof *v);
+    json_t *root = load_json(path, err);
+    if (!root) return -1;
+
+    int rc = -1;
+    uint32_t *tokens = NULL;
+    json_t *t2i = NULL;
+    int V = 0;
+    if (find_token_to_idx(path, root, &t2i, &V, err)) goto done;
+    VocabEncoding enc = token_to_idx_encoding(t2i);
+
+    tokens = crnn_malloc((size_t)V * sizeof *tokens, err);
+    if (!tokens) goto done;
+    if (read_token_to_idx(path, t2i, V, enc, tokens, err)) goto done;
+    if (check_idx_to_token(path, root, V, enc, tokens, err)) goto done;
     CrnnError inner;
     if (vocab_from_tokens(v, enc, tokens, V, &inner)) {
         crnn_fail_kind(err, crnn_error_kind(&inner), "%s: %s; " JSON_HINT, path, inner.msg);

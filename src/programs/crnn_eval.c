@@ -24,6 +24,68 @@ static Flag eval_flags[] = {
     {.name = "quiet", .type = FLAG_SWITCH, .def = "0", .help = "print only the loss line"},
 };
 
+/* The data and vocabulary to evaluate on: the flags', or the checkpoint's. */
+static int data_paths(FlagSet *flags, const Checkpoint *ck, const char *path, const char **h5,
+                      const char **json, CrnnError *err) {
+    const ConfigEntry *e;
+    *h5 = flags_str(flags, "input_h5");
+    *json = flags_str(flags, "input_json");
+    if (!**h5 && (e = checkpoint_config(ck, "input_h5")) && e->type == CONFIG_STRING) *h5 = e->s;
+    if (!**json && (e = checkpoint_config(ck, "input_json")) && e->type == CONFIG_STRING) *json = e->s;
+    if (!*h5 || !**h5 || !*json || !**json)
+        return crnn_fail_usage(err, "%s does not name its data: give -input_h5 and -input_json", path);
+    return 0;
+}
+
+/* The streams (*N) and steps per batch (*S): the flags', or the checkpoint's, or 50. */
+static int batch_shape(FlagSet *flags, const Checkpoint *ck, int64_t *N, int64_t *S, CrnnError *err) {
+    const ConfigEntry *e;
+    *N = flags_int(flags, "batch_size");
+    *S = flags_int(flags, "seq_length");
+    if (*N < 0 || *S < 0)
+        return crnn_fail_usage(err, "-batch_size and -seq_length must be at least 1 (or 0: the checkpoint's)");
+    if (*N == 0) {
+        *N = ck->has_state ? ck->streams : 0;
+        if (!*N && (e = checkpoint_config(ck, "batch_size")) && e->type == CONFIG_INT) *N = e->i;
+        if (!*N) *N = 50;
+    }
+    if (*S == 0) {
+        if ((e = checkpoint_config(ck, "seq_length")) && e->type == CONFIG_INT) *S = e->i;
+        if (!*S) *S = 50;
+    }
+    return 0;
+}
+
+/* Reads the vocabulary json, which must be the checkpoint's (path's). */
+static int read_vocab(Vocab *vocab, const char *json, const Checkpoint *ck, const char *path,
+                      CrnnError *err) {
+    if (vocab_read_json(vocab, json, err)) return -1;
+    if (!vocab_equal(vocab, &ck->vocab))
+        return crnn_fail_usage(err, "the vocabulary of %s differs from %s's; give the -input_json written with the data the checkpoint was trained on, or encode the text with that JSON's vocabulary: crnn-preprocess --input_txt TEXT --input_json THAT.json --output_h5 NEW.h5",
+                  json, path);
+    return 0;
+}
+
+/* Loads this rank's share of the N streams of S steps of the split (fewer streams for a short
+ * split, as torch-rnn does). */
+static int load_share(Batches *data, const char *h5, const char *split, int64_t N, int64_t S,
+                      int vocab_size, Comm *comm, int quiet, CrnnError *err) {
+    int shrunk = 0;
+    int64_t num = 0;
+    if (dataset_split_size(h5, split, &num, err)) return -1;
+    if (N * S > num - 1 && num - 1 >= S) { /* a short split: fewer streams, as torch-rnn does */
+        N = (num - 1) / S;
+        if (!quiet)
+            fprintf(stderr, "note: the %s split holds only %lld streams of %lld tokens; evaluating on them\n", split,
+                    (long long)N, (long long)S);
+    }
+    /* this rank's share of the N streams (all of them for one process) */
+    int first, mine;
+    evaluate_share(N, comm, &first, &mine);
+    return dataset_load_shard(data, h5, split, (int)N, first, mine, (int)S, 1, vocab_size, &shrunk,
+                              comm->mpi_comm, err);
+}
+
 int main(int argc, char **argv) {
     FlagSet flags = {.program = "crnn-eval",
                      .summary = "Prints the loss (nats per character) of a checkpoint on a split of the data.",
@@ -50,50 +112,13 @@ int main(int argc, char **argv) {
         goto fail;
     }
     if (checkpoint_read(path, &ck, 1, &err) && checkpoint_read(path, &ck, 0, &err)) goto fail;
-    const ConfigEntry *e;
-    const char *h5 = flags_str(&flags, "input_h5"), *json = flags_str(&flags, "input_json");
-    if (!*h5 && (e = checkpoint_config(&ck, "input_h5")) && e->type == CONFIG_STRING) h5 = e->s;
-    if (!*json && (e = checkpoint_config(&ck, "input_json")) && e->type == CONFIG_STRING) json = e->s;
-    if (!h5 || !*h5 || !json || !*json) {
-        crnn_fail_usage(&err, "%s does not name its data: give -input_h5 and -input_json", path);
-        goto fail;
-    }
-    int64_t N = flags_int(&flags, "batch_size"), S = flags_int(&flags, "seq_length");
-    if (N < 0 || S < 0) {
-        crnn_fail_usage(&err, "-batch_size and -seq_length must be at least 1 (or 0: the checkpoint's)");
-        goto fail;
-    }
-    if (N == 0) {
-        N = ck.has_state ? ck.streams : 0;
-        if (!N && (e = checkpoint_config(&ck, "batch_size")) && e->type == CONFIG_INT) N = e->i;
-        if (!N) N = 50;
-    }
-    if (S == 0) {
-        if ((e = checkpoint_config(&ck, "seq_length")) && e->type == CONFIG_INT) S = e->i;
-        if (!S) S = 50;
-    }
-    if (vocab_read_json(&vocab, json, &err)) goto fail;
-    if (!vocab_equal(&vocab, &ck.vocab)) {
-        crnn_fail_usage(&err, "the vocabulary of %s differs from %s's; give the -input_json written with the data the checkpoint was trained on, or encode the text with that JSON's vocabulary: crnn-preprocess --input_txt TEXT --input_json THAT.json --output_h5 NEW.h5",
-                  json, path);
-        goto fail;
-    }
-    int shrunk = 0;
+    const char *h5, *json;
+    if (data_paths(&flags, &ck, path, &h5, &json, &err)) goto fail;
+    int64_t N, S;
+    if (batch_shape(&flags, &ck, &N, &S, &err)) goto fail;
+    if (read_vocab(&vocab, json, &ck, path, &err)) goto fail;
     const char *split = flags_str(&flags, "split");
-    int64_t num = 0;
-    if (dataset_split_size(h5, split, &num, &err)) goto fail;
-    if (N * S > num - 1 && num - 1 >= S) { /* a short split: fewer streams, as torch-rnn does */
-        N = (num - 1) / S;
-        if (!quiet)
-            fprintf(stderr, "note: the %s split holds only %lld streams of %lld tokens; evaluating on them\n", split,
-                    (long long)N, (long long)S);
-    }
-    /* this rank's share of the N streams (all of them for one process) */
-    int first, mine;
-    evaluate_share(N, comm, &first, &mine);
-    if (dataset_load_shard(&data, h5, split, (int)N, first, mine, (int)S, 1, vocab.size, &shrunk, comm->mpi_comm,
-                           &err))
-        goto fail;
+    if (load_share(&data, h5, split, N, S, vocab.size, comm, quiet, &err)) goto fail;
     char notice[CRNN_ERROR_MAX];
     be = runtime_backend(flags_int(&flags, "gpu"), flags_str(&flags, "gpu_backend"), comm->local_rank,
                          runtime_blas_threads(comm->local_size), notice, sizeof notice, &err);

@@ -63,6 +63,40 @@ static char *read_start_text(const char *path, size_t *len, CrnnError *err) {
     return text;
 }
 
+/* Checks the flags: a checkpoint, one start text, and the sampling options o in range. */
+static int check_options(FlagSet *flags, const char *path, const char *start_file, const SampleOptions *o,
+                         CrnnError *err) {
+    if (!*path)
+        return crnn_fail_usage(err, "give the checkpoint to sample from: -checkpoint cv/checkpoint_N.h5");
+    if (*start_file && flags_given(flags, "start_text"))
+        return crnn_fail_usage(err, "give the start text once: -start_text TEXT or -start_text_file FILE, not both");
+    if (o->length < 0)
+        return crnn_fail_usage(err, "-length must be 0 or more, got %lld", (long long)o->length);
+    if (o->sample != 0 && o->sample != 1)
+        return crnn_fail_usage(err, "-sample must be 0 (most likely character) or 1 (draw), got %d", o->sample);
+    if (!(o->temperature > 0))
+        return crnn_fail_usage(err, "-temperature must be above 0, got %g; for the most likely character every time use -sample 0",
+                               o->temperature);
+    if (o->top_k < 0)
+        return crnn_fail_usage(err, "-top_k must be 0 (off) or more, got %d", o->top_k);
+    if (flags_int(flags, "num_samples") < 1 || flags_int(flags, "num_samples") > 100000)
+        return crnn_fail_usage(err, "-num_samples must be between 1 and 100000, got %lld", (long long)flags_int(flags, "num_samples"));
+    if (flags_int(flags, "seed") < 0)
+        return crnn_fail_usage(err, "-seed must be 0 or more");
+    return 0;
+}
+
+/* Reads -start_text_file into *text (freed by the caller) as o's start text. */
+static int read_start_file(const char *start_file, SampleOptions *o, char **text, CrnnError *err) {
+    size_t len = 0;
+    *text = read_start_text(start_file, &len, err);
+    if (!*text) return -1;
+    o->start_text = *text;
+    o->start_len = len;
+    o->start_text_source = start_file;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     FlagSet flags = {.program = "crnn-sample",
                      .summary = "Writes text from a checkpoint of crnn-train.",
@@ -87,47 +121,8 @@ int main(int argc, char **argv) {
                        .num_samples = (int)flags_int(&flags, "num_samples"),
                        .seed = (uint64_t)flags_int(&flags, "seed")};
     const char *path = flags_str(&flags, "checkpoint");
-    if (!*path) {
-        crnn_fail_usage(&err, "give the checkpoint to sample from: -checkpoint cv/checkpoint_N.h5");
-        goto fail;
-    }
-    if (*start_file && flags_given(&flags, "start_text")) {
-        crnn_fail_usage(&err, "give the start text once: -start_text TEXT or -start_text_file FILE, not both");
-        goto fail;
-    }
-    if (o.length < 0) {
-        crnn_fail_usage(&err, "-length must be 0 or more, got %lld", (long long)o.length);
-        goto fail;
-    }
-    if (o.sample != 0 && o.sample != 1) {
-        crnn_fail_usage(&err, "-sample must be 0 (most likely character) or 1 (draw), got %d", o.sample);
-        goto fail;
-    }
-    if (!(o.temperature > 0)) {
-        crnn_fail_usage(&err, "-temperature must be above 0, got %g; for the most likely character every time use -sample 0",
-                  o.temperature);
-        goto fail;
-    }
-    if (o.top_k < 0) {
-        crnn_fail_usage(&err, "-top_k must be 0 (off) or more, got %d", o.top_k);
-        goto fail;
-    }
-    if (flags_int(&flags, "num_samples") < 1 || flags_int(&flags, "num_samples") > 100000) {
-        crnn_fail_usage(&err, "-num_samples must be between 1 and 100000, got %lld", (long long)flags_int(&flags, "num_samples"));
-        goto fail;
-    }
-    if (flags_int(&flags, "seed") < 0) {
-        crnn_fail_usage(&err, "-seed must be 0 or more");
-        goto fail;
-    }
-    if (*start_file) {
-        size_t len = 0;
-        start_file_text = read_start_text(start_file, &len, &err);
-        if (!start_file_text) goto fail;
-        o.start_text = start_file_text;
-        o.start_len = len;
-        o.start_text_source = start_file;
-    }
+    if (check_options(&flags, path, start_file, &o, &err)) goto fail;
+    if (*start_file && read_start_file(start_file, &o, &start_file_text, &err)) goto fail;
     if (checkpoint_read(path, &ck, 0, &err)) goto fail;
     if (flags_int(&flags, "verbose"))
         fprintf(stderr, "%s: %s %d x %d, vocabulary %d (%s), iteration %lld\n", path, ck.model.model_type,
