@@ -18,3 +18,6 @@ foreach(case disk_full read_fail alloc numbers resume_nomem)
   set_tests_properties(fault_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300
                        SKIP_RETURN_CODE 77)
 endforeach()
+# alloc fails each of a few hundred allocations in turn, one run each: 80 to 140 s alone on two
+# cores, more when other tests share them
+set_tests_properties(fault_alloc fault_resume_nomem PROPERTIES TIMEOUT 900)
