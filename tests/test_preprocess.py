@@ -411,6 +411,19 @@ def token_ids(path, js, encoding="utf-8"):
 
 def test_input_json(tmp):
     w = writer(tmp)
+
+    def encode_with(txt, vocab_json, what):
+        """crnn-preprocess txt with --input_json vocab_json: (ids of all splits, dtype, encoding
+        attribute), or None after a failed check."""
+        h5 = txt + ".h5"
+        p = run(["--input_txt", txt, "--input_json", vocab_json, "--output_h5", h5, "--quiet"])
+        check(p.returncode == 0, "%s: %r" % (what, p.stderr))
+        if p.returncode != 0:
+            return None
+        with h5py.File(h5, "r") as f:
+            enc = f.attrs.get("encoding")
+            return (np.concatenate([f["train"][...], f["val"][...], f["test"][...]]), f["train"].dtype,
+                    enc.decode() if isinstance(enc, bytes) else enc)
     rng = random.Random(11)
     alphabet = "abcdefghij \n\u00e9\u20ac\U0001F600"
     orig = w("orig.txt", "".join(rng.choice(alphabet) for _ in range(20000)).encode("utf-8"))
@@ -464,14 +477,10 @@ def test_input_json(tmp):
     b_h5, b_js = os.path.join(tmp, "big.h5"), os.path.join(tmp, "big.json")
     run(["--input_txt", b_txt, "--output_h5", b_h5, "--output_json", b_js, "--quiet"])
     small = w("small.txt", b"abc abc " * 10)
-    s_h5 = os.path.join(tmp, "small.h5")
-    p = run(["--input_txt", small, "--input_json", b_js, "--output_h5", s_h5, "--quiet"])
-    check(p.returncode == 0, "big vocabulary: %r" % p.stderr)
-    if p.returncode == 0:
-        with h5py.File(s_h5, "r") as f:
-            check(f["train"].dtype == np.uint32, "a 256-token vocabulary: dtype %s" % f["train"].dtype)
-            got = np.concatenate([f["train"][...], f["val"][...], f["test"][...]])
-        check(np.array_equal(got, token_ids(small, b_js)), "big vocabulary: ids differ")
+    got = encode_with(small, b_js, "big vocabulary")
+    if got:
+        check(got[1] == np.uint32, "a 256-token vocabulary: dtype %s" % got[1])
+        check(np.array_equal(got[0], token_ids(small, b_js)), "big vocabulary: ids differ")
 
     # a bytes vocabulary (it has "[b]" tokens): the new text is read as bytes
     braw = w("braw.bin", bytes(range(40, 256)) * 5)
@@ -479,14 +488,10 @@ def test_input_json(tmp):
     run(["--input_txt", braw, "--output_h5", br_h5, "--output_json", br_js, "--encoding", "bytes", "--quiet"])
     bnew = w("bnew.bin", b"\xff\xfe(\x80abc" * 30)
     bn_h5 = os.path.join(tmp, "bnew.h5")
-    p = run(["--input_txt", bnew, "--input_json", br_js, "--output_h5", bn_h5, "--quiet"])
-    check(p.returncode == 0, "bytes vocabulary: %r" % p.stderr)
-    if p.returncode == 0:
-        with h5py.File(bn_h5, "r") as f:
-            got = np.concatenate([f["train"][...], f["val"][...], f["test"][...]])
-            enc = f.attrs.get("encoding")
-            check((enc.decode() if isinstance(enc, bytes) else enc) == "bytes", "encoding %r" % enc)
-        check(np.array_equal(got, token_ids(bnew, br_js, "bytes")), "bytes vocabulary: ids differ")
+    got = encode_with(bnew, br_js, "bytes vocabulary")
+    if got:
+        check(got[2] == "bytes", "encoding %r" % got[2])
+        check(np.array_equal(got[0], token_ids(bnew, br_js, "bytes")), "bytes vocabulary: ids differ")
     # ... and --encoding utf-8 against it is a usage error
     p = run(["--input_txt", bnew, "--input_json", br_js, "--output_h5", bn_h5, "--encoding", "utf-8"])
     check(p.returncode == 2 and "--encoding" in p.stderr and br_js in p.stderr, "encoding clash: %d %r"
