@@ -53,12 +53,6 @@ static void record(void *ctx, real *grads, size_t n) {
     if (bs->count < 64) bs->b[bs->count++] = (Bucket){grads, n};
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -70,9 +64,9 @@ static int time_allreduce(Comm *c, real *buf, size_t n, int repeat, double *best
     if (!t) return -1;
     for (int k = 0; k < repeat; k++) {
         if (c->barrier(c, err)) return free(t), -1;
-        double t0 = now();
+        double t0 = crnn_now_seconds();
         if (c->allreduce_mean(c, buf, n, err)) return free(t), -1;
-        int64_t us = (int64_t)((now() - t0) * 1e6);
+        int64_t us = (int64_t)((crnn_now_seconds() - t0) * 1e6);
         if (c->allreduce_max_int(c, &us, err)) return free(t), -1;
         t[k] = (double)us * 1e-6;
     }
@@ -97,10 +91,10 @@ static int measure_links(Comm *c, size_t bytes, int repeat, double *mbit, char (
     double best = 1e30;
     for (int k = 0; k < repeat; k++) {
         MPI_Barrier(world);
-        double t0 = now();
+        double t0 = crnn_now_seconds();
         int rc = MPI_Sendrecv(out, (int)bytes, MPI_BYTE, next, 7, in, (int)bytes, MPI_BYTE, prev, 7, world,
                               MPI_STATUS_IGNORE);
-        double t = now() - t0;
+        double t = crnn_now_seconds() - t0;
         if (rc != MPI_SUCCESS) return free(out), free(in), crnn_fail(err, "MPI_Sendrecv failed on rank %d", c->rank);
         if (t < best) best = t;
     }

@@ -110,12 +110,6 @@ static struct timespec realtime_after(double seconds) {
     return t;
 }
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Waits for req: as long as it takes, or while the timer is on at most timer->timeout seconds,
  * polling the request (Open MPI's own wait polls the same way: no CPU is spent that MPI_Wait
  * would not spend). A request left behind by a timeout is never freed: the job ends. */
@@ -126,13 +120,13 @@ static int wait_request(Comm *c, MPI_Request *req, const char *what, CrnnError *
         rc = MPI_Wait(req, MPI_STATUS_IGNORE);
         return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, what, err);
     }
-    const double deadline = now_seconds() + t->timeout;
+    const double deadline = crnn_now_seconds() + t->timeout;
     for (unsigned spins = 0;; spins++) {
         int done = 0;
         rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) return mpi_fail(c, rc, what, err);
         if (done) return 0;
-        if ((spins & 63) == 0 && now_seconds() > deadline) return comm_timeout_error(c, err);
+        if ((spins & 63) == 0 && crnn_now_seconds() > deadline) return comm_timeout_error(c, err);
     }
 }
 

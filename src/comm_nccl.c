@@ -99,19 +99,13 @@ static int nccl_start(Comm *c, real *buf, size_t n, CrnnError *err) {
     return 0;
 }
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Waits on the host for the reductions up to m->done, at most timer->timeout seconds: polls the
  * event and NCCL's asynchronous error, sleeping a few microseconds growing to 1 ms between polls
  * (NCCL's documented way to bound a collective). At the deadline the communicator is aborted (a
  * hung collective's only way out) and the timeout ends the job, as the inner Comm's would. */
 static int wait_bounded(Comm *c, CrnnError *err) {
     NcclImpl *m = impl_of(c);
-    const double deadline = now_seconds() + c->timer->timeout;
+    const double deadline = crnn_now_seconds() + c->timer->timeout;
     for (long pause_ns = 2000;; pause_ns = pause_ns < 1000000 ? 2 * pause_ns : 1000000) {
         cudaError_t e = cudaEventQuery(m->done);
         if (e == cudaSuccess) return 0;
@@ -119,7 +113,7 @@ static int wait_bounded(Comm *c, CrnnError *err) {
         ncclResult_t async = ncclSuccess;
         NCCL_TRY(c, ncclCommGetAsyncError(m->nccl, &async), "ncclCommGetAsyncError", err);
         if (async != ncclSuccess && async != ncclInProgress) return nccl_failed(c, "a gradient allreduce", async, err);
-        if (now_seconds() > deadline) {
+        if (crnn_now_seconds() > deadline) {
             abort_saying(c);
             return comm_timeout_error(c, err);
         }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void fill(CrnnError *err, CrnnErrorKind kind, const char *fmt, va_list ap) {
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -105,3 +106,9 @@ void crnn_print_error(const char *prog, const CrnnError *err) {
 }
 
 void crnn_hdf5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+double crnn_now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}

@@ -40,13 +40,7 @@ void train_catch_signals(void) {
     sigaction(SIGINT, &sa, NULL);
 }
 
-double train_now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double train_time_s(const Run *r) { return r->elapsed_base + (train_now_seconds() - r->clock_start); }
+double train_time_s(const Run *r) { return r->elapsed_base + (crnn_now_seconds() - r->clock_start); }
 
 double train_epoch(const Run *r) {
     return (double)r->epoch_index + (double)r->batch_index / (double)r->train.count;
@@ -180,7 +174,7 @@ static int setup(Run *r, CrnnError *err) {
     if (r->comm->rank == 0 && train_prepare_checkpoint_folder(r->s.checkpoint_name, err)) return -1;
     if (load_data(r, err) || make_model(r, err) || start_writing(r, err)) return -1;
     /* start-up (data, model, the checkpoint resumed from): rank 0's, after its device */
-    metrics_start(&r->metrics, train_time_s(r), r->iteration, train_now_seconds() - r->clock_start);
+    metrics_start(&r->metrics, train_time_s(r), r->iteration, crnn_now_seconds() - r->clock_start);
     return 0;
 }
 
@@ -206,7 +200,7 @@ typedef struct Loop {
 static void reset_window(Loop *lp) {
     lp->window_steps = 0;
     lp->window_time[0] = lp->window_time[1] = lp->window_time[2] = 0;
-    lp->window_start = train_now_seconds();
+    lp->window_start = crnn_now_seconds();
 }
 
 /* After a step: the next batch; at the end of an epoch the next epoch and its learning rate
@@ -228,22 +222,22 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
     Comm *comm = r->comm;
     const int B = r->s.B, S = r->s.S;
     if (r->batch_index == 0) model_reset_state(&r->model); /* each epoch starts from zero */
-    double t0 = train_now_seconds();
+    double t0 = crnn_now_seconds();
     dataset_batch(&r->train, r->batch_index, r->x, r->y);
-    double t_io = train_now_seconds();
+    double t_io = crnn_now_seconds();
     /* dropout's masks are keyed by the iteration and the global streams, not by the rank;
      * validation (evaluate_batches) turns it off again */
     model_set_dropout(&r->model, 1, r->seed, (uint64_t)r->iteration, comm->rank * B);
     real loss_mean = (real)model_forward(&r->model, r->x, r->y, B, S);
     Buckets buckets = {.comm = comm, .err = err};
     model_backward(&r->model, r->s.overlap ? bucket_ready : NULL, &buckets);
-    double t_backward = train_now_seconds();
+    double t_backward = crnn_now_seconds();
     comm_timed(comm, r->iteration + 1, "the gradient allreduce");
     int failed = buckets.failed || (r->s.overlap ? comm->wait_all(comm, err)
                                                  : comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err));
     comm_timed(comm, r->iteration + 1, "the loss allreduce");
     if (failed || comm->allreduce_mean(comm, &loss_mean, 1, err)) return -1;
-    double t_comm = train_now_seconds();
+    double t_comm = crnn_now_seconds();
     if (backend_check(r->be, err)) return -1; /* a device's failure (the loss's copy waited for the step) */
     r->iteration++;
     lp->loss = loss_mean;
@@ -255,7 +249,7 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
     lp->grad_norm = lp->at_print ? sqrt(r->be->sumsq(r->be, r->model.grads, r->model.num_params)) : 0;
     optim_clip(r->be, r->model.grads, r->model.num_params, r->s.grad_clip, r->s.clip_norm);
     optim_step(&r->opt, r->model.params, r->model.grads);
-    double t1 = train_now_seconds();
+    double t1 = crnn_now_seconds();
     lp->step_time_total += t1 - t0;
     lp->window_time[0] += (t_backward - t_io) + (t1 - t_comm); /* compute */
     lp->window_time[1] += t_comm - t_backward;                 /* communication */
@@ -278,7 +272,7 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
 /* Every -print_every iterations: every rank's time split (per step over the window) to rank 0,
  * the metrics' record and the progress line. */
 static int report_progress(Run *r, Loop *lp, CrnnError *err) {
-    double elapsed = train_now_seconds() - lp->window_start;
+    double elapsed = crnn_now_seconds() - lp->window_start;
     double cps = elapsed > 0 ? lp->window_steps * lp->chars_per_step / elapsed : 0.0;
     for (int k = 0; k < 3; k++) lp->window_time[k] /= (double)lp->window_steps;
     comm_timed(r->comm, r->iteration, "gathering the step times");
@@ -286,7 +280,7 @@ static int report_progress(Run *r, Loop *lp, CrnnError *err) {
     metrics_train(&r->metrics, train_time_s(r), r->iteration, train_epoch(r), lp->loss, r->opt.learning_rate,
                   lp->grad_norm, cps, lp->rank_times, r->comm->size);
     const double eta = (double)(lp->total - r->iteration) * lp->step_time_total / (double)lp->steps_done;
-    train_report_progress(r, lp->total, lp->loss, cps, train_now_seconds() - lp->run_start, eta);
+    train_report_progress(r, lp->total, lp->loss, cps, crnn_now_seconds() - lp->run_start, eta);
     reset_window(lp);
     return 0;
 }
@@ -317,7 +311,7 @@ static int checkpoint_or_stop(Run *r, Loop *lp, CrnnError *err) {
 /* The steps from the run's iteration to lp->total. Returns 0, CRNN_EXIT_STOPPED or -1. */
 static int train_loop(Run *r, Loop *lp, CrnnError *err) {
     lp->chars_per_step = (double)r->comm->size * r->s.B * r->s.S;
-    lp->run_start = train_now_seconds();
+    lp->run_start = crnn_now_seconds();
     reset_window(lp);
     if (r->comm->rank == 0) {
         lp->rank_times = calloc((size_t)r->comm->size * 3, sizeof *lp->rank_times);
@@ -360,7 +354,7 @@ static int teardown(Run *r, int rc) {
 int train_run(const TrainSettings *s, Comm *comm, Backend *be, const Reporter *rep, CrnnError *err) {
     Run run = {.s = *s, .comm = comm, .be = be, .rep = rep, .lock = {.fd = -1}};
     Run *r = &run;
-    r->clock_start = train_now_seconds();
+    r->clock_start = crnn_now_seconds();
     r->quiet = s->quiet || comm->rank != 0;
     r->seed = (uint64_t)s->seed;
     int rc = setup(r, err);

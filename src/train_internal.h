@@ -64,7 +64,6 @@ typedef struct Run {
 } Run;
 
 /* ---- train.c ---- */
-double train_now_seconds(void); /* monotonic */
 /* The metrics' time_s now: seconds of training since the run began, across resumes. */
 double train_time_s(const Run *r);
 /* Epochs done, with the fraction of the current one. */

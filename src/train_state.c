@@ -191,22 +191,22 @@ static int rank0_validate_and_write(Run *r, double vl, double val_seconds, doubl
     double sample_seconds = 0;
     const int64_t count = r->have_val ? r->hist.n_val : ++r->sample_checkpoints;
     if (r->s.sample_every > 0 && count % r->s.sample_every == 0) {
-        const double t = train_now_seconds();
+        const double t = crnn_now_seconds();
         if (train_sample(r, err)) return -1;
-        sample_seconds = train_now_seconds() - t;
+        sample_seconds = crnn_now_seconds() - t;
     }
     /* the checkpoint's record says when it was taken, its elapsed_seconds, so that the records
      * of a run resumed from it continue from there without going back */
     const double taken = train_time_s(r);
     if (write_checkpoint(r, taken, hidden_h, hidden_c, err)) return -1;
-    metrics_checkpoint(&r->metrics, taken, r->iteration, train_now_seconds() - started - val_seconds - sample_seconds);
+    metrics_checkpoint(&r->metrics, taken, r->iteration, crnn_now_seconds() - started - val_seconds - sample_seconds);
     return 0;
 }
 
 /* Every rank: the hidden states go to rank 0, which validates and writes; then every rank learns
  * whether that worked, so that all go on or all stop. */
 int train_validate_and_checkpoint(Run *r, CrnnError *err) {
-    const double started = train_now_seconds();
+    const double started = crnn_now_seconds();
     Model *m = &r->model;
     Comm *c = r->comm;
     const int L = m->cfg.L, H = m->cfg.H, B = r->train.B, N = r->train.N;
@@ -234,7 +234,7 @@ int train_validate_and_checkpoint(Run *r, CrnnError *err) {
                 c->gather(c, cc + l * mine, mine * sizeof *cc, all_c ? all_c + l * all : NULL, 0, err))
                 rc = -1;
         /* every rank validates its share of the streams; rank 0 adds the shares */
-        double vl = 0, val_start = train_now_seconds();
+        double vl = 0, val_start = crnn_now_seconds();
         if (rc == 0 && r->have_val) {
             double mine_sum = 0;
             int vok = validate(r, &mine_sum, err) == 0;
@@ -244,7 +244,7 @@ int train_validate_and_checkpoint(Run *r, CrnnError *err) {
         if (rc == 0) {
             /* rank 0 writes; the others wait for it as long as it takes */
             if (c->rank != 0) comm_untimed(c);
-            const double val_seconds = train_now_seconds() - val_start;
+            const double val_seconds = crnn_now_seconds() - val_start;
             int64_t status =
                 c->rank == 0 ? (rank0_validate_and_write(r, vl, val_seconds, started, all_h, all_c, err) ? 1 : 0) : 0;
             if (c->rank == 0) comm_timed(c, r->iteration, "sending the checkpoint's outcome");

@@ -620,12 +620,6 @@ static void test_write_failures(void) {
 /* ---------------------------------------------------------------------------------------- */
 /* SIGKILL during writes */
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void sleep_s(double s) {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&ts, NULL);
@@ -646,9 +640,9 @@ static void test_kill_during_write(void) {
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CrnnError err = {.msg = ""};
 
-    double t0 = now();
+    double t0 = crnn_now_seconds();
     CHECK(checkpoint_write(tmp_path("timing.h5"), &ck, &err) == 0, "%s", err.msg);
-    double T = now() - t0;
+    double T = crnn_now_seconds() - t0;
     if (T > 2.0) T = 2.0;
     if (T < 0.01) T = 0.01;
     unlink(tmp_path("timing.h5"));
@@ -673,8 +667,8 @@ static void test_kill_during_write(void) {
             }
         }
         if (r == 0) { /* the first round waits for a complete file, so that some reads see one */
-            double start = now();
-            while (!file_exists(path) && now() - start < 60) sleep_s(0.002);
+            double start = crnn_now_seconds();
+            while (!file_exists(path) && crnn_now_seconds() - start < 60) sleep_s(0.002);
             sleep_s(T * 0.3);
         } else {
             sleep_s(T * (0.05 + 2.5 * (double)((r * 7) % 19) / 19.0));

@@ -81,6 +81,9 @@ void crnn_print_error(const char *prog, const CrnnError *err);
 /* Turns off HDF5's own error stack printing; crnn reports HDF5 failures itself. */
 void crnn_hdf5_quiet(void);
 
+/* Seconds on the monotonic clock (for durations and deadlines, not dates). */
+double crnn_now_seconds(void);
+
 #define CRNN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif
