@@ -63,6 +63,8 @@ void comm_timed(Comm *c, int64_t iteration, const char *what) {
 
 void comm_untimed(Comm *c) { c->timer->timed = 0; }
 
+int comm_bounded(const Comm *c) { return c->timer->timed && c->timer->timeout > 0; }
+
 int comm_timeout_error(Comm *c, CrnnError *err) {
     CommTimer *t = c->timer;
     t->broken = 1;

@@ -116,7 +116,7 @@ static struct timespec realtime_after(double seconds) {
 static int wait_request(Comm *c, MPI_Request *req, const char *what, CrnnError *err) {
     const CommTimer *t = c->timer;
     int rc;
-    if (!t->timed || t->timeout <= 0) {
+    if (!comm_bounded(c)) {
         rc = MPI_Wait(req, MPI_STATUS_IGNORE);
         return rc == MPI_SUCCESS ? 0 : mpi_fail(c, rc, what, err);
     }
@@ -273,7 +273,7 @@ static int progress_wait(Comm *c, CrnnError *err) {
     MpiImpl *m = impl(c);
     Progress *p = &m->prog;
     const CommTimer *t = c->timer;
-    const int bounded = t->timed && t->timeout > 0;
+    const int bounded = comm_bounded(c);
     const struct timespec deadline = realtime_after(bounded ? t->timeout : 0);
     pthread_mutex_lock(&p->mu);
     int timed_out = 0;

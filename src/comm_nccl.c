@@ -99,6 +99,14 @@ static int nccl_start(Comm *c, real *buf, size_t n, CrnnError *err) {
     return 0;
 }
 
+/* NCCL's asynchronous errors (a peer gone, a network failure): a failure, or 0. */
+static int check_async(Comm *c, CrnnError *err) {
+    ncclResult_t async = ncclSuccess;
+    NCCL_TRY(c, ncclCommGetAsyncError(impl_of(c)->nccl, &async), "ncclCommGetAsyncError", err);
+    if (async != ncclSuccess && async != ncclInProgress) return nccl_failed(c, "a gradient allreduce", async, err);
+    return 0;
+}
+
 /* Waits on the host for the reductions up to m->done, at most timer->timeout seconds: polls the
  * event and NCCL's asynchronous error, sleeping a few microseconds growing to 1 ms between polls
  * (NCCL's documented way to bound a collective). At the deadline the communicator is aborted (a
@@ -110,9 +118,7 @@ static int wait_bounded(Comm *c, CrnnError *err) {
         cudaError_t e = cudaEventQuery(m->done);
         if (e == cudaSuccess) return 0;
         if (e != cudaErrorNotReady) return cuda_failed(c, "cudaEventQuery of the gradient reductions", e, err);
-        ncclResult_t async = ncclSuccess;
-        NCCL_TRY(c, ncclCommGetAsyncError(m->nccl, &async), "ncclCommGetAsyncError", err);
-        if (async != ncclSuccess && async != ncclInProgress) return nccl_failed(c, "a gradient allreduce", async, err);
+        if (check_async(c, err)) return -1;
         if (crnn_now_seconds() > deadline) {
             abort_saying(c);
             return comm_timeout_error(c, err);
@@ -133,13 +139,10 @@ static int nccl_finish(Comm *c, CrnnError *err) {
         m->pending = 0;
         CUDA_TRY(c, cudaEventRecord(m->done, m->stream), err);
         /* timed: the host waits for them itself, so the work it issues next follows them */
-        if (c->timer->timed && c->timer->timeout > 0) return wait_bounded(c, err);
+        if (comm_bounded(c)) return wait_bounded(c, err);
         CUDA_TRY(c, cudaStreamWaitEvent(m->compute, m->done, 0), err);
     }
-    ncclResult_t async = ncclSuccess;
-    NCCL_TRY(c, ncclCommGetAsyncError(m->nccl, &async), "ncclCommGetAsyncError", err);
-    if (async != ncclSuccess && async != ncclInProgress) return nccl_failed(c, "a gradient allreduce", async, err);
-    return 0;
+    return check_async(c, err);
 }
 
 static int nccl_wait_all(Comm *c, CrnnError *err) {

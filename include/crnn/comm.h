@@ -63,6 +63,8 @@ Comm *comm_create(int *argc, char ***argv, CrnnError *err);
 void comm_timed(Comm *c, int64_t iteration, const char *what);
 /* The collectives that follow wait as long as it takes (rank 0 alone is working). */
 void comm_untimed(Comm *c);
+/* Whether the waits now are bounded: timed, with a -comm_timeout above 0. */
+int comm_bounded(const Comm *c);
 /* The message of a timed wait that ran out (the ranks not heard from are not known: a
  * collective does not say); sets timer->broken. */
 int comm_timeout_error(Comm *c, CrnnError *err);
