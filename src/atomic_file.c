@@ -69,6 +69,13 @@ FILE *atomic_file_stream(AtomicFile *af, CrnnError *err) {
     return af->fp;
 }
 
+FILE *atomic_file_open(AtomicFile *af, const char *path, CrnnError *err) {
+    if (atomic_file_create(af, path, err)) return NULL;
+    FILE *fp = atomic_file_stream(af, err);
+    if (!fp) atomic_file_abandon(af);
+    return fp;
+}
+
 int atomic_file_write(AtomicFile *af, const void *buf, size_t n, CrnnError *err) {
     const char *p = buf;
     while (n > 0) {

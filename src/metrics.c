@@ -39,10 +39,9 @@ static int truncate_after(const char *path, int64_t last, CrnnError *err) {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : crnn_fail_io(err, "cannot read the metrics file %s: %s", path, strerror(errno));
     AtomicFile af;
-    FILE *out = atomic_file_create(&af, path, err) ? NULL : atomic_file_stream(&af, err);
+    FILE *out = atomic_file_open(&af, path, err);
     if (!out) {
         fclose(in);
-        atomic_file_abandon(&af);
         return crnn_fail_context(err, "cannot rewrite the metrics file %s", path);
     }
     char *line = NULL;
@@ -222,7 +221,7 @@ int metrics_write_sidecar(const char *path, FlagSet *flags, int64_t iteration,
     json_object_set_new(root, "val_loss_history_it", its);
     json_object_set_new(root, "forward_backward_times", float_array(step_times, n_steps));
     AtomicFile af;
-    FILE *fp = atomic_file_create(&af, path, err) ? NULL : atomic_file_stream(&af, err);
+    FILE *fp = atomic_file_open(&af, path, err);
     int rc = fp ? json_dumpf(root, fp, JSON_COMPACT) : -1;
     json_decref(root);
     if (rc != 0) {

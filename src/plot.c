@@ -455,12 +455,8 @@ static void svg_document(FILE *f, const Figure *fig) {
 
 static int figure_write_svg(const Figure *fig, const char *path, CrnnError *err) {
     AtomicFile af;
-    if (atomic_file_create(&af, path, err)) return -1;
-    FILE *f = atomic_file_stream(&af, err);
-    if (!f) {
-        atomic_file_abandon(&af);
-        return -1;
-    }
+    FILE *f = atomic_file_open(&af, path, err);
+    if (!f) return -1;
     svg_document(f, fig);
     return atomic_file_commit(&af, err);
 }

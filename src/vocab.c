@@ -559,10 +559,10 @@ int vocab_write_json_stream(const Vocab *v, FILE *fp) {
 
 int vocab_write_json(const Vocab *v, const char *path, CrnnError *err) {
     AtomicFile af;
-    if (atomic_file_create(&af, path, err)) return -1;
-    FILE *fp = atomic_file_stream(&af, err);
-    if (!fp || vocab_write_json_stream(v, fp) != 0) {
-        if (fp) crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", af.tmp, strerror(errno));
+    FILE *fp = atomic_file_open(&af, path, err);
+    if (!fp) return -1;
+    if (vocab_write_json_stream(v, fp) != 0) {
+        crnn_fail_io(err, "cannot write %s: %s; check the free space of its disk", af.tmp, strerror(errno));
         atomic_file_abandon(&af);
         return -1;
     }

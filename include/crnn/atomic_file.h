@@ -36,6 +36,10 @@ int atomic_file_create(AtomicFile *af, const char *path, CrnnError *err);
  * failure. Closed by commit or abandon, never by the caller. */
 FILE *atomic_file_stream(AtomicFile *af, CrnnError *err);
 
+/* atomic_file_create, then atomic_file_stream: the stream to write path through, or NULL with
+ * err and nothing left behind (no abandon needed then). */
+FILE *atomic_file_open(AtomicFile *af, const char *path, CrnnError *err);
+
 /* Writes n bytes at the current position of af->fd (all of them, through EINTR and short
  * writes); "check the free space of its disk" on failure. Not mixed with the stream. */
 int atomic_file_write(AtomicFile *af, const void *buf, size_t n, CrnnError *err);
