@@ -27,7 +27,7 @@ WARMUP="${WARMUP:-5}"
 
 [ -x /usr/bin/time ] || { echo "cpu_train.sh: needs /usr/bin/time (apt-get install -y time)" >&2; exit 1; }
 
-# the kernel crnn-train picks when OpenBLAS does not know the processor (src/runtime.c)
+# the kernel crnn-train picks when OpenBLAS does not know the processor (src/run/runtime.c)
 if grep -qw avx512f /proc/cpuinfo; then KERNEL=SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then KERNEL=Haswell; else KERNEL=""; fi
 
 TMP="$(mktemp -d /tmp/crnn-bench.XXXXXX)"

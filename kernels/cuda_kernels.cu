@@ -1,4 +1,4 @@
-/* The CUDA backend's kernels. Each has a CPU reference in src/backend_cpu.c and
+/* The CUDA backend's kernels. Each has a CPU reference in src/backend/backend_cpu.c and
  * kernels/cpu_kernels.inc, which tests/test_backend_cuda.c compares it with. Elementwise
  * kernels use grid-stride loops (any n, a bounded grid); reductions are deterministic (fixed
  * grids and fixed combination orders, no floating-point atomics), so that a run repeats bit for

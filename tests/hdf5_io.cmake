@@ -16,8 +16,8 @@ add_test(NAME checkpoint_h5py
                  $<TARGET_FILE:test_checkpoint>)
 set_tests_properties(checkpoint_h5py PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 120)
 
-# The atomic file writer every module writes through (src/atomic_file.c), mkdir -p, the best
-# model's link, and the error kinds (src/error.c).
+# The atomic file writer every module writes through (src/io/atomic_file.c), mkdir -p, the best
+# model's link, and the error kinds (src/base/error.c).
 add_executable(test_atomic_file ${CMAKE_CURRENT_SOURCE_DIR}/test_atomic_file.c)
 target_link_libraries(test_atomic_file PRIVATE crnn_io)
 add_test(NAME atomic_file COMMAND test_atomic_file)

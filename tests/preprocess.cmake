@@ -1,4 +1,4 @@
-# crnn-preprocess and the vocabulary: unit tests of src/vocab.c, parity with torch-rnn's
+# crnn-preprocess and the vocabulary: unit tests of src/io/vocab.c, parity with torch-rnn's
 # preprocess.py rules (a numpy/h5py reference), and bad inputs.
 add_executable(test_vocab ${CMAKE_CURRENT_SOURCE_DIR}/test_vocab.c)
 target_link_libraries(test_vocab PRIVATE crnn_io)

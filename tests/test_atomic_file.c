@@ -1,4 +1,4 @@
-/* The atomic file writer (src/atomic_file.c) and the error kinds (src/error.c): a commit
+/* The atomic file writer (src/io/atomic_file.c) and the error kinds (src/base/error.c): a commit
  * replaces the target whole; an abandon, a failed write or a failed commit leaves the old
  * target as it was and no temporary file; mkdir -p; the hard link or copy of the best model;
  * crnn_fail_context keeps the kind, and the exit status follows it; the checkpoint and vocabulary

@@ -1,5 +1,5 @@
 /* Run under mpirun: crnn's Comm chooses Open MPI's nonblocking allreduce algorithm per call, a
- * ring for buffers of 64 KB and more and the binomial tree below (src/comm_mpi.c). Reads libnbc's
+ * ring for buffers of 64 KB and more and the binomial tree below (src/comm/comm_mpi.c). Reads libnbc's
  * control variable back through MPI_T after each kind of call, and checks the sums. With
  * `user` as the argument, OMPI_MCA_coll_libnbc_iallreduce_algorithm is expected set by the
  * caller (to 4): crnn must leave it alone. Prints "algorithm choice: ok" on rank 0. */

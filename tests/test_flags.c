@@ -1,4 +1,4 @@
-/* Unit tests of src/flags.c: the edit distance and the flag it suggests for a typo, the hints for
+/* Unit tests of src/base/flags.c: the edit distance and the flag it suggests for a typo, the hints for
  * char-rnn's and torch-rnn's flags, switches with and without 0/1, -config lines, and that every
  * error of the flags is a usage error (exit status 2). */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of src/vocab.c: strict UTF-8, token names, the JSON file both ways (bytes equal to
+/* Unit tests of src/io/vocab.c: strict UTF-8, token names, the JSON file both ways (bytes equal to
  * Python's json.dump, and files Python wrote), vocab_encode's errors. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -129,7 +129,7 @@ typedef struct CellSeq {
 } CellSeq;
 
 /* The forward and the backward recurrence of cell id through be's ops for that cell (a table
- * indexed by the cell's id in src/backend.c). */
+ * indexed by the cell's id in src/backend/backend.c). */
 void backend_cell_forward(Backend *be, CellId id, const CellSeq *q);
 void backend_cell_backward(Backend *be, CellId id, const CellSeq *q);
 

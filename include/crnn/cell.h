@@ -1,4 +1,4 @@
-/* The recurrent cells crnn knows, one row each in one table (src/cell.c): what the model, the
+/* The recurrent cells crnn knows, one row each in one table (src/model/cell.c): what the model, the
  * checkpoint and the training loop ask of a cell. Equations and block order: docs/FORMATS.md
  * section 3. The cells' kernels are reached through each backend by the cell's id
  * (backend_cell_forward, backend.h). docs/DESIGN.md, "Adding a cell", lists the steps. */

@@ -27,7 +27,7 @@ Backend *backend_cuda_create(int device, CrnnError *err);
 int backend_is_cuda(const Backend *be);
 int backend_cuda_device(const Backend *be);
 void *backend_cuda_stream(const Backend *be);
-/* The recurrences' CUDA graphs (src/backend_cuda.cu): how many were captured and how many
+/* The recurrences' CUDA graphs (src/backend/backend_cuda.cu): how many were captured and how many
  * launches replayed one. 1 when graphs are on, 0 when off (CRNN_CUDA_GRAPHS=0, or a capture
  * failed and the launches are issued directly), -1 when be is not a CUDA backend. */
 int backend_cuda_graphs(const Backend *be, long *captured, long *replayed);

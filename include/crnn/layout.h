@@ -1,7 +1,7 @@
 /* The model's parameter tensors: the configuration, the tensors' names, shapes and places in
  * the flat buffer (docs/FORMATS.md section 3). Pure functions over plain values, without the runtime
  * Model or a Backend, so that the checkpoint reader and writer (the I/O library) share them with
- * the model (model.h). Implemented in src/layout.c. */
+ * the model (model.h). Implemented in src/model/layout.c. */
 #ifndef CRNN_LAYOUT_H
 #define CRNN_LAYOUT_H
 

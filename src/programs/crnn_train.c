@@ -1,4 +1,4 @@
-/* crnn-train: flags and wiring; the loop is in src/train.c. */
+/* crnn-train: flags and wiring; the loop is in src/run/train.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

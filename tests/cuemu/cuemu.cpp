@@ -1,6 +1,6 @@
 /* cuemu: the CUDA runtime, cuBLAS, CUB's radix sort and NCCL as crnn uses them, emulated on the
- * CPU so that the CUDA backend's own code (src/backend_cuda.cu, kernels/cuda_kernels.cu,
- * src/comm_nccl.c) runs and is tested on a machine without a GPU. What it models and what it
+ * CPU so that the CUDA backend's own code (src/backend/backend_cuda.cu, kernels/cuda_kernels.cu,
+ * src/comm/comm_nccl.c) runs and is tested on a machine without a GPU. What it models and what it
  * checks is in tests/cuemu/README.md; in short:
  *
  *   memory   device and pinned allocations are registered; every copy, memset, kernel pointer

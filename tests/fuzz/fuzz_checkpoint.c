@@ -1,4 +1,4 @@
-/* Fuzz target: the checkpoint reader (checkpoint_read, src/checkpoint.c). Input: the .h5 file.
+/* Fuzz target: the checkpoint reader (checkpoint_read, src/io/checkpoint_read.c). Input: the .h5 file.
  * Read with and without the training state, it either fails with a message naming the file,
  * or gives a checkpoint that is consistent (sizes, finite parameters) and that writes
  * (checkpoint_write) and reads back to the same parameters and state. */

@@ -1,4 +1,4 @@
-/* Fuzz target: the data file reader (src/dataset.c). Input: the .h5 file. Every split is
+/* Fuzz target: the data file reader (src/io/dataset.c). Input: the .h5 file. Every split is
  * sized (dataset_split_size) and loaded as a few stream layouts (dataset_load, with and without
  * shrinking); each call either fails with a message naming the file or gives batches whose
  * every index is inside the vocabulary. Splits that declare more than FUZZ_MAX_TOKENS tokens

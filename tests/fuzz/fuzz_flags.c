@@ -1,4 +1,4 @@
-/* Fuzz target: the flag and -config parser (src/flags.c). Input: command-line arguments
+/* Fuzz target: the flag and -config parser (src/base/flags.c). Input: command-line arguments
  * separated by NUL bytes; after a first "\n==\n", the text of a -config file, which is then
  * given as -config FILE. flags_parse either succeeds, with every value of its declared type and
  * choices, or fails with a message; the values then print (flags_value_text) and parse back

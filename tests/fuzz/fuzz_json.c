@@ -1,4 +1,4 @@
-/* Fuzz target: the vocabulary JSON reader (vocab_read_json, src/vocab.c). Input: the file.
+/* Fuzz target: the vocabulary JSON reader (vocab_read_json, src/io/vocab.c). Input: the file.
  * It either fails with a message naming the file, or gives a vocabulary that writes
  * (vocab_write_json) and reads back to the same one, and whose token names parse back. */
 #include "crnn/vocab.h"

@@ -1,5 +1,5 @@
-/* Fuzz target: crnn-preprocess's text decoder and vocabulary builder (src/preprocess.c,
- * src/vocab.c). Input: one options byte (bit 0: --encoding bytes; bits 1-3 and 4-6: val_frac
+/* Fuzz target: crnn-preprocess's text decoder and vocabulary builder (src/io/preprocess.c,
+ * src/io/vocab.c). Input: one options byte (bit 0: --encoding bytes; bits 1-3 and 4-6: val_frac
  * and test_frac in eighths) and then the text. preprocess_run either fails with a message
  * naming the input, or writes files that read back to the same text: the JSON's vocabulary
  * encodes the text (vocab_encode) to the very indices stored in /train, /val and /test. */

@@ -2,7 +2,7 @@
  * exact resume. One process per rank; rank 0 validates, reports and writes checkpoints.
  * train_run reads as: setup, then a loop of train_step, its progress, maybe a validation and
  * checkpoint, maybe a stop, then teardown. The other parts are train_settings.c, train_files.c,
- * train_state.c and train_report.c (src/train_internal.h). */
+ * train_state.c and train_report.c (src/run/train_internal.h). */
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
