@@ -26,6 +26,7 @@
 #include "crnn/flags.h"
 #include "crnn/model.h"
 #include "crnn/runtime.h"
+#include "program.h"
 
 static Flag bench_flags[] = {
     {.name = "model_type", .type = FLAG_STRING, .def = "lstm", .help = "lstm, gru or rnn", .choices = "lstm|gru|rnn"},
@@ -117,11 +118,11 @@ int main(int argc, char **argv) {
                      .flags = bench_flags,
                      .count = (int)(sizeof bench_flags / sizeof bench_flags[0])};
     int status;
-    if (!runtime_start(&flags, argc, argv, &status)) return status;
+    if (!program_start(&flags, argc, argv, &status)) return status;
     CrnnError err;
     Comm *c = comm_create(&argc, &argv, &err);
     if (!c) {
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         return 1;
     }
     ModelConfig cfg = {.V = (int)flags_int(&flags, "vocab_size"), .D = (int)flags_int(&flags, "wordvec_size"),
@@ -136,7 +137,7 @@ int main(int argc, char **argv) {
     double *mbit = NULL;
     char(*host)[64] = NULL;
     if (!be || model_config_check(&cfg, &err) || model_create(&m, &cfg, be, 1, 1, &err)) {
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         goto done;
     }
     model_init_params(&m, 1);
@@ -150,18 +151,18 @@ int main(int argc, char **argv) {
     host = calloc((size_t)c->size, sizeof *host);
     if (!mbit || !host) {
         crnn_fail(&err, "out of memory");
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         goto done;
     }
     if (measure_links(c, link_bytes, repeat, mbit, host, &err)) {
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         goto done;
     }
     for (int k = 0; k <= bs.count; k++) {
         real *buf = k < bs.count ? bs.b[k].buf : m.grads;
         size_t n = k < bs.count ? bs.b[k].n : m.num_params;
         if (time_allreduce(c, buf, n, repeat, &best[k], &median[k], &err)) {
-            crnn_print_error(flags.program, &err);
+            program_error(flags.program, &err);
             goto done;
         }
     }

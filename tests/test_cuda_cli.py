@@ -186,8 +186,8 @@ def case_comm_timeout(c):
             p.kill()
     assert p.returncode != 0, (out, err)
     assert took < 3 + 30, f"the job took {took:.1f} s to end"
-    assert re.search(r"rank 0 of 2 on \S+: waited 3 s \(-comm_timeout\) for the other ranks in [a-z' ]+ at iteration \d+", err), err
-    assert "rank 0 of 2: the NCCL communicator was aborted" in err, err
+    assert re.search(r"rank 0 of 2 on \S+: waited 3 s \(-comm_timeout\) for the other ranks in [a-z' ]+ at iteration \d+"
+                     r".*; this rank's NCCL communicator was aborted", err), err
     return 0
 
 

@@ -75,8 +75,6 @@ int crnn_fail_context(CrnnError *err, const char *fmt, ...) __attribute__((forma
 void *crnn_malloc(size_t bytes, CrnnError *err);
 void *crnn_calloc(size_t count, size_t size, CrnnError *err);
 
-/* Program-level helpers: print "prog: error: msg" to stderr. */
-void crnn_print_error(const char *prog, const CrnnError *err);
 
 /* Turns off HDF5's own error stack printing; crnn reports HDF5 failures itself. */
 void crnn_hdf5_quiet(void);

@@ -1,7 +1,7 @@
 /* Command-line flags, torch-rnn style: `-name value`, `--name value` or `--name=value`;
  * a value may start with '-' when it is a number (`-gpu -1`). A switch (`--quiet`) is on alone,
  * or takes 0 or 1 as `--quiet=0` or a following `0`/`1`, never another argument. `-config FILE`
- * reads `name = value` lines first; the command line wins. `--help` prints every flag. An
+ * reads `name = value` lines first; the command line wins. `--help` lists every flag (flags_write_help). An
  * unknown flag's message names the closest declared flag, or what a flag of char-rnn's or
  * torch-rnn's scripts became. Every error of the flags, an unreadable -config file included, is
  * a usage error (CRNN_EXIT_USAGE). */
@@ -9,6 +9,7 @@
 #define CRNN_FLAGS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "crnn/common.h"
 
@@ -50,10 +51,10 @@ typedef struct FlagSet {
     int stops_on_signal;    /* --help lists exit status 75 (crnn-train) */
 } FlagSet;
 
-enum { FLAGS_OK = 0, FLAGS_HELP = 1 };
+enum { FLAGS_OK = 0, FLAGS_HELP = 1, FLAGS_VERSION = 2 };
 
-/* Parses argv into set. Returns FLAGS_OK, FLAGS_HELP (--help, or --version: printed to stdout;
- * the program exits 0), or -1 with
+/* Parses argv into set. Returns FLAGS_OK, FLAGS_HELP (--help, -help or -h) or FLAGS_VERSION
+ * (--version or -version), which the program answers and exits 0 (program.h), or -1 with
  * err filled (unknown flag, missing value, malformed number, bad choice, unreadable config). */
 int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err);
 void flags_free(FlagSet *set);
@@ -64,7 +65,8 @@ const char *flags_str(FlagSet *set, const char *name);
 int flags_given(FlagSet *set, const char *name);
 /* Sets a flag's value from text, as if given on the command line. */
 int flags_set_text(FlagSet *set, const char *name, const char *value, CrnnError *err);
-void flags_print_help(const FlagSet *set);
+/* The --help text: usage, every flag with its default, the exit statuses; written to out. */
+void flags_write_help(const FlagSet *set, FILE *out);
 /* The declared flag name (or alias, or "config") closest to an unknown name by
  * flags_edit_distance, within 1 edit for names of up to 5 characters and 2 for longer ones;
  * NULL when none is that close. */

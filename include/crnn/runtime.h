@@ -20,11 +20,6 @@ void runtime_choose_blas_kernel(char **argv);
     {.name = "gpu", .type = FLAG_INT, .def = "0", .help = "-1: CPU; N: CUDA device N (+ the rank on its node)", .alias = "gpuid", .resume = FLAG_RESUME_FREE}, \
     {.name = "gpu_backend", .type = FLAG_STRING, .def = "cuda", .help = "cuda", .resume = FLAG_RESUME_FREE}
 
-/* The start of a program that computes: picks the OpenBLAS kernel, silences HDF5's own error
- * printing and parses the flags. Returns 1 to go on; 0 when the program should exit now with
- * *status: 0 after --help, 2 after a flag error (printed as "<program>: error: ..."). */
-int runtime_start(FlagSet *flags, int argc, char **argv, int *status);
-
 /* OpenBLAS threads for a rank: OPENBLAS_NUM_THREADS when set (crnn-launch sets it), else
  * min(CPUs in its affinity mask, online CPUs / ranks on its node), at least 1. */
 int runtime_blas_threads(int ranks_on_node);

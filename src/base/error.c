@@ -100,11 +100,6 @@ void *crnn_calloc(size_t count, size_t size, CrnnError *err) {
     return p;
 }
 
-void crnn_print_error(const char *prog, const CrnnError *err) {
-    fprintf(stderr, "%s: error: %s\n", prog, err->msg);
-    fflush(stderr);
-}
-
 void crnn_hdf5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 double crnn_now_seconds(void) {

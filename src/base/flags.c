@@ -1,6 +1,5 @@
 /* Command-line and -config parsing for every program. */
 #include "crnn/flags.h"
-#include "crnn/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -266,12 +265,10 @@ int flags_parse(FlagSet *set, int argc, char **argv, CrnnError *err) {
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-help") == 0 ||
             strcmp(argv[a], "-h") == 0) {
-            flags_print_help(set);
             return FLAGS_HELP;
         }
         if (strcmp(argv[a], "--version") == 0 || strcmp(argv[a], "-version") == 0) {
-            crnn_version_print(stdout, set->program);
-            return FLAGS_HELP;
+            return FLAGS_VERSION;
         }
     }
     /* -config first, so that the command line wins */
@@ -363,11 +360,11 @@ void flags_value_text(const Flag *f, char *out, size_t cap) {
     }
 }
 
-void flags_print_help(const FlagSet *set) {
-    printf("usage: %s [flags]%s%s%s\n%s\n\n", set->program, set->positional ? " [" : "",
+void flags_write_help(const FlagSet *set, FILE *out) {
+    fprintf(out, "usage: %s [flags]%s%s%s\n%s\n\n", set->program, set->positional ? " [" : "",
            set->positional ? set->positional : "", set->positional ? "]" : "", set->summary);
-    printf("Flags are written -name value, --name value or --name=value.\n");
-    if (set->has_config) printf("  -config FILE  read 'name = value' lines first; flags given here win\n");
+    fprintf(out, "Flags are written -name value, --name value or --name=value.\n");
+    if (set->has_config) fprintf(out, "  -config FILE  read 'name = value' lines first; flags given here win\n");
     for (int k = 0; k < set->count; k++) {
         const Flag *f = &set->flags[k];
         char head[128];
@@ -377,11 +374,11 @@ void flags_print_help(const FlagSet *set) {
             snprintf(head, sizeof head, "  -%s %s", f->name,
                      f->type == FLAG_STRING ? (f->choices ? f->choices : "TEXT")
                                             : (f->type == FLAG_INT ? "N" : "X"));
-        printf("%-34s %s", head, f->help);
-        if (f->type != FLAG_SWITCH) printf(" [default: %s]", f->def && *f->def ? f->def : "none");
-        if (f->alias) printf(" (also -%s)", f->alias);
-        printf("\n");
+        fprintf(out, "%-34s %s", head, f->help);
+        if (f->type != FLAG_SWITCH) fprintf(out, " [default: %s]", f->def && *f->def ? f->def : "none");
+        if (f->alias) fprintf(out, " (also -%s)", f->alias);
+        fprintf(out, "\n");
     }
-    printf("\nexit status: 0 done, 1 runtime error, 2 flag or value error%s\n",
+    fprintf(out, "\nexit status: 0 done, 1 runtime error, 2 flag or value error%s\n",
            set->stops_on_signal ? ", 75 stopped by a signal after a checkpoint (continue with -resume auto)" : "");
 }

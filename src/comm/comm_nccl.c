@@ -34,14 +34,6 @@ static void abort_comm(NcclImpl *m) {
     m->aborted = 1;
 }
 
-/* The same, saying so on stderr (a timeout's or the job's end: their messages do not). */
-static void abort_saying(Comm *c) {
-    NcclImpl *m = impl_of(c);
-    if (!m->nccl || m->aborted) return;
-    abort_comm(m);
-    fprintf(stderr, "crnn-train: rank %d of %d: the NCCL communicator was aborted\n", c->rank, c->size);
-}
-
 static int nccl_failed(Comm *c, const char *what, ncclResult_t r, CrnnError *err) {
     NcclImpl *m = impl_of(c);
     const char *detail = m->nccl ? ncclGetLastError(m->nccl) : NULL;
@@ -120,8 +112,12 @@ static int wait_bounded(Comm *c, CrnnError *err) {
         if (e != cudaErrorNotReady) return cuda_failed(c, "cudaEventQuery of the gradient reductions", e, err);
         if (check_async(c, err)) return -1;
         if (crnn_now_seconds() > deadline) {
-            abort_saying(c);
-            return comm_timeout_error(c, err);
+            /* a hung collective's only way out; the timeout's message says so */
+            abort_comm(m);
+            comm_timeout_error(c, err);
+            size_t used = strlen(err->msg);
+            snprintf(err->msg + used, sizeof err->msg - used, "; this rank's NCCL communicator was aborted");
+            return -1;
         }
         struct timespec pause = {0, pause_ns};
         nanosleep(&pause, NULL);
@@ -197,7 +193,7 @@ static void nccl_destroy(Comm *c) { release(c, 1); }
 /* The devices' reductions are abandoned (a lost peer would leave them waiting for ever), then
  * the inner Comm ends the job. */
 static void nccl_abort(Comm *c, int code) {
-    abort_saying(c);
+    abort_comm(impl_of(c));
     impl_of(c)->inner->abort(impl_of(c)->inner, code);
 }
 

@@ -12,6 +12,7 @@
 #include "crnn/model.h"
 #include "crnn/runtime.h"
 #include "crnn/vocab.h"
+#include "program.h"
 
 static Flag eval_flags[] = {
     {.name = "checkpoint", .type = FLAG_STRING, .def = "", .help = "the checkpoint (.h5) to evaluate; may also be given as the first argument"},
@@ -93,7 +94,7 @@ int main(int argc, char **argv) {
                      .count = (int)(sizeof eval_flags / sizeof eval_flags[0]),
                      .positional = "checkpoint"};
     int status;
-    if (!runtime_start(&flags, argc, argv, &status)) return status;
+    if (!program_start(&flags, argc, argv, &status)) return status;
     CrnnError err = {.msg = ""};
     int rc = 1;
     Checkpoint ck = {0};
@@ -140,7 +141,7 @@ int main(int argc, char **argv) {
     rc = 0;
 fail:
     if (rc) {
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         rc = crnn_exit_status(&err);
     }
     free(x);

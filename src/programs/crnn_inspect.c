@@ -9,6 +9,7 @@
 #include "crnn/flags.h"
 #include "crnn/model.h"
 #include "crnn/runtime.h"
+#include "program.h"
 
 static Flag inspect_flags[] = {
     {.name = "checkpoint", .type = FLAG_STRING, .def = "", .help = "the checkpoint (.h5); may also be given as the first argument"},
@@ -22,7 +23,7 @@ int main(int argc, char **argv) {
                      .count = (int)(sizeof inspect_flags / sizeof inspect_flags[0]),
                      .positional = "checkpoint"};
     int status;
-    if (!runtime_start(&flags, argc, argv, &status)) return status;
+    if (!program_start(&flags, argc, argv, &status)) return status;
     CrnnError err = {.msg = ""};
     Checkpoint ck = {0};
     const char *path = flags_str(&flags, "checkpoint");
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) {
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         rc = crnn_exit_status(&err);
     }
     checkpoint_free(&ck);

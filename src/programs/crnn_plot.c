@@ -7,6 +7,7 @@
 
 #include "crnn/flags.h"
 #include "crnn/plot.h"
+#include "program.h"
 
 static Flag plot_flags[] = {
     {.name = "metrics", .type = FLAG_STRING, .def = "", .help = "the metrics file (<checkpoint_name>_metrics.jsonl), or a scaling benchmark's results (one JSON object with \"benchmark\": \"scaling\"); may also be given as the first argument"},
@@ -24,15 +25,10 @@ int main(int argc, char **argv) {
                      .count = (int)(sizeof plot_flags / sizeof plot_flags[0]),
                      .positional = "metrics"};
     CrnnError err = {.msg = ""};
-    int parsed = flags_parse(&flags, argc, argv, &err);
-    if (parsed == FLAGS_HELP) {
+    int status;
+    if (!program_flags(&flags, argc, argv, &status)) {
         flags_free(&flags);
-        return 0;
-    }
-    if (parsed < 0) {
-        crnn_print_error(flags.program, &err);
-        flags_free(&flags);
-        return crnn_exit_status(&err);
+        return status;
     }
     int rc = 1;
     PlotData data = {0};
@@ -79,7 +75,7 @@ int main(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) {
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         rc = crnn_exit_status(&err);
     }
     plot_data_free(&data);

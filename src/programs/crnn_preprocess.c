@@ -5,6 +5,7 @@
 
 #include "crnn/flags.h"
 #include "crnn/preprocess.h"
+#include "program.h"
 
 static const char *PROG = "crnn-preprocess";
 
@@ -24,15 +25,10 @@ int main(int argc, char **argv) {
                    .flags = flags,
                    .count = (int)CRNN_ARRAY_LEN(flags)};
     CrnnError err = {.msg = ""};
-    int parsed = flags_parse(&set, argc, argv, &err);
-    if (parsed == FLAGS_HELP) {
+    int status;
+    if (!program_flags(&set, argc, argv, &status)) {
         flags_free(&set);
-        return 0;
-    }
-    if (parsed != FLAGS_OK) {
-        crnn_print_error(PROG, &err);
-        flags_free(&set);
-        return crnn_exit_status(&err);
+        return status;
     }
 
     PreprocessOptions opt;
@@ -50,7 +46,7 @@ int main(int argc, char **argv) {
     PreprocessSummary summary;
     int rc = preprocess_run(&opt, &summary, &err);
     if (rc != 0) {
-        crnn_print_error(PROG, &err);
+        program_error(PROG, &err);
     } else if (!quiet) {
         char text[512];
         preprocess_summary_text(&summary, text, sizeof text);

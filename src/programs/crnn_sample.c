@@ -9,6 +9,7 @@
 #include "crnn/model.h"
 #include "crnn/runtime.h"
 #include "crnn/sampler.h"
+#include "program.h"
 
 static Flag sample_flags[] = {
     {.name = "checkpoint", .type = FLAG_STRING, .def = "", .help = "the checkpoint (.h5) to sample from; may also be given as the first argument"},
@@ -105,7 +106,7 @@ int main(int argc, char **argv) {
                      .positional = "checkpoint",
                      .has_config = 1};
     int status;
-    if (!runtime_start(&flags, argc, argv, &status)) return status;
+    if (!program_start(&flags, argc, argv, &status)) return status;
     CrnnError err = {.msg = ""};
     int rc = 1;
     Checkpoint ck = {0};
@@ -139,7 +140,7 @@ int main(int argc, char **argv) {
     rc = 0;
 fail:
     if (rc) {
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         rc = crnn_exit_status(&err);
     }
     free(start_file_text);

@@ -10,6 +10,7 @@
 #include "crnn/report.h"
 #include "crnn/runtime.h"
 #include "crnn/train.h"
+#include "program.h"
 
 static Flag train_flags[] = {
     {.name = "input_h5", .type = FLAG_STRING, .def = "", .help = "the .h5 data written by crnn-preprocess", .resume = FLAG_RESUME_FREE},
@@ -132,7 +133,7 @@ int main(int argc, char **argv) {
                      .has_config = 1,
                      .stops_on_signal = 1};
     int status;
-    if (!runtime_start(&flags, argc, argv, &status)) return status;
+    if (!program_start(&flags, argc, argv, &status)) return status;
     CrnnError err = {.msg = ""};
     Comm *comm = comm_create(&argc, &argv, &err);
     Backend *be = NULL;
@@ -182,7 +183,7 @@ int main(int argc, char **argv) {
     if (rc < 0) {
         if (comm && comm->size > 1 && strncmp(err.msg, "rank ", 5) != 0)
             crnn_fail_context(&err, "rank %d of %d", comm->rank, comm->size);
-        crnn_print_error(flags.program, &err);
+        program_error(flags.program, &err);
         /* a rank that waited in vain cannot finish cleanly (MPI_Finalize would wait for the
          * lost rank too): the whole job ends here */
         if (comm && comm->timer->broken) comm->abort(comm, 1);

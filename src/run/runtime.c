@@ -40,21 +40,6 @@ void runtime_choose_blas_kernel(char **argv) {
     unsetenv("OPENBLAS_CORETYPE");
 }
 
-int runtime_start(FlagSet *flags, int argc, char **argv, int *status) {
-    runtime_choose_blas_kernel(argv);
-    crnn_hdf5_quiet();
-    CrnnError err;
-    int parsed = flags_parse(flags, argc, argv, &err);
-    *status = 0;
-    if (parsed == FLAGS_HELP) return 0;
-    if (parsed < 0) {
-        crnn_print_error(flags->program, &err);
-        *status = 2;
-        return 0;
-    }
-    return 1;
-}
-
 int runtime_blas_threads(int ranks_on_node) {
     const char *env = getenv("OPENBLAS_NUM_THREADS");
     if (env && *env) { /* the user's (or crnn-launch's) choice */

@@ -295,7 +295,7 @@ static int restore_hidden(Run *r, const Checkpoint *ck, CrnnError *err) {
         if (frac < 0) frac = 0;
         r->batch_index = (int64_t)floor(frac * (double)r->train.count);
         if (r->batch_index >= r->train.count) r->batch_index = r->train.count - 1;
-        if (!r->s.quiet)
+        if (!r->quiet)
             report(r->rep, REPORT_NOTE, "the checkpoint was trained on %d streams and this run has %d (-batch_size x ranks): hidden states start from zero",
                    ck->streams, r->train.N);
     }
@@ -314,7 +314,7 @@ static int resume_state(Run *r, const Checkpoint *ck, const char *path, CrnnErro
     r->be->to_device(r->be, r->opt.v, ck->optim_v, m->num_params * sizeof(float));
     r->opt.step = ck->optim_step;
     if (r->s.learning_rate_given) {
-        if (!r->s.quiet && r->s.learning_rate != ck->learning_rate)
+        if (!r->quiet && r->s.learning_rate != ck->learning_rate)
             report(r->rep, REPORT_NOTE, "learning rate set to %g (the checkpoint's was %g)", r->s.learning_rate,
                    ck->learning_rate);
         r->opt.learning_rate = r->s.learning_rate;
@@ -333,13 +333,12 @@ static int resume_state(Run *r, const Checkpoint *ck, const char *path, CrnnErro
     for (int64_t k = 0; k < ck->num_val; k++)
         if (history_add_val(&r->hist, ck->val_loss[k], ck->val_iteration[k]))
             return crnn_fail_nomem(err, "out of memory restoring the loss history of %s", path);
-    if (!r->s.quiet) report(r->rep, REPORT_INFO, "resuming from %s at iteration %" PRId64, path, r->iteration);
+    if (!r->quiet) report(r->rep, REPORT_INFO, "resuming from %s at iteration %" PRId64, path, r->iteration);
     return 0;
 }
 
 /* The start: a fresh initialisation; -init_from's weights (and its iteration count with
- * -reset_iterations 0); or -resume's whole state. Its notes are every rank's (r->s.quiet, not
- * r->quiet), as they have always been. */
+ * -reset_iterations 0); or -resume's whole state. Its notes are rank 0's (r->quiet). */
 int train_load_start(Run *r, CrnnError *err) {
     const char *resume_path = r->s.resume_path;
     Model *m = &r->model;
