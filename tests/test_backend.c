@@ -149,8 +149,6 @@ static void check_gru_rnn_cells(const CpuKernels *k) {
     }
 }
 
-/* forward + backward of the GRU (G = 3) or RNN (G = 1) recurrence; hs, gates and gates_h
- * after backward concatenated */
 /* Each instruction set's dropout_row against philox.h's definition, unit by unit, for widths
  * that end on a partial quad and on a partial block of quads, a large iteration and seed. */
 static void check_dropout_row(const CpuKernels *k) {
@@ -175,6 +173,8 @@ static void check_dropout_row(const CpuKernels *k) {
         }
 }
 
+/* forward + backward of the GRU (G = 3) or RNN (G = 1) recurrence; hs, gates and gates_h
+ * after backward concatenated */
 static float *run_gru_rnn(Backend *be, int G, int S, int B, int H, size_t *len) {
     counter = 2000;
     size_t ng = (size_t)S * B * G * H, nh = (size_t)(S + 1) * B * H;
@@ -186,13 +186,11 @@ static float *run_gru_rnn(Backend *be, int G, int S, int B, int H, size_t *len) 
     for (int i = 0; i < G * H; i++) b_h[i] = 0.5f * rnd();
     for (int i = 0; i < B * H; i++) hs[i] = rnd();
     for (int i = 0; i < S * B * H; i++) dhs[i] = rnd();
-    if (G == 3) {
-        be->gru_forward(be, gates, gates_h, W, b_h, hs, S, B, H);
-        be->gru_backward(be, gates, gates_h, W, hs, dhs, S, B, H);
-    } else {
-        be->rnn_forward(be, gates, W, hs, S, B, H);
-        be->rnn_backward(be, gates, W, dhs, S, B, H);
-    }
+    const CellSeq q = {.gates = gates, .gates_h = gates_h, .W_h = W, .b_h = b_h, .hs = hs, .dhs = dhs,
+                       .S = S, .B = B, .H = H};
+    const CellId id = G == 3 ? CELL_GRU : CELL_RNN;
+    backend_cell_forward(be, id, &q);
+    backend_cell_backward(be, id, &q);
     *len = nh + 2 * ng;
     float *out = malloc(sizeof(float) * *len);
     memcpy(out, hs, sizeof(float) * nh);
@@ -213,10 +211,12 @@ static float *run_recurrence(Backend *be, int S, int B, int H) {
     for (int i = 0; i < H * 4 * H; i++) W[i] = 0.3f * rnd();
     for (int i = 0; i < B * H; i++) hs[i] = rnd(), cs[i] = rnd();
     for (int i = 0; i < S * B * H; i++) dhs[i] = rnd();
-    be->lstm_forward(be, gates, W, hs, cs, S, B, H);
+    const CellSeq q = {.gates = gates, .W_h = W, .hs = hs, .cs = cs, .dhs = dhs, .dc = dc,
+                       .S = S, .B = B, .H = H};
+    backend_cell_forward(be, CELL_LSTM, &q);
     float *out = malloc(sizeof(float) * (nh + ng));
     memcpy(out, hs, sizeof(float) * nh);
-    be->lstm_backward(be, gates, W, cs, dhs, dc, S, B, H);
+    backend_cell_backward(be, CELL_LSTM, &q);
     memcpy(out + nh, gates, sizeof(float) * ng);
     free(gates), free(W), free(hs), free(cs), free(dhs), free(dc);
     return out;

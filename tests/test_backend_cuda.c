@@ -171,6 +171,11 @@ static void test_embedding(void) {
     pair_free(&table), pair_free(&out), pair_free(&dout), pair_free(&dtable);
 }
 
+/* The cell of G gates, whose recurrence runs through each backend's cell table. */
+static CellId cell_of(int G) { return G == 4 ? CELL_LSTM : G == 3 ? CELL_GRU : CELL_RNN; }
+/* p's buffer on the CPU (side 0) or on the GPU (side 1). */
+static float *side_of(const Pair *p, int side) { return side ? p->g : p->c; }
+
 /* One cell type's forward and backward over S steps: every buffer the ops write. The tolerance:
  * S steps of products of length H (forward) or G*H (backward), each within product_tol, carried
  * through bounded activations. */
@@ -184,16 +189,14 @@ static void test_recurrence(int G) {
     const char *name = G == 4 ? "lstm" : G == 3 ? "gru" : "rnn";
     const double tol = S * product_tol(G * H);
     char what[64];
-    if (G == 4) {
-        cpu->lstm_forward(cpu, gates.c, W.c, hs.c, cs.c, S, B, H);
-        gpu->lstm_forward(gpu, gates.g, W.g, hs.g, cs.g, S, B, H);
-    } else if (G == 3) {
-        cpu->gru_forward(cpu, gates.c, gates_h.c, W.c, b_h.c, hs.c, S, B, H);
-        gpu->gru_forward(gpu, gates.g, gates_h.g, W.g, b_h.g, hs.g, S, B, H);
-    } else {
-        cpu->rnn_forward(cpu, gates.c, W.c, hs.c, S, B, H);
-        gpu->rnn_forward(gpu, gates.g, W.g, hs.g, S, B, H);
-    }
+    CellSeq q[2]; /* the CPU's buffers, the GPU's */
+    for (int s = 0; s < 2; s++)
+        q[s] = (CellSeq){.gates = side_of(&gates, s), .gates_h = side_of(&gates_h, s), .W_h = side_of(&W, s),
+                         .b_h = side_of(&b_h, s), .hs = side_of(&hs, s), .cs = side_of(&cs, s),
+                         .dhs = side_of(&dhs, s), .dc = side_of(&dc, s), .S = S, .B = B, .H = H};
+    const CellId id = cell_of(G);
+    backend_cell_forward(cpu, id, &q[0]);
+    backend_cell_forward(gpu, id, &q[1]);
     snprintf(what, sizeof what, "%s_forward: gates", name);
     expect_close(what, &gates, tol);
     snprintf(what, sizeof what, "%s_forward: hs", name);
@@ -202,18 +205,10 @@ static void test_recurrence(int G) {
     if (G == 3) expect_close("gru_forward: gates_h", &gates_h, tol);
     /* backward from the same (CPU) activations and states on both sides */
     pair_cpu_to_gpu(&gates), pair_cpu_to_gpu(&gates_h), pair_cpu_to_gpu(&hs), pair_cpu_to_gpu(&cs);
-    if (G == 4) {
-        cpu->lstm_backward(cpu, gates.c, W.c, cs.c, dhs.c, dc.c, S, B, H);
-        gpu->lstm_backward(gpu, gates.g, W.g, cs.g, dhs.g, dc.g, S, B, H);
-        expect_close("lstm_backward: dc", &dc, tol);
-    } else if (G == 3) {
-        cpu->gru_backward(cpu, gates.c, gates_h.c, W.c, hs.c, dhs.c, S, B, H);
-        gpu->gru_backward(gpu, gates.g, gates_h.g, W.g, hs.g, dhs.g, S, B, H);
-        expect_close("gru_backward: dA_h", &gates_h, tol);
-    } else {
-        cpu->rnn_backward(cpu, gates.c, W.c, dhs.c, S, B, H);
-        gpu->rnn_backward(gpu, gates.g, W.g, dhs.g, S, B, H);
-    }
+    backend_cell_backward(cpu, id, &q[0]);
+    backend_cell_backward(gpu, id, &q[1]);
+    if (G == 4) expect_close("lstm_backward: dc", &dc, tol);
+    if (G == 3) expect_close("gru_backward: dA_h", &gates_h, tol);
     snprintf(what, sizeof what, "%s_backward: dA", name);
     expect_close(what, &gates, tol);
     snprintf(what, sizeof what, "%s_backward: dhs", name);
@@ -313,16 +308,11 @@ static float *recurrence_rounds(Backend *be, int G, float *const *host, const si
     float *out = malloc((size_t)rounds * total * sizeof *out), *o = out;
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < REC_N; k++) be->to_device(be, dev[k], host[k], n[k] * sizeof(float));
-        if (G == 4) {
-            be->lstm_forward(be, dev[REC_GATES], dev[REC_W], dev[REC_HS], dev[REC_CS], S, B, H);
-            be->lstm_backward(be, dev[REC_GATES], dev[REC_W], dev[REC_CS], dev[REC_DHS], dev[REC_DC], S, B, H);
-        } else if (G == 3) {
-            be->gru_forward(be, dev[REC_GATES], dev[REC_GATES_H], dev[REC_W], dev[REC_BH], dev[REC_HS], S, B, H);
-            be->gru_backward(be, dev[REC_GATES], dev[REC_GATES_H], dev[REC_W], dev[REC_HS], dev[REC_DHS], S, B, H);
-        } else {
-            be->rnn_forward(be, dev[REC_GATES], dev[REC_W], dev[REC_HS], S, B, H);
-            be->rnn_backward(be, dev[REC_GATES], dev[REC_W], dev[REC_DHS], S, B, H);
-        }
+        const CellSeq q = {.gates = dev[REC_GATES], .gates_h = dev[REC_GATES_H], .W_h = dev[REC_W],
+                           .b_h = dev[REC_BH], .hs = dev[REC_HS], .cs = dev[REC_CS], .dhs = dev[REC_DHS],
+                           .dc = dev[REC_DC], .S = S, .B = B, .H = H};
+        backend_cell_forward(be, cell_of(G), &q);
+        backend_cell_backward(be, cell_of(G), &q);
         for (int k = 0; k < REC_N; k++) {
             be->to_host(be, o, dev[k], n[k] * sizeof(float));
             o += n[k];

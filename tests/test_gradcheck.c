@@ -37,6 +37,9 @@ static void expect_close(const char *what, int index, double analytic, double nu
  * parts' gradients (dA itself for lstm and rnn). */
 enum { SEQ_S = 4, SEQ_B = 3, SEQ_H = 5, SEQ_G = 4 };
 
+/* The cell of G gates, whose recurrence runs through the backend's cell table. */
+static CellId seq_cell(int G) { return G == 4 ? CELL_LSTM : G == 3 ? CELL_GRU : CELL_RNN; }
+
 static double seq_loss(Backend *be, int G, const double *gates_in, const double *W_h,
                        const double *b_h, const double *h0, const double *c0, const double *wh) {
     const int S = SEQ_S, B = SEQ_B, H = SEQ_H;
@@ -45,12 +48,9 @@ static double seq_loss(Backend *be, int G, const double *gates_in, const double 
     memcpy(gates, gates_in, sizeof(double) * S * B * G * H);
     memcpy(hs, h0, sizeof(double) * B * H);
     memcpy(cs, c0, sizeof(double) * B * H);
-    if (G == 4)
-        be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
-    else if (G == 3)
-        be->gru_forward(be, gates, gates_h, W_h, b_h, hs, S, B, H);
-    else
-        be->rnn_forward(be, gates, W_h, hs, S, B, H);
+    const CellSeq q = {.gates = gates, .gates_h = gates_h, .W_h = W_h, .b_h = b_h, .hs = hs, .cs = cs,
+                       .S = S, .B = B, .H = H};
+    backend_cell_forward(be, seq_cell(G), &q);
     double s = 0;
     for (int k = 0; k < S * B * H; k++) s += wh[k] * hs[B * H + k];
     return s;
@@ -74,16 +74,10 @@ static void check_seq(Backend *be, int G) {
     memcpy(hs, h0, sizeof h0);
     memcpy(cs, c0, sizeof c0);
     memcpy(dhs, wh, sizeof dhs);
-    if (G == 4) {
-        be->lstm_forward(be, gates, W_h, hs, cs, S, B, H);
-        be->lstm_backward(be, gates, W_h, cs, dhs, dc, S, B, H);
-    } else if (G == 3) {
-        be->gru_forward(be, gates, gates_h, W_h, b_h, hs, S, B, H);
-        be->gru_backward(be, gates, gates_h, W_h, hs, dhs, S, B, H);
-    } else {
-        be->rnn_forward(be, gates, W_h, hs, S, B, H);
-        be->rnn_backward(be, gates, W_h, dhs, S, B, H);
-    }
+    const CellSeq q = {.gates = gates, .gates_h = gates_h, .W_h = W_h, .b_h = b_h, .hs = hs, .cs = cs,
+                       .dhs = dhs, .dc = dc, .S = S, .B = B, .H = H};
+    backend_cell_forward(be, seq_cell(G), &q);
+    backend_cell_backward(be, seq_cell(G), &q);
     const double *dA_h = G == 3 ? gates_h : gates;
     double dW[SEQ_H * SEQ_G * SEQ_H] = {0}, db[SEQ_G * SEQ_H] = {0};
     for (int r = 0; r < S * B; r++)

@@ -13,6 +13,35 @@
 
 typedef struct Backend Backend;
 
+/* One layer's recurrence over S steps for B streams, for any cell (cell.h, with G gates): the
+ * buffers of the cell's row in Backend's cell table, which says which of them each cell reads
+ * and writes; a cell ignores the others (they may be NULL). model.h's LayerBuffers holds them. */
+typedef struct CellSeq {
+    /* [S, B, G*H]. Forward: holds the input part of each step's pre-activations, and receives
+     * the activations backward needs. Backward: overwritten with the pre-activation gradients. */
+    real *gates;
+    /* [S, B, G*H], cells whose recurrent bias stays apart (gru): the recurrent parts
+     * h_{t-1} W_h + b_h (forward), then their gradients (backward). */
+    real *gates_h;
+    const real *W_h;   /* [H, G*H] */
+    const real *b_h;   /* [G*H], cells whose recurrent bias stays apart */
+    /* [(S+1), B, H]: slot 0 holds the initial state, slot t+1 receives step t's output. */
+    real *hs;
+    real *cs;          /* [(S+1), B, H] as hs, cells with a cell state (lstm) */
+    /* [S, B, H] backward: holds the gradient on each step's output from above and is used as
+     * scratch. The state entering the sequence gets no gradient (truncated backpropagation
+     * through time). */
+    real *dhs;
+    real *dc;          /* [B, H] backward scratch, cells with a cell state */
+    int S, B, H;
+} CellSeq;
+
+/* One row of Backend's cell table: a cell's forward and backward recurrence on that backend. */
+typedef struct CellOps {
+    void (*forward)(Backend *be, const CellSeq *q);
+    void (*backward)(Backend *be, const CellSeq *q);
+} CellOps;
+
 struct Backend {
     const char *name; /* "cpu", "cuda" */
     void *(*alloc)(Backend *be, size_t bytes); /* zero-filled; NULL when out of memory */
@@ -41,39 +70,29 @@ struct Backend {
     void (*embedding_backward)(Backend *be, real *dtable, const real *dout, const int32_t *idx,
                                int N, int D);
 
-    /* The LSTM recurrence of one layer over S steps, for B streams. gates [S, B, 4H] holds the
-     * input part of the pre-activations (x W_x + b_x + b_h) of blocks i, f, g, o; each step adds
-     * h_{t-1} W_h and applies the cell, leaving the activations sigma(i), sigma(f), tanh(g),
-     * sigma(o) in gates. hs, cs [(S+1), B, H]: slot 0 holds the initial state, slot t+1 receives
-     * step t's output. W_h is [H, 4H]. */
-    void (*lstm_forward)(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
-                         int B, int H);
-    /* Its backward. dhs [S, B, H] holds the gradient on each step's output from above and is
-     * used as scratch; gates (the activations) are overwritten with the pre-activation
-     * gradients dA [S, B, 4H]; dc [B, H] is scratch. The state entering the sequence gets no
-     * gradient (truncated backpropagation through time). */
-    void (*lstm_backward)(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
-                          real *dc, int S, int B, int H);
-
-    /* The GRU recurrence (docs/FORMATS.md section 3; PyTorch's nn.GRU) of one layer over S steps.
-     * gates [S, B, 3H] holds the input part x W_x + b_x of blocks r, z, n -- without b_h, since
-     * r multiplies the n block's h W_hn + b_hn. Each step writes its recurrent part
-     * h_{t-1} W_h + b_h to gates_h [S, B, 3H] (kept for backward) and applies the cell, leaving
-     * the activations r, z, n in gates. hs as for the LSTM; W_h [H, 3H], b_h [3H]. */
-    void (*gru_forward)(Backend *be, real *gates, real *gates_h, const real *W_h, const real *b_h,
-                        real *hs, int S, int B, int H);
-    /* Its backward. dhs as for the LSTM (scratch); hs is forward's. gates is overwritten with
-     * dA [S, B, 3H], the gradients of the input parts, and gates_h with dA_h [S, B, 3H], those
-     * of the recurrent parts (dA in blocks r and z, dA_n * r in block n). The state entering
-     * the sequence gets no gradient. */
-    void (*gru_backward)(Backend *be, real *gates, real *gates_h, const real *W_h, const real *hs,
-                         real *dhs, int S, int B, int H);
-    /* The tanh RNN recurrence: gates [S, B, H] holds x W_x + b_x + b_h; each step adds
-     * h_{t-1} W_h and leaves h_t = tanh(.) in gates and in hs (slot t+1). W_h is [H, H]. */
-    void (*rnn_forward)(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H);
-    /* Its backward: gates (the outputs) overwritten with the pre-activation gradients dA
-     * [S, B, H] (of the input and the recurrent parts alike); dhs as for the LSTM. */
-    void (*rnn_backward)(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H);
+    /* The recurrence of one layer, one row per cell of cell.h: cell[id].forward and
+     * cell[id].backward, set by each backend's create function and reached through
+     * backend_cell_forward and backend_cell_backward (below). What each cell's row reads and
+     * writes of its CellSeq (shapes at CellSeq; the rest of the CellSeq is not touched):
+     *
+     * lstm (G = 4, blocks i, f, g, o). forward (gates, W_h, hs, cs): gates holds the input part
+     *   of the pre-activations, x W_x + b_x + b_h; each step adds h_{t-1} W_h and applies the
+     *   cell, leaving the activations sigma(i), sigma(f), tanh(g), sigma(o) in gates, and its
+     *   h and c in hs and cs. backward (gates, W_h, cs, dhs, dc): gates (the activations) is
+     *   overwritten with the pre-activation gradients dA [S, B, 4H]; dhs and dc are scratch.
+     * gru (G = 3, blocks r, z, n; docs/FORMATS.md section 3, PyTorch's nn.GRU). forward (gates,
+     *   gates_h, W_h, b_h, hs): gates holds the input part x W_x + b_x -- without b_h, since r
+     *   multiplies the n block's h W_hn + b_hn. Each step writes its recurrent part
+     *   h_{t-1} W_h + b_h to gates_h (kept for backward) and applies the cell, leaving the
+     *   activations r, z, n in gates and its h in hs. backward (gates, gates_h, W_h, hs, dhs;
+     *   hs is forward's): gates is overwritten with dA [S, B, 3H], the gradients of the input
+     *   parts, and gates_h with dA_h [S, B, 3H], those of the recurrent parts (dA in blocks r
+     *   and z, dA_n * r in block n); dhs is scratch.
+     * rnn (G = 1, tanh). forward (gates, W_h, hs): gates holds x W_x + b_x + b_h; each step
+     *   adds h_{t-1} W_h and leaves h_t = tanh(.) in gates and in hs (slot t+1). backward
+     *   (gates, W_h, dhs): gates (the outputs) is overwritten with the pre-activation gradients
+     *   dA [S, B, H] (of the input and the recurrent parts alike); dhs is scratch. */
+    CellOps cell[CELL_COUNT];
 
     /* Inverted dropout (docs/FORMATS.md section 3) of x [S, B, H], the output of layer `layer` at
      * training iteration `iteration`, whose B streams are the global streams first_stream ..
@@ -114,22 +133,9 @@ struct Backend {
     void *impl;
 };
 
-/* One layer's recurrence over S steps for B streams, for any cell: the buffers of the cell's
- * ops above (a cell uses those it needs; model.h's LayerBuffers describes them). */
-typedef struct CellSeq {
-    real *gates;       /* [S, B, G*H] */
-    real *gates_h;     /* [S, B, G*H], cells whose recurrent bias stays apart (gru) */
-    const real *W_h;   /* [H, G*H] */
-    const real *b_h;   /* [G*H], cells whose recurrent bias stays apart */
-    real *hs;          /* [(S+1), B, H] */
-    real *cs;          /* [(S+1), B, H], cells with a cell state (lstm) */
-    real *dhs;         /* [S, B, H] backward: the gradient on the outputs, scratch */
-    real *dc;          /* [B, H] backward scratch, cells with a cell state */
-    int S, B, H;
-} CellSeq;
-
-/* The forward and the backward recurrence of cell id through be's ops for that cell (a table
- * indexed by the cell's id in src/backend/backend.c). */
+/* The forward and the backward recurrence of cell id (id < CELL_COUNT): be->cell[id], the one
+ * way the model runs a cell. A backend without that row is an internal error (a message and
+ * abort). */
 void backend_cell_forward(Backend *be, CellId id, const CellSeq *q);
 void backend_cell_backward(Backend *be, CellId id, const CellSeq *q);
 

@@ -1,13 +1,14 @@
 /* The recurrent cells crnn knows, one row each in one table (src/model/cell.c): what the model, the
  * checkpoint and the training loop ask of a cell. Equations and block order: docs/FORMATS.md
- * section 3. The cells' kernels are reached through each backend by the cell's id
- * (backend_cell_forward, backend.h). docs/DESIGN.md, "Adding a cell", lists the steps. */
+ * section 3. The cells' recurrences are reached by the cell's id through each backend's cell
+ * table (Backend.cell, backend_cell_forward; backend.h). docs/DESIGN.md, "Adding a cell", lists
+ * the steps. */
 #ifndef CRNN_CELL_H
 #define CRNN_CELL_H
 
 #include <stddef.h>
 
-/* A cell's index in the table and in the backends' tables of cell kernels. */
+/* A cell's index in the table and in each backend's cell table (Backend.cell). */
 typedef enum CellId { CELL_LSTM, CELL_GRU, CELL_RNN, CELL_COUNT } CellId;
 
 typedef struct CellSpec {

@@ -1,7 +1,10 @@
 /* What every backend shares (backend.h): the checks around the table of operations, and the
- * cells' recurrences reached by the cell's id (cell.h), so that the model asks the cell's spec
- * and never names a cell. */
+ * cells' recurrences reached by the cell's id (cell.h) through each backend's cell table, so
+ * that the model asks the cell's spec and never names a cell. */
 #include "crnn/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 
 int backend_check(Backend *be, CrnnError *err) {
     return be && be->status ? be->status(be, err) : 0;
@@ -11,36 +14,16 @@ void backend_destroy(Backend *be) {
     if (be) be->destroy(be);
 }
 
-static void lstm_forward(Backend *be, const CellSeq *q) {
-    be->lstm_forward(be, q->gates, q->W_h, q->hs, q->cs, q->S, q->B, q->H);
-}
-static void lstm_backward(Backend *be, const CellSeq *q) {
-    be->lstm_backward(be, q->gates, q->W_h, q->cs, q->dhs, q->dc, q->S, q->B, q->H);
-}
-static void gru_forward(Backend *be, const CellSeq *q) {
-    be->gru_forward(be, q->gates, q->gates_h, q->W_h, q->b_h, q->hs, q->S, q->B, q->H);
-}
-static void gru_backward(Backend *be, const CellSeq *q) {
-    be->gru_backward(be, q->gates, q->gates_h, q->W_h, q->hs, q->dhs, q->S, q->B, q->H);
-}
-static void rnn_forward(Backend *be, const CellSeq *q) {
-    be->rnn_forward(be, q->gates, q->W_h, q->hs, q->S, q->B, q->H);
-}
-static void rnn_backward(Backend *be, const CellSeq *q) {
-    be->rnn_backward(be, q->gates, q->W_h, q->dhs, q->S, q->B, q->H);
+/* be's row for cell id, with both recurrences set: a backend that lacks one is a bug. */
+static const CellOps *cell_row(const Backend *be, CellId id) {
+    const CellOps *row = (unsigned)id < CELL_COUNT ? &be->cell[id] : NULL;
+    if (!row || !row->forward || !row->backward) {
+        fprintf(stderr, "internal error: the %s backend has no recurrence for cell %s (id %d)\n",
+                be->name, row ? cell_get(id)->name : "?", (int)id);
+        abort();
+    }
+    return row;
 }
 
-typedef struct CellOps {
-    void (*forward)(Backend *be, const CellSeq *q);
-    void (*backward)(Backend *be, const CellSeq *q);
-} CellOps;
-
-/* One row per cell of cell.h, in its order. */
-static const CellOps cell_ops[CELL_COUNT] = {
-    [CELL_LSTM] = {lstm_forward, lstm_backward},
-    [CELL_GRU] = {gru_forward, gru_backward},
-    [CELL_RNN] = {rnn_forward, rnn_backward},
-};
-
-void backend_cell_forward(Backend *be, CellId id, const CellSeq *q) { cell_ops[id].forward(be, q); }
-void backend_cell_backward(Backend *be, CellId id, const CellSeq *q) { cell_ops[id].backward(be, q); }
+void backend_cell_forward(Backend *be, CellId id, const CellSeq *q) { cell_row(be, id)->forward(be, q); }
+void backend_cell_backward(Backend *be, CellId id, const CellSeq *q) { cell_row(be, id)->backward(be, q); }

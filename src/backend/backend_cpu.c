@@ -414,47 +414,46 @@ static int backward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
     return q->W ? seq_threads(q->B, q->H) : 1;
 }
 
-static void cpu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S,
-                             int B, int H) {
+/* The cells' recurrences (backend.h's cell table): each runs its tasks over the thread pool on
+ * W_h packed for the kernels. */
+static void cpu_lstm_forward(Backend *be, const CellSeq *seq) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .cs = cs, .S = S, .B = B, .H = H};
-    pool_run(im->pool, forward_weights(im, &q, W_h, 4), lstm_forward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = seq->gates, .hs = seq->hs, .cs = seq->cs,
+                 .S = seq->S, .B = seq->B, .H = seq->H};
+    pool_run(im->pool, forward_weights(im, &q, seq->W_h, 4), lstm_forward_task, &q);
 }
 
-static void cpu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs,
-                              real *dc, int S, int B, int H) {
+static void cpu_lstm_backward(Backend *be, const CellSeq *seq) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .dc = dc, .cs = (real *)cs,
-                 .S = S, .B = B, .H = H};
-    pool_run(im->pool, backward_weights(im, &q, W_h, 4), lstm_backward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = seq->gates, .dhs = seq->dhs, .dc = seq->dc, .cs = seq->cs,
+                 .S = seq->S, .B = seq->B, .H = seq->H};
+    pool_run(im->pool, backward_weights(im, &q, seq->W_h, 4), lstm_backward_task, &q);
 }
 
-static void cpu_gru_forward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *b_h,
-                            real *hs, int S, int B, int H) {
+static void cpu_gru_forward(Backend *be, const CellSeq *seq) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .gates_h = gates_h, .b_h = b_h, .hs = hs,
-                 .S = S, .B = B, .H = H};
-    pool_run(im->pool, forward_weights(im, &q, W_h, 3), gru_forward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = seq->gates, .gates_h = seq->gates_h, .b_h = seq->b_h,
+                 .hs = seq->hs, .S = seq->S, .B = seq->B, .H = seq->H};
+    pool_run(im->pool, forward_weights(im, &q, seq->W_h, 3), gru_forward_task, &q);
 }
 
-static void cpu_gru_backward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *hs,
-                             real *dhs, int S, int B, int H) {
+static void cpu_gru_backward(Backend *be, const CellSeq *seq) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .gates_h = gates_h, .hs = (real *)hs, .dhs = dhs,
-                 .S = S, .B = B, .H = H};
-    pool_run(im->pool, backward_weights(im, &q, W_h, 3), gru_backward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = seq->gates, .gates_h = seq->gates_h, .hs = seq->hs,
+                 .dhs = seq->dhs, .S = seq->S, .B = seq->B, .H = seq->H};
+    pool_run(im->pool, backward_weights(im, &q, seq->W_h, 3), gru_backward_task, &q);
 }
 
-static void cpu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H) {
+static void cpu_rnn_forward(Backend *be, const CellSeq *seq) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .hs = hs, .S = S, .B = B, .H = H};
-    pool_run(im->pool, forward_weights(im, &q, W_h, 1), rnn_forward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = seq->gates, .hs = seq->hs, .S = seq->S, .B = seq->B, .H = seq->H};
+    pool_run(im->pool, forward_weights(im, &q, seq->W_h, 1), rnn_forward_task, &q);
 }
 
-static void cpu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H) {
+static void cpu_rnn_backward(Backend *be, const CellSeq *seq) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = gates, .dhs = dhs, .S = S, .B = B, .H = H};
-    pool_run(im->pool, backward_weights(im, &q, W_h, 1), rnn_backward_task, &q);
+    SeqArgs q = {.k = im->k, .gates = seq->gates, .dhs = seq->dhs, .S = seq->S, .B = seq->B, .H = seq->H};
+    pool_run(im->pool, backward_weights(im, &q, seq->W_h, 1), rnn_backward_task, &q);
 }
 
 typedef struct DropoutArgs {
@@ -596,12 +595,9 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->embedding_forward = cpu_embedding_forward;
     be->embedding_backward = cpu_embedding_backward;
     be->embedding_forward_add = cpu_embedding_forward_add;
-    be->lstm_forward = cpu_lstm_forward;
-    be->lstm_backward = cpu_lstm_backward;
-    be->gru_forward = cpu_gru_forward;
-    be->gru_backward = cpu_gru_backward;
-    be->rnn_forward = cpu_rnn_forward;
-    be->rnn_backward = cpu_rnn_backward;
+    be->cell[CELL_LSTM] = (CellOps){cpu_lstm_forward, cpu_lstm_backward};
+    be->cell[CELL_GRU] = (CellOps){cpu_gru_forward, cpu_gru_backward};
+    be->cell[CELL_RNN] = (CellOps){cpu_rnn_forward, cpu_rnn_backward};
     be->dropout = cpu_dropout;
     be->softmax_xent = cpu_softmax_xent;
     be->clamp = cpu_clamp;

@@ -298,10 +298,13 @@ void cu_embedding_backward(Backend *be, real *dtable, const real *dout, const in
     CUDA_OK(im, cuk_embedding_backward(im->stream, dtable, dout, idx, N, D, im->scratch, im->scratch_bytes));
 }
 
-/* ---- recurrences --------------------------------------------------------------------------- */
+/* ---- recurrences: the rows of backend.h's cell table ------------------------------------- */
 
-void cu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *cs, int S, int B, int H) {
+void cu_lstm_forward(Backend *be, const CellSeq *q) {
     CudaImpl *im = impl_of(be);
+    real *gates = q->gates, *hs = q->hs, *cs = q->cs;
+    const real *W_h = q->W_h;
+    const int S = q->S, B = q->B, H = q->H;
     const size_t BH = (size_t)B * H;
     issue(im, GraphKey{1, {gates, W_h, hs, cs}, {S, B, H}}, S, [&] {
         for (int t = 0; t < S; t++) {
@@ -312,9 +315,11 @@ void cu_lstm_forward(Backend *be, real *gates, const real *W_h, real *hs, real *
     });
 }
 
-void cu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs, real *dhs, real *dc, int S, int B,
-                      int H) {
+void cu_lstm_backward(Backend *be, const CellSeq *q) {
     CudaImpl *im = impl_of(be);
+    real *gates = q->gates, *dhs = q->dhs, *dc = q->dc;
+    const real *W_h = q->W_h, *cs = q->cs;
+    const int S = q->S, B = q->B, H = q->H;
     const size_t BH = (size_t)B * H;
     if (S <= 0 || BH == 0) return;
     issue(im, GraphKey{2, {gates, W_h, cs, dhs, dc}, {S, B, H}}, S, [&] {
@@ -329,9 +334,11 @@ void cu_lstm_backward(Backend *be, real *gates, const real *W_h, const real *cs,
     });
 }
 
-void cu_gru_forward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *b_h, real *hs, int S,
-                    int B, int H) {
+void cu_gru_forward(Backend *be, const CellSeq *q) {
     CudaImpl *im = impl_of(be);
+    real *gates = q->gates, *gates_h = q->gates_h, *hs = q->hs;
+    const real *W_h = q->W_h, *b_h = q->b_h;
+    const int S = q->S, B = q->B, H = q->H;
     const size_t BH = (size_t)B * H;
     issue(im, GraphKey{3, {gates, gates_h, W_h, b_h, hs}, {S, B, H}}, S, [&] {
         /* every step's recurrent part starts from b_h: all S steps at once */
@@ -346,9 +353,11 @@ void cu_gru_forward(Backend *be, real *gates, real *gates_h, const real *W_h, co
     });
 }
 
-void cu_gru_backward(Backend *be, real *gates, real *gates_h, const real *W_h, const real *hs, real *dhs, int S,
-                     int B, int H) {
+void cu_gru_backward(Backend *be, const CellSeq *q) {
     CudaImpl *im = impl_of(be);
+    real *gates = q->gates, *gates_h = q->gates_h, *dhs = q->dhs;
+    const real *W_h = q->W_h, *hs = q->hs;
+    const int S = q->S, B = q->B, H = q->H;
     const size_t BH = (size_t)B * H;
     issue(im, GraphKey{4, {gates, gates_h, W_h, hs, dhs}, {S, B, H}}, S, [&] {
         for (int t = S - 1; t >= 0; t--) {
@@ -363,8 +372,11 @@ void cu_gru_backward(Backend *be, real *gates, real *gates_h, const real *W_h, c
     });
 }
 
-void cu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs, int S, int B, int H) {
+void cu_rnn_forward(Backend *be, const CellSeq *q) {
     CudaImpl *im = impl_of(be);
+    real *gates = q->gates, *hs = q->hs;
+    const real *W_h = q->W_h;
+    const int S = q->S, B = q->B, H = q->H;
     const size_t BH = (size_t)B * H;
     issue(im, GraphKey{5, {gates, W_h, hs}, {S, B, H}}, S, [&] {
         for (int t = 0; t < S; t++) {
@@ -375,8 +387,11 @@ void cu_rnn_forward(Backend *be, real *gates, const real *W_h, real *hs, int S, 
     });
 }
 
-void cu_rnn_backward(Backend *be, real *gates, const real *W_h, real *dhs, int S, int B, int H) {
+void cu_rnn_backward(Backend *be, const CellSeq *q) {
     CudaImpl *im = impl_of(be);
+    real *gates = q->gates, *dhs = q->dhs;
+    const real *W_h = q->W_h;
+    const int S = q->S, B = q->B, H = q->H;
     const size_t BH = (size_t)B * H;
     issue(im, GraphKey{6, {gates, W_h, dhs}, {S, B, H}}, S, [&] {
         for (int t = S - 1; t >= 0; t--) {
@@ -527,12 +542,9 @@ extern "C" Backend *backend_cuda_create(int device, CrnnError *err) {
     be->embedding_forward = cu_embedding_forward;
     be->embedding_forward_add = cu_embedding_forward_add;
     be->embedding_backward = cu_embedding_backward;
-    be->lstm_forward = cu_lstm_forward;
-    be->lstm_backward = cu_lstm_backward;
-    be->gru_forward = cu_gru_forward;
-    be->gru_backward = cu_gru_backward;
-    be->rnn_forward = cu_rnn_forward;
-    be->rnn_backward = cu_rnn_backward;
+    be->cell[CELL_LSTM] = CellOps{cu_lstm_forward, cu_lstm_backward};
+    be->cell[CELL_GRU] = CellOps{cu_gru_forward, cu_gru_backward};
+    be->cell[CELL_RNN] = CellOps{cu_rnn_forward, cu_rnn_backward};
     be->dropout = cu_dropout;
     be->softmax_xent = cu_softmax_xent;
     be->clamp = cu_clamp;

@@ -231,7 +231,7 @@ static void apply_dropout(Model *m, real *out, const real *x, int l) {
                    m->dropout_iteration, m->dropout_first_stream, l);
 }
 
-/* Layer lb's recurrence over the last forward's batch, for the backend's cell ops. */
+/* Layer lb's recurrence over the last forward's batch, for the backend's cell table. */
 static CellSeq cell_seq(Model *m, LayerBuffers *lb) {
     return (CellSeq){.gates = lb->gates, .gates_h = lb->gates_h, .W_h = lb->W_h, .b_h = lb->b_h,
                      .hs = lb->hs, .cs = lb->cs, .dhs = lb->dhs, .dc = m->dc,
