@@ -371,6 +371,38 @@ def case_onednn_peer(d):
     assert rc == 2 and "usage: onednn_peer" in err, (rc, out, err)
 
 
+def case_cpu_train_small(d):
+    """benchmarks/cpu_train.sh end to end with a tiny model (1x16, two rounds, two timed steps):
+    every configuration's row with a time per round, and the ratio lines; the oneDNN rows where
+    libdnnl-dev is installed, and a clear note where it is not"""
+    text = os.path.join(d, "corpus.txt")
+    with open(text, "w") as f:
+        f.write("a small corpus for the cpu_train script, said over and over again.\n" * 400)
+    out = run([os.path.join(BENCH, "cpu_train.sh"), harness.BIN],
+              env={"CRNN_CORPUS": text, "MODELS": "1x16", "ROUNDS": "2", "CELLS": "0", "ITERS_16": "2",
+                   "WARMUP_16": "1", "TORCH_ITERS_16": "1", "TORCH_WARMUP": "0"}, timeout=280)
+    onednn = "NO oneDNN ROWS" not in out
+    rows = {(m.group(1), m.group(2)): m.group(3) for m in re.finditer(
+        r"^\| 1x16 \| (\d) \| ([^|]+?) \| [^|]+ \| [\d.]+ \| \d+ \| [\d.]+ \| ([\d. /]+) \|$", out, re.M)}
+    want = [("1", "crnn"), ("2", "crnn, mpirun -np 2, B=25 per rank"), ("2", "crnn")]
+    if onednn:
+        want += [("1", "oneDNN (recurrent layers)"), ("2", "oneDNN (recurrent layers)"),
+                 ("2", "oneDNN (recurrent layers), OMP_WAIT_POLICY=passive")]
+    for key in want:
+        assert key in rows, (key, out)
+        assert len(rows[key].split(" / ")) == 2, (key, rows[key], out)  # one figure per round
+    torch_rows = [k for k in rows if k[1].startswith("PyTorch")]
+    assert len(torch_rows) == 2 and all(len(rows[k].split(" / ")) == 1 for k in torch_rows), out
+    if onednn:
+        assert re.search(r"^1x16, 1 core: crnn 1 thread / oneDNN 1 thread = \d+\.\d\d$", out, re.M), out
+        assert re.search(r"^1x16, 2 cores: crnn mpirun -np 2 / oneDNN 2 threads = \d+\.\d\d; "
+                         r"crnn 2 threads / oneDNN 2 threads = \d+\.\d\d$", out, re.M), out
+    # a bad count is refused before anything runs
+    out = run([os.path.join(BENCH, "cpu_train.sh"), harness.BIN],
+              env={"CRNN_CORPUS": text, "ITERS_512": "x"}, expect=2)
+    assert "ITERS_512 must be an integer >= 1 (got 'x')" in out, out
+
+
 CORPUS_SCRIPTS = ["cpu_train.sh", "quality_tinyshakespeare.sh", "sample_speed.sh", "preprocess_speed.sh",
                   "overlap.sh", "validation_ranks.sh"]
 
@@ -395,7 +427,7 @@ def case_corpus(d):
 
 CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
          "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small, "corpus": case_corpus,
-         "onednn_peer": case_onednn_peer}
+         "onednn_peer": case_onednn_peer, "cpu_train_small": case_cpu_train_small}
 
 
 def main():
