@@ -50,9 +50,9 @@
 #   TORCH_ITERS_128 (5), TORCH_ITERS_512 (2), TORCH_ITERS_1024 (1), TORCH_WARMUP (1)
 #   CELLS (1)                        0: no GRU / RNN section
 #   PYTHON (/usr/bin/python3), CC (cc)
-# Duration: 31 minutes with larger defaults (30/10/6 steps, PyTorch 10/3/2) on this 2-core AMD
-# EPYC while other work kept its load near 5 (the 2-thread oneDNN runs suffer most from that);
-# the defaults above cut that by about a seventh, and idle cores should halve it.
+# Duration: 26 minutes (1534 s) with these defaults on a 2-core AMD EPYC while other work kept
+# its load at 4-6; 7 of them went to oneDNN's 2-thread runs with libgomp's default waiting, which
+# idle cores do not suffer. Expect 12-15 minutes on an idle machine.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
