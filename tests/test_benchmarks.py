@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The scaling benchmark's tools: benchmarks/scaling.sh on this machine (tiny model, 1 and 2
 ranks), its report from metrics files, and benchmarks/project_scaling.py's fit, validation and
-projection on made-up measurements whose answers are known.
+projection on made-up measurements whose answers are known; the scripts' corpus setting; and
+cpu_train.sh's oneDNN peer (benchmarks/onednn_peer.c) against PyTorch.
 
 Run as `test_benchmarks.py <case>`; CRNN_BIN names the build folder."""
 import json
@@ -215,6 +216,193 @@ def case_big_corpus_small(d):
     assert not [f for f in os.listdir(d) if f.startswith("crnn-big")], "the work folder was left behind"
 
 
+def build_onednn_peer(d):
+    """benchmarks/onednn_peer.c built as cpu_train.sh builds it (warnings are errors here); skips
+    the case where oneDNN (Debian's libdnnl-dev) is not installed"""
+    exe = os.path.join(d, "onednn_peer")
+    rc, out, err = harness.run([os.environ.get("CC", "cc"), "-O2", "-Wall", "-Wextra", "-Werror", "-fopenmp",
+                                os.path.join(BENCH, "onednn_peer.c"), "-o", exe, "-ldnnl", "-lm"])
+    if rc != 0 and re.search(r"oneapi/dnnl/dnnl\.h: No such file|cannot find -ldnnl", err):
+        harness.skip("oneDNN is not installed (apt-get install libdnnl-dev; launch/deps.sh installs it)")
+    assert rc == 0, f"building onednn_peer.c failed:\n{out}\n{err}"
+    return exe
+
+
+RESULT_RE = re.compile(r"^RESULT (.*)$", re.M)
+
+
+def result_fields(out):
+    """the key=value pairs of the one RESULT line in out"""
+    lines = RESULT_RE.findall(out)
+    assert len(lines) == 1, out
+    return dict(kv.split("=", 1) for kv in lines[0].split())
+
+
+def read_dump(path):
+    """onednn_peer's --dump file (its write_dump()): the header and the arrays, float64"""
+    import numpy as np
+    raw = open(path, "rb").read()
+    head = np.frombuffer(raw[:40], dtype="<i4")
+    assert head[0] == 0x504E444F and head[1] == 1, head
+    cell, L, H, I, T, N, G, GB = (int(v) for v in head[2:])
+    vals = np.frombuffer(raw[40:], dtype="<f4").astype(np.float64)
+    pos = 0
+
+    def take(*shape):
+        nonlocal pos
+        n = int(np.prod(shape))
+        a = vals[pos:pos + n].reshape(shape)
+        pos += n
+        return a
+
+    stacks = [(1, I)] + ([(L - 1, H)] if L > 1 else [])
+    dump = {"cell": ["lstm", "gru", "rnn"][cell], "L": L, "H": H, "I": I, "T": T, "N": N, "G": G, "GB": GB,
+            "x": take(T, N, I), "w": [], "dw": []}
+    for Lk, Ik in stacks:
+        dump["w"].append((take(Lk, 1, Ik, G, H), take(Lk, 1, H, G, H), take(Lk, 1, GB, H)))
+    dump["y"], dump["dy"], dump["dx"] = take(T, N, H), take(T, N, H), take(T, N, I)
+    for Lk, Ik in stacks:
+        dump["dw"].append((take(Lk, 1, Ik, G, H), take(Lk, 1, H, G, H), take(Lk, 1, GB, H)))
+    assert pos == vals.size, (pos, vals.size)
+    return dump
+
+
+def torch_of_onednn(dump):
+    """PyTorch's nn.LSTM / nn.GRU / nn.RNN (float64) with the dump's weights, one module per
+    oneDNN primitive, and the maps from their gradients back to oneDNN's layouts.
+
+    oneDNN keeps weights as ldigo [layer, dir, in, gate, out] with the gate blocks LSTM i, f, c~,
+    o (PyTorch's i, f, g, o: the same order), GRU u, r, o (PyTorch's z, r, n: the first two
+    swapped), and one bias per gate (PyTorch's b_ih + b_hh) but for the GRU's fourth block, the
+    b_hn that r multiplies. PyTorch's weight_ih_l is [G*H, in]."""
+    import torch
+    H, G = dump["H"], dump["G"]
+    order = [1, 0, 2] if dump["cell"] == "gru" else list(range(G))  # PyTorch block -> oneDNN block
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[dump["cell"]]
+    mods = []
+    for wl, wi, b in dump["w"]:
+        Lk, Ik = wl.shape[0], wl.shape[2]
+        m = cls(Ik, H, Lk).double()
+        with torch.no_grad():
+            for l in range(Lk):
+                def to_torch(w):  # [in, G, H] (oneDNN) -> [G*H, in] (PyTorch's order)
+                    return torch.from_numpy(w[:, order, :].reshape(w.shape[0], G * H).T.copy())
+                getattr(m, f"weight_ih_l{l}").copy_(to_torch(wl[l, 0]))
+                getattr(m, f"weight_hh_l{l}").copy_(to_torch(wi[l, 0]))
+                getattr(m, f"bias_ih_l{l}").copy_(torch.from_numpy(b[l, 0][order].reshape(-1).copy()))
+                bhh = torch.zeros(G * H, dtype=torch.float64)
+                if dump["cell"] == "gru":
+                    bhh[2 * H:] = torch.from_numpy(b[l, 0][3].copy())
+                getattr(m, f"bias_hh_l{l}").copy_(bhh)
+        mods.append(m)
+
+    def grads_of(m, Lk, Ik):
+        """the module's gradients in oneDNN's layouts: dW_layer, dW_iter, dbias"""
+        import numpy as np
+        dwl, dwi, db = np.zeros((Lk, 1, Ik, G, H)), np.zeros((Lk, 1, H, G, H)), np.zeros((Lk, 1, dump["GB"], H))
+        for l in range(Lk):
+            gi = getattr(m, f"weight_ih_l{l}").grad.numpy().T.reshape(Ik, G, H)
+            gh = getattr(m, f"weight_hh_l{l}").grad.numpy().T.reshape(H, G, H)
+            bi = getattr(m, f"bias_ih_l{l}").grad.numpy().reshape(G, H)
+            bh = getattr(m, f"bias_hh_l{l}").grad.numpy().reshape(G, H)
+            for tb, ob in enumerate(order):
+                dwl[l, 0, :, ob] = gi[:, tb]
+                dwi[l, 0, :, ob] = gh[:, tb]
+                db[l, 0, ob] = bi[tb]
+            if dump["cell"] == "gru":
+                db[l, 0, 3] = bh[2]
+        return dwl, dwi, db
+
+    return mods, grads_of
+
+
+def case_onednn_peer(d):
+    """benchmarks/onednn_peer.c: built as cpu_train.sh builds it, its RESULT lines for each cell
+    (positive times, status ok), bf16 either timed or refused with a status (not a crash), and
+    proof that it times real work: its forward output and its gradients, for the weights and
+    input it dumps, match PyTorch's nn.LSTM / nn.GRU / nn.RNN within 1e-5 (after three steps:
+    the gradients are a step's, not a sum over steps)"""
+    import numpy as np
+    import torch
+    exe = build_onednn_peer(d)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for cell in ("lstm", "gru", "rnn"):
+        for layers in (1, 2):
+            dump = os.path.join(d, f"{cell}{layers}.bin")
+            rc, out, err = harness.run([exe, "--dump", dump, cell, layers, 16, 8, 5, 4, 2, 1], env=env, timeout=120)
+            assert rc == 0, (cell, layers, rc, out, err)
+            r = result_fields(out)
+            assert r["status"] == "ok" and r["cell"] == cell and r["layers"] == str(layers), out
+            assert r["threads"] == "1" and r["dt"] == "f32" and r["steps"] == "2", out
+            for k in ("ms_per_step", "best_ms", "fwd_ms", "bwd_ms"):
+                assert float(r[k]) > 0 and math.isfinite(float(r[k])), (k, out)
+            assert float(r["best_ms"]) <= float(r["ms_per_step"]) + 1e-9, out
+
+            dmp = read_dump(dump)
+            assert (dmp["cell"], dmp["L"], dmp["H"], dmp["I"], dmp["T"], dmp["N"]) == (cell, layers, 16, 8, 5, 4)
+            mods, grads_of = torch_of_onednn(dmp)
+            x = torch.from_numpy(dmp["x"].copy()).requires_grad_(True)
+            h = x
+            for m in mods:
+                h, _ = m(h)
+            err_y = float(np.abs(h.detach().numpy() - dmp["y"]).max())
+            assert err_y < 1e-5, f"{cell} x{layers}: oneDNN's output differs from PyTorch's by {err_y}"
+            assert float(np.abs(dmp["y"]).max()) > 1e-2, "the output is (nearly) zero: nothing was computed"
+            h.backward(torch.from_numpy(dmp["dy"].copy()))
+            scale = lambda a: max(1.0, float(np.abs(a).max()))  # noqa: E731
+            err_dx = float(np.abs(x.grad.numpy() - dmp["dx"]).max())
+            assert err_dx < 1e-5 * scale(dmp["dx"]), f"{cell} x{layers}: d input differs by {err_dx}"
+            for k, (m, (wl, _, _)) in enumerate(zip(mods, dmp["w"])):
+                want = grads_of(m, wl.shape[0], wl.shape[2])
+                for name, a, b in zip(("dW_layer", "dW_iter", "dbias"), want, dmp["dw"][k]):
+                    e = float(np.abs(a - b).max())
+                    assert e < 1e-5 * scale(a), f"{cell} x{layers}, primitive {k + 1}: {name} differs by {e}"
+    # bf16: timed where oneDNN has it, else refused with its status, never a crash
+    rc, out, err = harness.run([exe, "--dt", "bf16", "lstm", 2, 16, 8, 5, 4, 2, 1], env=env, timeout=120)
+    assert rc == 0, (rc, out, err)
+    r = result_fields(out)
+    assert r["dt"] == "bf16", out
+    if r["status"] == "ok":
+        assert float(r["ms_per_step"]) > 0, out
+    else:
+        assert r["stage"] in ("forward_pd", "backward_pd") and r["ms_per_step"] == "nan", out
+    # a bad command line: the usage, status 2
+    rc, out, err = harness.run([exe, "lstm", 2, 16], env=env)
+    assert rc == 2 and "usage: onednn_peer" in err, (rc, out, err)
+
+
+def case_cpu_train_small(d):
+    """benchmarks/cpu_train.sh end to end with a tiny model (1x16, two rounds, two timed steps):
+    every configuration's row with a time per round, and the ratio lines; the oneDNN rows where
+    libdnnl-dev is installed, and a clear note where it is not"""
+    text = os.path.join(d, "corpus.txt")
+    with open(text, "w") as f:
+        f.write("a small corpus for the cpu_train script, said over and over again.\n" * 400)
+    out = run([os.path.join(BENCH, "cpu_train.sh"), harness.BIN],
+              env={"CRNN_CORPUS": text, "MODELS": "1x16", "ROUNDS": "2", "CELLS": "0", "ITERS_16": "2",
+                   "WARMUP_16": "1", "TORCH_ITERS_16": "1", "TORCH_WARMUP": "0"}, timeout=280)
+    onednn = "NO oneDNN ROWS" not in out
+    rows = {(m.group(1), m.group(2)): m.group(3) for m in re.finditer(
+        r"^\| 1x16 \| (\d) \| ([^|]+?) \| [^|]+ \| [\d.]+ \| \d+ \| [\d.]+ \| ([\d. /]+) \|$", out, re.M)}
+    want = [("1", "crnn"), ("2", "crnn, mpirun -np 2, B=25 per rank"), ("2", "crnn")]
+    if onednn:
+        want += [("1", "oneDNN (recurrent layers)"), ("2", "oneDNN (recurrent layers)"),
+                 ("2", "oneDNN (recurrent layers), OMP_WAIT_POLICY=passive")]
+    for key in want:
+        assert key in rows, (key, out)
+        assert len(rows[key].split(" / ")) == 2, (key, rows[key], out)  # one figure per round
+    torch_rows = [k for k in rows if k[1].startswith("PyTorch")]
+    assert len(torch_rows) == 2 and all(len(rows[k].split(" / ")) == 1 for k in torch_rows), out
+    if onednn:
+        assert re.search(r"^1x16, 1 core: crnn 1 thread / oneDNN 1 thread = \d+\.\d\d$", out, re.M), out
+        assert re.search(r"^1x16, 2 cores: crnn mpirun -np 2 / oneDNN 2 threads = \d+\.\d\d; "
+                         r"crnn 2 threads / oneDNN 2 threads = \d+\.\d\d$", out, re.M), out
+    # a bad count is refused before anything runs
+    out = run([os.path.join(BENCH, "cpu_train.sh"), harness.BIN],
+              env={"CRNN_CORPUS": text, "ITERS_512": "x"}, expect=2)
+    assert "ITERS_512 must be an integer >= 1 (got 'x')" in out, out
+
+
 CORPUS_SCRIPTS = ["cpu_train.sh", "quality_tinyshakespeare.sh", "sample_speed.sh", "preprocess_speed.sh",
                   "overlap.sh", "validation_ranks.sh"]
 
@@ -238,7 +426,8 @@ def case_corpus(d):
 
 
 CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
-         "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small, "corpus": case_corpus}
+         "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small, "corpus": case_corpus,
+         "onednn_peer": case_onednn_peer, "cpu_train_small": case_cpu_train_small}
 
 
 def main():
