@@ -31,9 +31,6 @@ typedef struct ParamTensor {
     size_t size;
 } ParamTensor;
 
-/* The gates per layer (G, cell.h): 4 for lstm, 3 for gru, 1 for rnn. Returns 0 for an unknown
- * model type. */
-int model_gates(const char *model_type);
 /* Checks a configuration; the message names the offending flag. */
 int model_config_check(const ModelConfig *cfg, CrnnError *err);
 /* The tensors in docs/FORMATS.md's order (embedding; per layer W_x, W_h, b_x, b_h; decoder W, b)

@@ -236,16 +236,16 @@ static void cpu_embedding_backward(Backend *be, real *dtable, const real *dout,
     }
 }
 
-typedef struct SeqArgs {
+typedef struct SeqArgs SeqArgs;
+/* One cell's recurrence, forward or backward, for the streams b0 .. b0 + rows - 1. */
+typedef void (*SeqRows)(const SeqArgs *q, int b0, int rows);
+struct SeqArgs {
+    CellSeq c;          /* the recurrence's buffers and shapes (backend.h) */
     const CpuKernels *k;
-    real *gates, *hs, *dhs, *dc;
-    real *cs;
-    real *gates_h;   /* gru: the recurrent parts, then their gradients */
-    const real *b_h; /* gru */
-    const real *W; /* packed: W_h [H, GH] forward, its transpose [GH, H] backward */
-    const real *W_raw; /* W_h as it is, when W is NULL (see forward_weights, backward_weights) */
-    int S, B, H;
-} SeqArgs;
+    const real *W;      /* packed: W_h [H, GH] forward, its transpose [GH, H] backward */
+    const real *W_raw;  /* W_h as it is, when W is NULL (see forward_weights, backward_weights) */
+    SeqRows rows;       /* the cell's loop over time for a share of the streams */
+};
 
 /* C[M, N] += A[M, K] W_h for a forward step: crnn's kernel on the packed W_h, or for a few rows
  * (sampling: one stream, one step) OpenBLAS on W_h as it is, where packing would cost more
@@ -278,97 +278,81 @@ static int stream_share(int B, int tid, int n, int *b0) {
     return base + (tid < extra ? 1 : 0);
 }
 
-/* Streams are independent through time: each thread runs the whole sequence for its rows. */
-static void lstm_forward_task(void *ctx, int tid, int n) {
+/* pool_run's task for a recurrence: streams are independent through time, so each thread runs
+ * the cell's whole sequence for its share of the streams. */
+static void seq_task(void *ctx, int tid, int n) {
     const SeqArgs *q = ctx;
-    const int B = q->B, H = q->H;
     int b0;
-    const int rows = stream_share(B, tid, n, &b0);
-    if (rows <= 0) return;
-    for (int t = 0; t < q->S; t++) {
-        real *a = q->gates + ((size_t)t * B + b0) * 4 * H;
-        const real *h_prev = q->hs + ((size_t)t * B + b0) * H;
+    const int rows = stream_share(q->c.B, tid, n, &b0);
+    if (rows > 0) q->rows(q, b0, rows);
+}
+
+static void lstm_forward_rows(const SeqArgs *q, int b0, int rows) {
+    const int B = q->c.B, H = q->c.H;
+    for (int t = 0; t < q->c.S; t++) {
+        real *a = q->c.gates + ((size_t)t * B + b0) * 4 * H;
+        const real *h_prev = q->c.hs + ((size_t)t * B + b0) * H;
         step_product(q, rows, 4 * H, H, h_prev, H, a, 4 * H);
-        q->k->lstm_cell_forward(a, q->cs + ((size_t)t * B + b0) * H, q->cs + ((size_t)(t + 1) * B + b0) * H,
-                          q->hs + ((size_t)(t + 1) * B + b0) * H, rows, H);
+        q->k->lstm_cell_forward(a, q->c.cs + ((size_t)t * B + b0) * H, q->c.cs + ((size_t)(t + 1) * B + b0) * H,
+                          q->c.hs + ((size_t)(t + 1) * B + b0) * H, rows, H);
     }
 }
 
-static void lstm_backward_task(void *ctx, int tid, int n) {
-    const SeqArgs *q = ctx;
-    const int B = q->B, H = q->H;
-    int b0;
-    const int rows = stream_share(B, tid, n, &b0);
-    if (rows <= 0) return;
-    real *dc = q->dc + (size_t)b0 * H;
+static void lstm_backward_rows(const SeqArgs *q, int b0, int rows) {
+    const int B = q->c.B, H = q->c.H;
+    real *dc = q->c.dc + (size_t)b0 * H;
     memset(dc, 0, (size_t)rows * H * sizeof *dc);
-    for (int t = q->S - 1; t >= 0; t--) {
-        real *dh = q->dhs + ((size_t)t * B + b0) * H;
-        if (t < q->S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
-            step_product_t(q, rows, H, 4 * H, q->gates + ((size_t)(t + 1) * B + b0) * 4 * H, dh);
-        q->k->lstm_cell_backward(q->gates + ((size_t)t * B + b0) * 4 * H, q->cs + ((size_t)t * B + b0) * H,
-                           q->cs + ((size_t)(t + 1) * B + b0) * H, dh, dc, rows, H);
+    for (int t = q->c.S - 1; t >= 0; t--) {
+        real *dh = q->c.dhs + ((size_t)t * B + b0) * H;
+        if (t < q->c.S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
+            step_product_t(q, rows, H, 4 * H, q->c.gates + ((size_t)(t + 1) * B + b0) * 4 * H, dh);
+        q->k->lstm_cell_backward(q->c.gates + ((size_t)t * B + b0) * 4 * H, q->c.cs + ((size_t)t * B + b0) * H,
+                           q->c.cs + ((size_t)(t + 1) * B + b0) * H, dh, dc, rows, H);
     }
 }
 
-static void gru_forward_task(void *ctx, int tid, int n) {
-    const SeqArgs *q = ctx;
-    const int B = q->B, H = q->H;
-    int b0;
-    const int rows = stream_share(B, tid, n, &b0);
-    if (rows <= 0) return;
-    for (int t = 0; t < q->S; t++) {
+static void gru_forward_rows(const SeqArgs *q, int b0, int rows) {
+    const int B = q->c.B, H = q->c.H;
+    for (int t = 0; t < q->c.S; t++) {
         const size_t row = (size_t)t * B + b0;
-        real *ah = q->gates_h + row * 3 * H;
-        for (int b = 0; b < rows; b++) memcpy(ah + (size_t)b * 3 * H, q->b_h, (size_t)3 * H * sizeof *ah);
-        const real *h_prev = q->hs + row * H;
+        real *ah = q->c.gates_h + row * 3 * H;
+        for (int b = 0; b < rows; b++) memcpy(ah + (size_t)b * 3 * H, q->c.b_h, (size_t)3 * H * sizeof *ah);
+        const real *h_prev = q->c.hs + row * H;
         step_product(q, rows, 3 * H, H, h_prev, H, ah, 3 * H);
-        q->k->gru_cell_forward(q->gates + row * 3 * H, ah, h_prev, q->hs + ((size_t)(t + 1) * B + b0) * H,
+        q->k->gru_cell_forward(q->c.gates + row * 3 * H, ah, h_prev, q->c.hs + ((size_t)(t + 1) * B + b0) * H,
                                rows, H);
     }
 }
 
-static void gru_backward_task(void *ctx, int tid, int n) {
-    const SeqArgs *q = ctx;
-    const int B = q->B, H = q->H;
-    int b0;
-    const int rows = stream_share(B, tid, n, &b0);
-    if (rows <= 0) return;
-    for (int t = q->S - 1; t >= 0; t--) {
+static void gru_backward_rows(const SeqArgs *q, int b0, int rows) {
+    const int B = q->c.B, H = q->c.H;
+    for (int t = q->c.S - 1; t >= 0; t--) {
         const size_t row = (size_t)t * B + b0;
-        real *dh = q->dhs + row * H;
-        if (t < q->S - 1) /* the recurrent gradient from step t+1: dA_h,{t+1} W_h^T */
-            step_product_t(q, rows, H, 3 * H, q->gates_h + (row + B) * 3 * H, dh);
-        q->k->gru_cell_backward(q->gates + row * 3 * H, q->gates_h + row * 3 * H, q->hs + row * H, dh,
+        real *dh = q->c.dhs + row * H;
+        if (t < q->c.S - 1) /* the recurrent gradient from step t+1: dA_h,{t+1} W_h^T */
+            step_product_t(q, rows, H, 3 * H, q->c.gates_h + (row + B) * 3 * H, dh);
+        q->k->gru_cell_backward(q->c.gates + row * 3 * H, q->c.gates_h + row * 3 * H, q->c.hs + row * H, dh,
                                 t > 0 ? dh - (size_t)B * H : NULL, rows, H);
     }
 }
 
-static void rnn_forward_task(void *ctx, int tid, int n) {
-    const SeqArgs *q = ctx;
-    const int B = q->B, H = q->H;
-    int b0;
-    const int rows = stream_share(B, tid, n, &b0);
-    if (rows <= 0) return;
-    for (int t = 0; t < q->S; t++) {
+static void rnn_forward_rows(const SeqArgs *q, int b0, int rows) {
+    const int B = q->c.B, H = q->c.H;
+    for (int t = 0; t < q->c.S; t++) {
         const size_t row = (size_t)t * B + b0;
-        real *a = q->gates + row * H;
-        step_product(q, rows, H, H, q->hs + row * H, H, a, H);
-        q->k->rnn_cell_forward(a, q->hs + (row + B) * H, rows, H);
+        real *a = q->c.gates + row * H;
+        step_product(q, rows, H, H, q->c.hs + row * H, H, a, H);
+        q->k->rnn_cell_forward(a, q->c.hs + (row + B) * H, rows, H);
     }
 }
 
-static void rnn_backward_task(void *ctx, int tid, int n) {
-    const SeqArgs *q = ctx;
-    const int B = q->B, H = q->H;
-    int b0;
-    const int rows = stream_share(B, tid, n, &b0);
-    if (rows <= 0) return;
-    for (int t = q->S - 1; t >= 0; t--) {
+static void rnn_backward_rows(const SeqArgs *q, int b0, int rows) {
+    const int B = q->c.B, H = q->c.H;
+    for (int t = q->c.S - 1; t >= 0; t--) {
         const size_t row = (size_t)t * B + b0;
-        real *dh = q->dhs + row * H;
-        if (t < q->S - 1) step_product_t(q, rows, H, H, q->gates + (row + B) * H, dh);
-        q->k->rnn_cell_backward(q->gates + row * H, dh, rows, H);
+        real *dh = q->c.dhs + row * H;
+        if (t < q->c.S - 1) step_product_t(q, rows, H, H, q->c.gates + (row + B) * H, dh);
+        q->k->rnn_cell_backward(q->c.gates + row * H, dh, rows, H);
     }
 }
 
@@ -397,64 +381,39 @@ static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, in
 /* The forward's weights: packed when the sequence has enough rows to repay the packing, else
  * W_h as it is on one thread. Returns the threads to run on. */
 static int forward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
-    if ((size_t)q->S * q->B <= 4) {
+    if ((size_t)q->c.S * q->c.B <= 4) {
         q->W = NULL;
         q->W_raw = W_h;
         return 1;
     }
-    q->W = packed_weights(im, W_h, q->H, G, 0);
+    q->W = packed_weights(im, W_h, q->c.H, G, 0);
     q->W_raw = W_h;
-    return q->W ? seq_threads(q->B, q->H) : 1; /* OpenBLAS is never called from two threads */
+    return q->W ? seq_threads(q->c.B, q->c.H) : 1; /* OpenBLAS is never called from two threads */
 }
 
 /* The same for a backward recurrence: W_h's transpose packed, or W_h as it is on one thread. */
 static int backward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
-    q->W = packed_weights(im, W_h, q->H, G, 1);
+    q->W = packed_weights(im, W_h, q->c.H, G, 1);
     q->W_raw = W_h;
-    return q->W ? seq_threads(q->B, q->H) : 1;
+    return q->W ? seq_threads(q->c.B, q->c.H) : 1;
 }
 
-/* The cells' recurrences (backend.h's cell table): each runs its tasks over the thread pool on
- * W_h packed for the kernels. */
-static void cpu_lstm_forward(Backend *be, const CellSeq *seq) {
+/* A cell's recurrence (backend.h's cell table) over the thread pool: G gates, on W_h packed for
+ * the kernels (transposed for the backward), each thread running the whole sequence for its
+ * streams. */
+static void run_recurrence(Backend *be, const CellSeq *seq, int G, int backward, SeqRows rows) {
     CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = seq->gates, .hs = seq->hs, .cs = seq->cs,
-                 .S = seq->S, .B = seq->B, .H = seq->H};
-    pool_run(im->pool, forward_weights(im, &q, seq->W_h, 4), lstm_forward_task, &q);
+    SeqArgs q = {.c = *seq, .k = im->k, .rows = rows};
+    int threads = backward ? backward_weights(im, &q, seq->W_h, G) : forward_weights(im, &q, seq->W_h, G);
+    pool_run(im->pool, threads, seq_task, &q);
 }
 
-static void cpu_lstm_backward(Backend *be, const CellSeq *seq) {
-    CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = seq->gates, .dhs = seq->dhs, .dc = seq->dc, .cs = seq->cs,
-                 .S = seq->S, .B = seq->B, .H = seq->H};
-    pool_run(im->pool, backward_weights(im, &q, seq->W_h, 4), lstm_backward_task, &q);
-}
-
-static void cpu_gru_forward(Backend *be, const CellSeq *seq) {
-    CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = seq->gates, .gates_h = seq->gates_h, .b_h = seq->b_h,
-                 .hs = seq->hs, .S = seq->S, .B = seq->B, .H = seq->H};
-    pool_run(im->pool, forward_weights(im, &q, seq->W_h, 3), gru_forward_task, &q);
-}
-
-static void cpu_gru_backward(Backend *be, const CellSeq *seq) {
-    CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = seq->gates, .gates_h = seq->gates_h, .hs = seq->hs,
-                 .dhs = seq->dhs, .S = seq->S, .B = seq->B, .H = seq->H};
-    pool_run(im->pool, backward_weights(im, &q, seq->W_h, 3), gru_backward_task, &q);
-}
-
-static void cpu_rnn_forward(Backend *be, const CellSeq *seq) {
-    CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = seq->gates, .hs = seq->hs, .S = seq->S, .B = seq->B, .H = seq->H};
-    pool_run(im->pool, forward_weights(im, &q, seq->W_h, 1), rnn_forward_task, &q);
-}
-
-static void cpu_rnn_backward(Backend *be, const CellSeq *seq) {
-    CpuImpl *im = impl_of(be);
-    SeqArgs q = {.k = im->k, .gates = seq->gates, .dhs = seq->dhs, .S = seq->S, .B = seq->B, .H = seq->H};
-    pool_run(im->pool, backward_weights(im, &q, seq->W_h, 1), rnn_backward_task, &q);
-}
+static void cpu_lstm_forward(Backend *be, const CellSeq *seq) { run_recurrence(be, seq, 4, 0, lstm_forward_rows); }
+static void cpu_lstm_backward(Backend *be, const CellSeq *seq) { run_recurrence(be, seq, 4, 1, lstm_backward_rows); }
+static void cpu_gru_forward(Backend *be, const CellSeq *seq) { run_recurrence(be, seq, 3, 0, gru_forward_rows); }
+static void cpu_gru_backward(Backend *be, const CellSeq *seq) { run_recurrence(be, seq, 3, 1, gru_backward_rows); }
+static void cpu_rnn_forward(Backend *be, const CellSeq *seq) { run_recurrence(be, seq, 1, 0, rnn_forward_rows); }
+static void cpu_rnn_backward(Backend *be, const CellSeq *seq) { run_recurrence(be, seq, 1, 1, rnn_backward_rows); }
 
 typedef struct DropoutArgs {
     const CpuKernels *k;

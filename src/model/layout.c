@@ -7,11 +7,6 @@
 
 #include "crnn/cell.h"
 
-int model_gates(const char *model_type) {
-    const CellSpec *cell = cell_find(model_type);
-    return cell ? cell->gates : 0;
-}
-
 int model_config_check(const ModelConfig *cfg, CrnnError *err) {
     char names[64];
     if (!cell_find(cfg->model_type))
@@ -47,7 +42,8 @@ static void add(ParamTensor *t, int *n, size_t *off, const char *name, int ndim,
 }
 
 int model_layout(const ModelConfig *cfg, ParamTensor *tensors, size_t *num_params) {
-    int n = 0, G = model_gates(cfg->model_type);
+    const CellSpec *cell = cell_find(cfg->model_type);
+    int n = 0, G = cell ? cell->gates : 0;
     size_t off = 0;
     char name[48];
     /* one-hot input (D = 0): no embedding, and layer 0's W_x is [V, G*H] */

@@ -5,13 +5,14 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "crnn/cell.h"
 #include "crnn/checkpoint.h"
 #include "fuzz_common.h"
 
 static void check_consistent(const Checkpoint *ck) {
     ParamTensor t[CRNN_MAX_TENSORS];
     size_t n = 0;
-    FUZZ_ASSERT(model_gates(ck->model.model_type) > 0, "model_type '%s'", ck->model.model_type);
+    FUZZ_ASSERT(cell_find(ck->model.model_type) != NULL, "model_type '%s'", ck->model.model_type);
     model_layout(&ck->model, t, &n);
     FUZZ_ASSERT(ck->num_params == n && ck->params, "%zu parameters, layout %zu", ck->num_params, n);
     FUZZ_ASSERT(ck->vocab.size == ck->model.V, "vocabulary %d, V %d", ck->vocab.size, ck->model.V);
