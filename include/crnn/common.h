@@ -75,7 +75,6 @@ int crnn_fail_context(CrnnError *err, const char *fmt, ...) __attribute__((forma
 void *crnn_malloc(size_t bytes, CrnnError *err);
 void *crnn_calloc(size_t count, size_t size, CrnnError *err);
 
-
 /* Turns off HDF5's own error stack printing; crnn reports HDF5 failures itself. */
 void crnn_hdf5_quiet(void);
 

@@ -1,9 +1,9 @@
 /* Command-line flags, torch-rnn style: `-name value`, `--name value` or `--name=value`;
  * a value may start with '-' when it is a number (`-gpu -1`). A switch (`--quiet`) is on alone,
  * or takes 0 or 1 as `--quiet=0` or a following `0`/`1`, never another argument. `-config FILE`
- * reads `name = value` lines first; the command line wins. `--help` lists every flag (flags_write_help). An
- * unknown flag's message names the closest declared flag, or what a flag of char-rnn's or
- * torch-rnn's scripts became. Every error of the flags, an unreadable -config file included, is
+ * reads `name = value` lines first; the command line wins. `--help` lists every flag
+ * (flags_write_help). An unknown flag's message names the closest declared flag, or what a flag
+ * of char-rnn's or torch-rnn's scripts became. Every error of the flags, an unreadable -config file included, is
  * a usage error (CRNN_EXIT_USAGE). */
 #ifndef CRNN_FLAGS_H
 #define CRNN_FLAGS_H

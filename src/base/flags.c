@@ -362,7 +362,7 @@ void flags_value_text(const Flag *f, char *out, size_t cap) {
 
 void flags_write_help(const FlagSet *set, FILE *out) {
     fprintf(out, "usage: %s [flags]%s%s%s\n%s\n\n", set->program, set->positional ? " [" : "",
-           set->positional ? set->positional : "", set->positional ? "]" : "", set->summary);
+            set->positional ? set->positional : "", set->positional ? "]" : "", set->summary);
     fprintf(out, "Flags are written -name value, --name value or --name=value.\n");
     if (set->has_config) fprintf(out, "  -config FILE  read 'name = value' lines first; flags given here win\n");
     for (int k = 0; k < set->count; k++) {
@@ -380,5 +380,5 @@ void flags_write_help(const FlagSet *set, FILE *out) {
         fprintf(out, "\n");
     }
     fprintf(out, "\nexit status: 0 done, 1 runtime error, 2 flag or value error%s\n",
-           set->stops_on_signal ? ", 75 stopped by a signal after a checkpoint (continue with -resume auto)" : "");
+            set->stops_on_signal ? ", 75 stopped by a signal after a checkpoint (continue with -resume auto)" : "");
 }
