@@ -15,6 +15,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import h5py
@@ -186,13 +187,21 @@ def case_lock_retry(c):
                                 "job", ck, "-gpu", "-1", *TINY, "-max_iters", "2000", "-print_every", "1000",
                                 "-comm_timeout", "30"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        time.sleep(3)
-        assert job.poll() is None, job.communicate()[0]
+        # the earlier run stops only once the job has met its lock, however slow the machine
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(job.stdout), daemon=True)
+        reader.start()
+        deadline = time.time() + 120
+        while not any("trying again in" in x for x in lines) and job.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert job.poll() is None and any("another crnn-train is writing this run" in x for x in lines), "".join(lines)
         earlier.send_signal(signal.SIGUSR1)
         text += earlier.communicate(timeout=60)[0]
         assert earlier.returncode == 75, text
         stopped = int(re.search(r"stopped by a signal at iteration (\d+)", text).group(1))
-        out = job.communicate(timeout=120)[0]
+        job.wait(timeout=120)
+        reader.join(timeout=30)
+        out = "".join(lines)
     finally:
         for p in (earlier, job):
             if p is not None and p.poll() is None:
