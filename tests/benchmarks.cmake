@@ -12,3 +12,7 @@ endforeach()
 set_tests_properties(benchmarks_scaling_local benchmarks_big_corpus_small benchmarks_cpu_train_small
                      PROPERTIES RESOURCE_LOCK mpi)
 set_tests_properties(benchmarks_onednn_peer PROPERTIES SKIP_RETURN_CODE 77)
+# time_to_quality.sh on a small text with tiny models (crnn under mpirun, and the PyTorch reference)
+add_test(NAME benchmarks_time_to_quality COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_benchmarks.py time_to_quality)
+set_tests_properties(benchmarks_time_to_quality PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300
+                     SKIP_RETURN_CODE 77 RESOURCE_LOCK mpi)

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -404,7 +405,7 @@ def case_cpu_train_small(d):
 
 
 CORPUS_SCRIPTS = ["cpu_train.sh", "quality_tinyshakespeare.sh", "sample_speed.sh", "preprocess_speed.sh",
-                  "overlap.sh", "validation_ranks.sh"]
+                  "overlap.sh", "validation_ranks.sh", "time_to_quality.sh"]
 
 
 def case_corpus(d):
@@ -425,9 +426,66 @@ def case_corpus(d):
             assert not re.search(r"/work/|\.\./shared|shared/data", text), f"benchmarks/{name} names a machine's data path"
 
 
+def case_time_to_quality(d):
+    """benchmarks/time_to_quality.sh on a small text with tiny models, both implementations: a
+    threshold each reaches, reported with its seconds and iteration, and one none reaches, run
+    to the time limit and reported as not reached; the JSON, the picture, and bad settings"""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        harness.skip("no torch for the PyTorch reference")
+    text = os.path.join(d, "corpus.txt")
+    harness.make_text(text, n_chars=20000)
+    script = os.path.join(BENCH, "time_to_quality.sh")
+    conf = os.path.join(d, "preset.conf")
+    env = {"CRNN_CORPUS": text, "THRESHOLDS": "3.2 0.05", "VAL_EVERY": "5", "CRNN_SECONDS": "4",
+           "TORCH_SECONDS": "4", "OUT": os.path.join(d, "res", "ttq.json"),
+           "CRNN_FLAGS": f"-config {conf} -num_layers 1 -batch_size 4 -print_every 5"}
+    with open(conf, "w") as f:
+        f.write("# a preset\nrnn_size = 16\nnum_layers = 3\nwordvec_size = 8\nseq_length = 16\nlearning_rate = 0.01\n")
+    out = run([script], env=env, timeout=120)
+    # the reference trains crnn's recipe: the preset's settings, the command line's over them,
+    # and the global batch
+    assert re.search(r"^\$ \S+ \S+/torch_charrnn\.py --input_h5 \S+ --input_json \S+ --rnn_size 16 --num_layers 1 "
+                     r"--wordvec_size 8 --learning_rate 0\.01 --seq_length 16 --batch_size 8 --threads 1 ", out, re.M), out
+    assert re.search(r"^\| validation loss \| crnn-train, mpirun -np 2 \| PyTorch reference, 1 thread \|$", out, re.M), out
+    assert re.search(r"^\| 3\.20 \| \d+ s \(iteration \d+; training only \d+ s\) \| \d+ s \(iteration \d+; "
+                     r"training only \d+ s\) \|$", out, re.M), out
+    assert re.search(r"^\| 0\.05 \| - \(not reached\) \| - \(not reached\) \|$", out, re.M), out
+    with open(env["OUT"]) as f:
+        doc = json.load(f)
+    assert doc["thresholds"] == [3.2, 0.05] and [r["implementation"] for r in doc["runs"]] == ["crnn", "torch"], doc
+    for r in doc["runs"]:
+        hit = r["reached"]["3.20"]
+        assert hit and hit["iteration"] % 5 == 0 and r["reached"]["0.05"] is None, r
+        # the crossing is the first validation at or below the threshold, on the run's clock
+        first = next(p for p in r["curve"] if p["val_loss"] <= 3.2)
+        assert (hit["iteration"], hit["seconds"]) == (first["iteration"], round(first["time_s"], 1)), r
+        assert all(p["train_s"] <= p["time_s"] for p in r["curve"]), r
+        # each ran to its 4 s limit (the script's clock, which starts before mpirun's), not to
+        # its 50 epochs
+        assert 2 <= r["curve"][-1]["time_s"] < 60, r["curve"][-1]
+    if shutil.which("gnuplot"):
+        with open(os.path.join(d, "res", "ttq.png"), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # one implementation alone; and bad settings, refused before anything runs
+    out = run([script], env=dict(env, RUN="crnn", THRESHOLDS="3.2"), timeout=120)
+    assert re.search(r"^\| 3\.20 \| \d+ s \(iteration \d+; training only \d+ s\) \|$", out, re.M), out
+    assert "torch_charrnn.py" not in out, out
+    out = run([script], env=dict(env, THRESHOLDS="1.5x"), expect=2)
+    assert "THRESHOLDS takes losses such as 1.50, got '1.5x'" in out, out
+    out = run([script], env=dict(env, CRNN_FLAGS="-rnn_size 16 -optimizer rmsprop"), expect=2)
+    assert "the PyTorch reference has no counterpart of CRNN_FLAGS's optimizer; set TORCH_FLAGS" in out, out
+    out = run([script], env=dict(env, RUN="tf"), expect=2)
+    assert "RUN takes crnn and torch, got 'tf'" in out, out
+    out = run([script], env=dict(env, CRNN_CORPUS=""), expect=2)
+    assert "time_to_quality.sh: no corpus: set CRNN_CORPUS" in out, out
+
+
 CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
          "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small, "corpus": case_corpus,
-         "onednn_peer": case_onednn_peer, "cpu_train_small": case_cpu_train_small}
+         "onednn_peer": case_onednn_peer, "cpu_train_small": case_cpu_train_small,
+         "time_to_quality": case_time_to_quality}
 
 
 def main():
