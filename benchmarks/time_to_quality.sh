@@ -76,9 +76,7 @@ while i < len(flags):
     else:
         take(name, value, "CRNN_FLAGS")
     i += 2
-if settings.get("model_type", "lstm") != "lstm":
-    sys.exit("time_to_quality.sh: the PyTorch reference trains an LSTM, not %s; set TORCH_FLAGS" % settings["model_type"])
-out = ["--%s %s" % (k, settings[k]) for k in same if k in settings]
+out = ["--%s %s" % (k, settings[k]) for k in ("model_type",) + same if k in settings]
 out.append("--batch_size %d" % (int(settings.get("batch_size", 50)) * ranks))
 print(" ".join(out + ["--threads 1"]))
 EOF

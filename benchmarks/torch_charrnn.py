@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """A PyTorch char-rnn of crnn's model, for side-by-side speed and quality runs.
 
-nn.Embedding(V, 64) -> nn.LSTM(L x H) -> nn.Linear(H, V), float32 on the CPU, torch-rnn's
-initialisation, Adam (lr 2e-3, betas 0.9/0.999, eps 1e-8), elementwise gradient clamp at 5,
-trained on torch-rnn's batching of a crnn-preprocess/torch-rnn .h5 file (B streams, S steps,
-hidden state carried across batches and reset at each epoch's start, lr x0.5 at the end of
-every 5th epoch).
+nn.Embedding(V, 64) -> nn.LSTM (--model_type gru: nn.GRU; rnn: nn.RNN, tanh) of L x H ->
+nn.Linear(H, V), float32 on the CPU, torch-rnn's initialisation, Adam (lr 2e-3, betas
+0.9/0.999, eps 1e-8), elementwise gradient clamp at 5, trained on torch-rnn's batching of a
+crnn-preprocess/torch-rnn .h5 file (B streams, S steps, hidden state carried across batches and
+reset at each epoch's start, lr x0.5 at the end of every 5th epoch).
 
 Speed:   torch_charrnn.py --input_h5 F.h5 --input_json F.json --rnn_size 128 --num_layers 2
                           --iters 100 --warmup 10 --threads 2
@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--input_json", required=True)
     ap.add_argument("--rnn_size", type=int, default=128)
     ap.add_argument("--num_layers", type=int, default=2)
+    ap.add_argument("--model_type", choices=("lstm", "gru", "rnn"), default="lstm")
     ap.add_argument("--wordvec_size", type=int, default=64)
     ap.add_argument("--batch_size", type=int, default=50)
     ap.add_argument("--seq_length", type=int, default=50)
@@ -91,9 +92,10 @@ def main():
     B, S = a.batch_size, a.seq_length
 
     if a.init == "torch-rnn":
-        model = ref.RefLM.from_params(ref.init_params(V, D, H, L, seed=a.seed), torch.float32)
+        model = ref.RefLM.from_params(ref.init_params(V, D, H, L, seed=a.seed, cell=a.model_type),
+                                      torch.float32)
     else:
-        model = ref.RefLM(V, D, H, L, torch.float32)  # PyTorch's own initialisation
+        model = ref.RefLM(V, D, H, L, torch.float32, a.model_type)  # PyTorch's own initialisation
     if a.dropout > 0 and L > 1:
         model.rnn.dropout = a.dropout  # nn.LSTM's: between layers, in training only
     last_dropout = a.dropout if a.dropout_layers == "all" else 0.0
@@ -149,7 +151,7 @@ def main():
         logits = model.dec(out)
         loss = F.cross_entropy(logits.reshape(-1, V), yb[k].reshape(-1))
         loss.backward()
-        state = tuple(s.detach() for s in state)
+        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         if a.grad_clip > 0 and a.grad_clip_mode == "clamp":
             for p in model.parameters():
                 p.grad.clamp_(-a.grad_clip, a.grad_clip)

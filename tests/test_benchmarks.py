@@ -442,11 +442,12 @@ def case_time_to_quality(d):
            "TORCH_SECONDS": "4", "OUT": os.path.join(d, "res", "ttq.json"),
            "CRNN_FLAGS": f"-config {conf} -num_layers 1 -batch_size 4 -print_every 5"}
     with open(conf, "w") as f:
-        f.write("# a preset\nrnn_size = 16\nnum_layers = 3\nwordvec_size = 8\nseq_length = 16\nlearning_rate = 0.01\n")
+        f.write("# a preset\nmodel = gru\nrnn_size = 16\nnum_layers = 3\nwordvec_size = 8\nseq_length = 16\n"
+                "learning_rate = 0.01\n")
     out = run([script], env=env, timeout=120)
     # the reference trains crnn's recipe: the preset's settings, the command line's over them,
     # and the global batch
-    assert re.search(r"^\$ \S+ \S+/torch_charrnn\.py --input_h5 \S+ --input_json \S+ --rnn_size 16 --num_layers 1 "
+    assert re.search(r"^\$ \S+ \S+/torch_charrnn\.py --input_h5 \S+ --input_json \S+ --model_type gru --rnn_size 16 --num_layers 1 "
                      r"--wordvec_size 8 --learning_rate 0\.01 --seq_length 16 --batch_size 8 --threads 1 ", out, re.M), out
     assert re.search(r"^\| validation loss \| crnn-train, mpirun -np 2 \| PyTorch reference, 1 thread \|$", out, re.M), out
     assert re.search(r"^\| 3\.20 \| \d+ s \(iteration \d+; training only \d+ s\) \| \d+ s \(iteration \d+; "
@@ -462,9 +463,10 @@ def case_time_to_quality(d):
         first = next(p for p in r["curve"] if p["val_loss"] <= 3.2)
         assert (hit["iteration"], hit["seconds"]) == (first["iteration"], round(first["time_s"], 1)), r
         assert all(p["train_s"] <= p["time_s"] for p in r["curve"]), r
-        # each ran to its 4 s limit (the script's clock, which starts before mpirun's), not to
-        # its 50 epochs
-        assert 2 <= r["curve"][-1]["time_s"] < 60, r["curve"][-1]
+        # each was stopped by its 4 s limit (the script's clock, which starts before mpirun's: a
+        # loaded machine leaves crnn's own clock less), long before its 50 epochs (6,200
+        # iterations)
+        assert r["curve"][-1]["iteration"] < 3000 and r["curve"][-1]["time_s"] < 60, r["curve"][-1]
     if shutil.which("gnuplot"):
         with open(os.path.join(d, "res", "ttq.png"), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
