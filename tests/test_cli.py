@@ -335,20 +335,20 @@ def case_advice(c):
 
 def case_presets(c):
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
-    expect = {"corpus-1MB": (128, 2), "corpus-2MB": (200, 2), "corpus-3MB": (250, 2),
-              "corpus-6MB": (400, 2), "corpus-large": (512, 3)}
+    expect = {"corpus-1MB": ("gru", 384, 2), "corpus-2MB": ("lstm", 200, 2), "corpus-3MB": ("lstm", 250, 2),
+              "corpus-6MB": ("lstm", 400, 2), "corpus-large": ("lstm", 512, 3)}
     assert sorted(os.path.splitext(f)[0] for f in os.listdir(here)) == sorted(expect)
-    for name, (H, L) in expect.items():
+    for name, (cell, H, L) in expect.items():
         # the preset's model; the command line's other flags still apply
         args = [prog("crnn-train"), "-config", os.path.join(here, name + ".conf"), "-input_h5", c.h5,
                 "-input_json", c.json, "-gpu", -1, "-batch_size", 2, "-seq_length", 8, "-max_iters", 1,
                 "-checkpoint_every", 0, "-checkpoint_name", os.path.join(c.dir, name)]
         out = must(args)
-        assert f"lstm {L} x {H}," in out, out
+        assert f"{cell} {L} x {H}," in out, out
         with h5py.File(os.path.join(c.dir, name + "_1.h5")) as f:
-            assert (f.attrs["rnn_size"], f.attrs["num_layers"]) == (H, L)
+            assert (f.attrs["model_type"], f.attrs["rnn_size"], f.attrs["num_layers"]) == (cell, H, L)
         # and the command line wins over the preset
-        out = must([*args, "-rnn_size", 16])
+        out = must([*args, "-rnn_size", 16, "-model_type", "lstm"])
         assert f"lstm {L} x 16," in out, out
 
 

@@ -98,7 +98,7 @@ def case_programs(inst):
     preset = os.path.join(inst.share, "configs", "corpus-1MB.conf")
     out = must(["crnn-train", "-config", preset, *data, "-gpu", "-1", "-rnn_size", 16, "-batch_size", 2,
                 "-seq_length", 8, "-max_iters", 2, "-checkpoint_every", 0, "-checkpoint_name", "cv/preset"], env, work)
-    assert re.search(r"lstm 2 x 16\b", out), out
+    assert re.search(r"gru 2 x 16\b", out), out
     # sampling, evaluating, inspecting, plotting the checkpoint
     text = must(["crnn-sample", "-checkpoint", "cv/ck_30.h5", "-gpu", "-1", "-length", 200, "-seed", 3], env, work)
     with open(os.path.join(work, "t.txt")) as f:
