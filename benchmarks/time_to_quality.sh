@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Time to quality: the wall-clock seconds crnn-train (mpirun -np 2, configs/corpus-1MB.conf) and
-# the PyTorch reference (benchmarks/torch_charrnn.py, 1 thread, its best recipe here) need to
+# the PyTorch reference (benchmarks/torch_charrnn.py, 1 thread, crnn's recipe) need to
 # reach validation losses 1.60, 1.55 and 1.50 on a corpus (tiny-shakespeare: torch-rnn's
 # 80/10/10 split, as crnn-preprocess writes it), one run after the other on this machine, and
 # one picture of both validation curves, against time and against iterations.
