@@ -10,19 +10,19 @@
 # programs in ../../bin from share/crnn (slurm/common.sh), and crnn-launch beside itself.
 
 set(CRNN_PROGRAMS preprocess train sample eval plot inspect)
-# A CUDA build's programs keep the CUDA toolkit's and NCCL's folders (NCCL_ROOT may be outside
-# the loader's paths) as their RUNPATH once installed; a CPU build links only system libraries
-# and installs without one.
-set(crnn_install_rpath)
-if(CRNN_HAVE_CUDA AND NOT CRNN_CUDA_EMULATED)
-  get_filename_component(crnn_nccl_dir "${NCCL_LIBRARY}" DIRECTORY)
-  set(crnn_install_rpath ${CUDAToolkit_LIBRARY_DIR} ${crnn_nccl_dir})
-  list(REMOVE_DUPLICATES crnn_install_rpath)
-endif()
+# The programs link only system libraries and install without a RUNPATH. A CUDA build's module
+# (libcrnn-cuda.so, which the programs load from ../lib/crnn when a run asks for a GPU) keeps the
+# CUDA toolkit's and NCCL's folders (NCCL_ROOT may be outside the loader's paths) as its RUNPATH.
 foreach(prog ${CRNN_PROGRAMS})
   install(TARGETS crnn-${prog} RUNTIME DESTINATION bin)
-  set_target_properties(crnn-${prog} PROPERTIES INSTALL_RPATH "${crnn_install_rpath}")
 endforeach()
+if(TARGET crnn_cuda_module)
+  get_filename_component(crnn_nccl_dir "${NCCL_LIBRARY}" DIRECTORY)
+  set(crnn_module_rpath ${CUDAToolkit_LIBRARY_DIR} ${crnn_nccl_dir})
+  list(REMOVE_DUPLICATES crnn_module_rpath)
+  install(TARGETS crnn_cuda_module LIBRARY DESTINATION lib/crnn)
+  set_target_properties(crnn_cuda_module PROPERTIES INSTALL_RPATH "${crnn_module_rpath}")
+endif()
 install(PROGRAMS launch/crnn-launch DESTINATION bin)
 # scaling.sbatch runs benchmarks/scaling.sh of a checkout: it stays there
 install(DIRECTORY slurm/ DESTINATION share/crnn/slurm USE_SOURCE_PERMISSIONS

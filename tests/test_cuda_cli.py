@@ -5,6 +5,9 @@
 `-gpu 0` says so once on stderr (once under mpirun too) and trains on the CPU exactly as
 `-gpu -1`, which says nothing; with a device, `-gpu 0` trains on it and a device number beyond
 those present is an error naming -gpu. Bad -gpu values are errors either way.
+`test_cuda_cli.py module`: runs everywhere. No program links a CUDA library; a CUDA build's
+libcrnn-cuda.so is loaded only by `-gpu 0` (a CPU run never opens it), and one that does not load
+is said once, named, and the run trains on the CPU as `-gpu -1`.
 `test_cuda_cli.py checkpoint`: needs a device (exit 77 otherwise): a GPU-trained checkpoint samples
 the same greedy text on the CPU and on the GPU, evaluates to the same loss, and resumes on the CPU;
 a CPU checkpoint samples the same text on the GPU; one rank through NCCL (CRNN_NCCL=1) trains as
@@ -72,6 +75,41 @@ def case_fallback(c):
         assert rc != 0 and needle in e, f"-gpu {bad}: expected an error with '{needle}':\n{o}\n{e}"
     rc, o, e = run(c.train_args("bad", "-gpu_backend", "opencl", "-max_iters", 1))
     assert rc != 0 and "-gpu_backend opencl is not supported" in e, f"-gpu_backend opencl:\n{o}\n{e}"
+
+
+CUDA_LIBS = re.compile(r"lib(cudart|cublas|cublasLt|nccl|cuda)\.so")
+
+
+def case_module(c):
+    """The programs link no CUDA library: a CUDA build's backend is libcrnn-cuda.so, loaded only when
+    a run asks for a GPU, so a CPU run does not pay for the CUDA libraries (memory, start-up) nor
+    need them installed. Runs everywhere; the module's own checks where the build made one."""
+    for name in ("crnn-preprocess", "crnn-train", "crnn-sample", "crnn-eval", "crnn-plot", "crnn-inspect"):
+        linked = must(["ldd", prog(name)])
+        assert not CUDA_LIBS.search(linked), f"{name} links CUDA libraries itself:\n{linked}"
+    module = prog("libcrnn-cuda.so")
+    if not os.path.isfile(module):
+        print("no libcrnn-cuda.so in this build (a CPU build, or CUDA emulated and linked in): "
+              "only the programs' links checked")
+        return
+    linked = must(["ldd", module])
+    assert "not found" not in linked and CUDA_LIBS.search(linked), f"the module's libraries:\n{linked}"
+    # a CPU run never opens it: not even a broken module is noticed
+    broken = os.path.join(c.dir, "broken.so")
+    with open(broken, "w") as f:
+        f.write("not a shared object\n")
+    rc, out, err = train(c, "cpu", -1, env=dict(os.environ, CRNN_CUDA_MODULE=broken))
+    assert rc == 0 and "CUDA" not in err, f"-gpu -1 with a broken module:\n{out}\n{err}"
+    # -gpu 0 loads it: it asks the CUDA driver (a device, or "no CUDA device (<the driver's reason>)")
+    rc, out_gpu, err_gpu = train(c, "gpu", 0)
+    assert rc == 0 and "libcrnn-cuda" not in err_gpu and "CUDA module" not in err_gpu, err_gpu
+    # a module that does not load: said once, named, and the run goes on on the CPU as -gpu -1
+    for bad, needle in ((broken, "CRNN_CUDA_MODULE=" + broken), (os.path.join(c.dir, "none.so"), "none.so")):
+        rc, out_bad, err_bad = train(c, "bad", 0, env=dict(os.environ, CRNN_CUDA_MODULE=bad))
+        said = [l for l in err_bad.splitlines() if needle in l]
+        assert rc == 0 and len(said) == 1 and said[0].startswith("crnn-train: ") and \
+            said[0].endswith("running on the CPU (use -gpu -1 to say so)"), f"CRNN_CUDA_MODULE={bad}:\n{err_bad}"
+        assert losses(out_bad) == losses(out), "the fallback does not train as -gpu -1 does"
 
 
 def sample(ckpt, gpu):
@@ -233,7 +271,7 @@ def case_device_failure(c):
     return 0
 
 
-CASES = {"fallback": case_fallback, "checkpoint": case_checkpoint, "device_failure": case_device_failure,
+CASES = {"fallback": case_fallback, "module": case_module, "checkpoint": case_checkpoint, "device_failure": case_device_failure,
          "comm_timeout": case_comm_timeout}
 
 if __name__ == "__main__":

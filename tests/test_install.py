@@ -56,6 +56,7 @@ class Installed:
         p = subprocess.run([cmake, "--install", build, "--prefix", self.prefix], capture_output=True, text=True,
                            timeout=120)
         assert p.returncode == 0, f"cmake --install failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+        self.build = build
         self.bin = os.path.join(self.prefix, "bin")
         self.share = os.path.join(self.prefix, "share", "crnn")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CRNN_")}
@@ -83,6 +84,10 @@ def case_programs(inst):
     for name in PROGRAMS:
         out = must([name, "--version"], env, work)
         assert out.startswith(f"{name} "), out
+    # a CUDA build's backend: its module in lib/crnn, found from bin/ (the programs link no CUDA)
+    module = os.path.join(inst.prefix, "lib", "crnn", "libcrnn-cuda.so")
+    built = os.path.isfile(os.path.join(inst.build, "libcrnn-cuda.so"))
+    assert os.path.isfile(module) == built, f"{module} installed: {os.path.isfile(module)}, built: {built}"
 
     # end to end, by bare names found on the PATH
     make_text(os.path.join(work, "t.txt"))
@@ -93,6 +98,10 @@ def case_programs(inst):
                 "-checkpoint_every", 30, "-checkpoint_name", "cv/ck"], env, work)
     got = losses(out)
     assert len(got) == 3 and got[-1] < got[0], f"losses {got}:\n{out}"
+    if built:  # -gpu 0 reaches the installed module: it asks the CUDA driver (no device here, or one)
+        out = must(["crnn-train", *data, "-gpu", "0", *TINY, "-max_iters", 1, "-checkpoint_every", 0,
+                    "-checkpoint_name", "cv/gpu"], env, work)
+        assert "libcrnn-cuda" not in out and "CUDA module" not in out, out
     assert os.path.exists(os.path.join(work, "cv", "ck_30.h5")), out
     # an installed preset (its sizes, with the command line's winning where both are given)
     preset = os.path.join(inst.share, "configs", "corpus-1MB.conf")

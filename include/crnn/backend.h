@@ -44,6 +44,10 @@ typedef struct CellOps {
 
 struct Backend {
     const char *name; /* "cpu", "cuda" */
+    /* Its buffers are host memory that the caller may read directly (the CPU's): a checkpoint
+     * is written from them without a copy. */
+    int host_memory;
+    int device; /* the CUDA device it runs on; -1 on the CPU */
     void *(*alloc)(Backend *be, size_t bytes); /* zero-filled; NULL when out of memory */
     void (*free)(Backend *be, void *p);
     void (*to_device)(Backend *be, void *dst, const void *host_src, size_t bytes);

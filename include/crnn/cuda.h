@@ -42,6 +42,23 @@ Comm *comm_nccl_create(Comm *inner, Backend *be, CrnnError *err);
 /* Whether c is a NCCL Comm. */
 int comm_is_nccl(const Comm *c);
 
+/* What the programs reach of the CUDA backend. In a CUDA build it is a module of its own,
+ * libcrnn-cuda.so, that runtime_cuda (runtime.h) loads only when a run asks for a GPU, so a CPU
+ * run neither loads the CUDA libraries (about 180 MB of memory and 0.15 s at each start) nor
+ * needs them installed; the emulated test build links it in. abi, backend_size and comm_size
+ * let the loader refuse a module built from other sources: raise CRNN_CUDA_ABI when this table,
+ * Backend or Comm change meaning without changing size. */
+#define CRNN_CUDA_ABI 1
+typedef struct CudaApi {
+    int abi;
+    size_t backend_size, comm_size;
+    int (*device_count)(int *count, CrnnError *err);
+    Backend *(*backend_create)(int device, CrnnError *err);
+    Comm *(*nccl_create)(Comm *inner, Backend *be, CrnnError *err);
+} CudaApi;
+/* The module's one entry point (dlsym'd by this name). */
+const CudaApi *crnn_cuda_api(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,12 @@ int runtime_blas_threads(int ranks_on_node);
 /* The CPUs this process may run on, as a list like "0-3,8". */
 void runtime_cpu_list(char *out, size_t cap);
 
+/* The CUDA backend's entry points (cuda.h's CudaApi): in a CUDA build the module libcrnn-cuda.so,
+ * loaded at the first call ($CRNN_CUDA_MODULE, else beside the program, else ../lib/crnn from
+ * it); NULL with the reason in why when the build has none or it does not load. */
+typedef struct CudaApi CudaApi;
+const CudaApi *runtime_cuda(CrnnError *why);
+
 /* The backend for -gpu N / -gpu_backend NAME (docs/FORMATS.md section 5): N = -1 is the CPU; N >= 0
  * is CUDA device N + local_rank (the rank on its node). Without CUDA in the build, or without a
  * device (no driver counts as none), it uses the CPU and says so in notice[0..notice_cap) (for the

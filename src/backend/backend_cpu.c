@@ -542,6 +542,8 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
         return NULL;
     }
     be->name = "cpu";
+    be->host_memory = 1;
+    be->device = -1;
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->to_device = cpu_copy;

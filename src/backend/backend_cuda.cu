@@ -530,6 +530,7 @@ extern "C" Backend *backend_cuda_create(int device, CrnnError *err) {
         return nullptr;
     }
     be->name = "cuda";
+    be->device = device;
     be->alloc = cu_alloc;
     be->free = cu_free;
     be->to_device = cu_to_device;
@@ -564,6 +565,12 @@ extern "C" int backend_cuda_device(const Backend *be) {
 
 extern "C" void *backend_cuda_stream(const Backend *be) {
     return backend_is_cuda(be) ? (void *)((const CudaImpl *)be->impl)->stream : nullptr;
+}
+
+extern "C" const CudaApi *crnn_cuda_api(void) {
+    static const CudaApi api = {CRNN_CUDA_ABI, sizeof(Backend), sizeof(Comm), backend_cuda_device_count,
+                                backend_cuda_create, comm_nccl_create};
+    return &api;
 }
 
 extern "C" int backend_cuda_graphs(const Backend *be, long *captured, long *replayed) {

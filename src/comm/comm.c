@@ -1,7 +1,6 @@
-/* What every Comm shares, whichever carries it: choosing one at start (comm_create), the
- * agreement that every rank is fine (comm_all_ok), and the -comm_timeout bookkeeping of the
- * collectives (comm_timed, comm_untimed, comm_timeout_error). */
-#include <inttypes.h>
+/* What every Comm shares, whichever carries it: choosing one at start (comm_create) and the
+ * agreement that every rank is fine (comm_all_ok). The -comm_timeout bookkeeping is in
+ * comm_timer.c. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -53,24 +52,4 @@ int comm_all_ok(Comm *c, int ok, const char *what, CrnnError *err) {
     if (!failed) return 0;
     if (ok) crnn_fail(err, "rank %d of %d: stopping, another rank %s (its message says why)", c->rank, c->size, what);
     return -1;
-}
-
-void comm_timed(Comm *c, int64_t iteration, const char *what) {
-    c->timer->timed = 1;
-    c->timer->iteration = iteration;
-    c->timer->what = what;
-}
-
-void comm_untimed(Comm *c) { c->timer->timed = 0; }
-
-int comm_bounded(const Comm *c) { return c->timer->timed && c->timer->timeout > 0; }
-
-int comm_timeout_error(Comm *c, CrnnError *err) {
-    CommTimer *t = c->timer;
-    t->broken = 1;
-    return crnn_fail_peer_lost(err,
-                     "rank %d of %d on %s: waited %g s (-comm_timeout) for the other ranks in %s at iteration %" PRId64
-                     " and heard nothing: a rank, its host or the network between them is gone or stuck; ending the "
-                     "whole job (the checkpoints written so far are whole: continue with -resume auto)",
-                     c->rank, c->size, c->host, t->timeout, t->what ? t->what : "a collective", t->iteration);
 }

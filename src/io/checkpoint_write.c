@@ -245,6 +245,33 @@ static int write_contents(hid_t file, const Checkpoint *ck, const ParamTensor *t
     return 0;
 }
 
+/* The core driver's memory comes from these callbacks, so that the finished image can be
+ * written out from the driver's own buffer: at H5Fclose the buffer is kept (in *udata) rather
+ * than freed. A checkpoint is then held in memory once, not twice (at 3x1024, 300 MB once). */
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op, (void)udata;
+    return malloc(size);
+}
+static void *image_memcpy(void *dst, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op, (void)udata;
+    return memcpy(dst, src, size);
+}
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op, (void)udata;
+    return realloc(ptr, size);
+}
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+    void **kept = udata;
+    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && !*kept) *kept = ptr;
+    else free(ptr);
+    return 0;
+}
+static void *image_udata_copy(void *udata) { return udata; }
+static herr_t image_udata_free(void *udata) {
+    (void)udata;
+    return 0;
+}
+
 int checkpoint_write(const char *path, const Checkpoint *ck, CrnnError *err) {
     ParamTensor tensors[CRNN_MAX_TENSORS];
     size_t num_params = 0;
@@ -265,12 +292,15 @@ int checkpoint_write(const char *path, const Checkpoint *ck, CrnnError *err) {
      * af: HDF5 1.10 crashes at exit after an H5Fclose that failed to write (a full disk), so
      * HDF5 never writes to the disk itself. H5F_CLOSE_SEMI: H5Fclose fails (rather than
      * quietly keeping the file open) if an object were left open. */
+    void *image = NULL; /* the driver's buffer, kept at H5Fclose by image_free */
+    H5FD_file_image_callbacks_t callbacks = {image_malloc,     image_memcpy,     image_realloc, image_free,
+                                             image_udata_copy, image_udata_free, &image};
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), file = H5I_INVALID_HID;
     if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_SEMI) >= 0 &&
-        H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0)
+        H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0 && H5Pset_file_image_callbacks(fapl, &callbacks) >= 0 &&
+        H5Pset_meta_block_size(fapl, 0) >= 0 && H5Pset_small_data_block_size(fapl, 0) >= 0)
         file = H5Fcreate(af.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     CLOSE_ID(fapl, H5Pclose);
-    void *image = NULL;
     ssize_t image_size = -1;
     if (file < 0) {
         crnn_fail(err, "cannot create the HDF5 file");
@@ -278,13 +308,10 @@ int checkpoint_write(const char *path, const Checkpoint *ck, CrnnError *err) {
         rc = write_contents(file, ck, tensors, num_tensors, num_params, err);
         if (rc == 0 && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
             rc = crnn_fail(err, "cannot flush the HDF5 file");
-        if (rc == 0) {
-            image_size = H5Fget_file_image(file, NULL, 0);
-            image = image_size > 0 ? crnn_malloc((size_t)image_size, err) : NULL;
-            if (!image || H5Fget_file_image(file, image, (size_t)image_size) != image_size)
-                rc = image ? crnn_fail(err, "cannot make the HDF5 file image") : -1;
-        }
+        if (rc == 0 && (image_size = H5Fget_file_image(file, NULL, 0)) <= 0)
+            rc = crnn_fail(err, "cannot make the HDF5 file image");
         if (H5Fclose(file) < 0 && rc == 0) rc = crnn_fail(err, "cannot close the HDF5 file");
+        if (rc == 0 && !image) rc = crnn_fail(err, "the HDF5 library kept no file image");
     }
     if (rc == 0) rc = atomic_file_write(&af, image, (size_t)image_size, err);
     free(image);

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "crnn/comm.h"
-#include "crnn/cuda.h"
 #include "crnn/flags.h"
 #include "crnn/report.h"
 #include "crnn/runtime.h"
@@ -98,11 +97,7 @@ static int report_ranks(Comm *comm, Backend *be, int threads, CrnnError *err) {
     enum { LINE = 256 };
     char mine[LINE], cpus[96];
     runtime_cpu_list(cpus, sizeof cpus);
-#ifdef CRNN_HAVE_CUDA
-    const int device = backend_is_cuda(be) ? backend_cuda_device(be) : -1;
-#else
-    const int device = -1;
-#endif
+    const int device = be->device;
     if (device < 0) /* on the CPU: its threads */
         snprintf(mine, sizeof mine, "rank %d of %d: host %s, node-local rank %d of %d, %s backend, %d thread%s, CPUs %s",
                  comm->rank, comm->size, comm->host, comm->local_rank, comm->local_size, be->name, threads,

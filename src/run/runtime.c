@@ -13,6 +13,10 @@
 #ifdef CRNN_HAVE_CUDA
 #include "crnn/cuda.h"
 #endif
+#ifdef CRNN_CUDA_PLUGIN
+#include <dlfcn.h>
+#include <limits.h>
+#endif
 
 char *openblas_get_corename(void);
 
@@ -58,6 +62,64 @@ int runtime_blas_threads(int ranks_on_node) {
     return n < 1 ? 1 : n;
 }
 
+#ifdef CRNN_CUDA_PLUGIN
+/* Opens libcrnn-cuda.so: $CRNN_CUDA_MODULE when set, else beside the program, else in
+ * ../lib/crnn from it (an installed tree). NULL with why (every place tried) when none loads. */
+static void *open_cuda_module(CrnnError *why) {
+    const char *env = getenv("CRNN_CUDA_MODULE");
+    if (env && *env) {
+        void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+        if (!h) crnn_fail(why, "CRNN_CUDA_MODULE=%s: %s", env, dlerror());
+        return h;
+    }
+    char exe[PATH_MAX], tried[2 * PATH_MAX + 64] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return crnn_fail(why, "cannot find this program's folder"), NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = '\0';
+    const char *places[] = {"%s/libcrnn-cuda.so", "%s/../lib/crnn/libcrnn-cuda.so"};
+    for (size_t i = 0; i < sizeof places / sizeof *places; i++) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, places[i], exe);
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (h) return h;
+        const char *e = dlerror();
+        /* a module that is there but does not load (a missing CUDA library) says why */
+        if (access(path, F_OK) == 0) return crnn_fail(why, "%s", e ? e : path), NULL;
+        snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s%s", i ? ", " : "", path);
+    }
+    return crnn_fail(why, "no libcrnn-cuda.so in %s", tried), NULL;
+}
+#endif
+
+const CudaApi *runtime_cuda(CrnnError *why) {
+#ifdef CRNN_CUDA_PLUGIN
+    static const CudaApi *api;
+    static char failed[sizeof why->msg];
+    if (api) return api;
+    if (failed[0]) return crnn_fail(why, "%s", failed), NULL;
+    void *h = open_cuda_module(why);
+    const CudaApi *(*entry)(void) = NULL;
+    if (h) *(void **)&entry = dlsym(h, "crnn_cuda_api");
+    const CudaApi *a = entry ? entry() : NULL;
+    if (h && !a) crnn_fail(why, "the CUDA module has no crnn_cuda_api");
+    else if (a && (a->abi != CRNN_CUDA_ABI || a->backend_size != sizeof(Backend) || a->comm_size != sizeof(Comm)))
+        crnn_fail(why, "the CUDA module was built from other sources than this program (rebuild or reinstall both)");
+    else if (a)
+        return api = a;
+    snprintf(failed, sizeof failed, "%s", why->msg);
+    if (h) dlclose(h);
+    return NULL;
+#elif defined(CRNN_HAVE_CUDA)
+    (void)why;
+    return crnn_cuda_api();
+#else
+    crnn_fail(why, "this build has no CUDA backend");
+    return NULL;
+#endif
+}
+
 Backend *runtime_backend(int64_t gpu, const char *gpu_backend, int local_rank, int threads, char *notice,
                          size_t notice_cap, CrnnError *err) {
     if (notice_cap) notice[0] = '\0';
@@ -70,10 +132,14 @@ Backend *runtime_backend(int64_t gpu, const char *gpu_backend, int local_rank, i
         return NULL;
     }
     if (gpu == -1) return backend_cpu_create(threads, err);
-#ifdef CRNN_HAVE_CUDA
     int count = 0;
     CrnnError why = {.msg = ""};
-    if (backend_cuda_device_count(&count, &why) || count == 0) {
+    const CudaApi *cuda = runtime_cuda(&why);
+    if (!cuda) {
+        snprintf(notice, notice_cap, "%s: running on the CPU (use -gpu -1 to say so)", why.msg);
+        return backend_cpu_create(threads, err);
+    }
+    if (cuda->device_count(&count, &why) || count == 0) {
         snprintf(notice, notice_cap, "no CUDA device (%s): running on the CPU (use -gpu -1 to say so)",
                  count == 0 && !why.msg[0] ? "none found" : why.msg);
         return backend_cpu_create(threads, err);
@@ -88,17 +154,11 @@ Backend *runtime_backend(int64_t gpu, const char *gpu_backend, int local_rank, i
                       (long long)gpu, count, count - 1);
         return NULL;
     }
-    return backend_cuda_create((int)device, err);
-#else
-    (void)local_rank;
-    snprintf(notice, notice_cap, "this build has no CUDA backend: running on the CPU (use -gpu -1 to say so)");
-    return backend_cpu_create(threads, err);
-#endif
+    return cuda->backend_create((int)device, err);
 }
 
 Comm *runtime_gradient_comm(Comm *comm, Backend *be, CrnnError *err) {
-#ifdef CRNN_HAVE_CUDA
-    if (!backend_is_cuda(be)) return comm;
+    if (be->device < 0) return comm;
     const char *env = getenv("CRNN_NCCL");
     int want = comm->size > 1;
     if (env && *env) {
@@ -116,11 +176,8 @@ Comm *runtime_gradient_comm(Comm *comm, Backend *be, CrnnError *err) {
         }
         return comm;
     }
-    return comm_nccl_create(comm, be, err);
-#else
-    (void)be, (void)err;
-    return comm;
-#endif
+    const CudaApi *cuda = runtime_cuda(err); /* loaded: be came from it */
+    return cuda ? cuda->nccl_create(comm, be, err) : NULL;
 }
 
 void runtime_cpu_list(char *out, size_t cap) {

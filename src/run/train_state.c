@@ -130,13 +130,21 @@ static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidde
     ck.config = config_from_flags(r->s.flags, &ck.num_config);
     ck.vocab = r->vocab;
     ck.num_params = m->num_params;
-    ck.params = malloc(m->num_params * sizeof(float));
+    /* A backend whose buffers are host memory holding floats (the CPU's) lends them to the
+     * writer; another is copied to the host first. At 2x512 the copies would be 40 MB. */
+    const int lend = r->be->host_memory && sizeof(real) == sizeof(float);
+    ck.params = lend ? (float *)m->params : malloc(m->num_params * sizeof(float));
     ck.has_state = 1;
     snprintf(ck.optim_name, sizeof ck.optim_name, "%s", r->opt.name);
     ck.optim_step = r->opt.step;
     ck.learning_rate = r->opt.learning_rate;
-    ck.optim_m = r->opt.m ? malloc(m->num_params * sizeof(float)) : NULL;
-    ck.optim_v = malloc(m->num_params * sizeof(float));
+    if (lend) {
+        ck.optim_m = (float *)r->opt.m;
+        ck.optim_v = (float *)r->opt.v;
+    } else {
+        ck.optim_m = r->opt.m ? malloc(m->num_params * sizeof(float)) : NULL;
+        ck.optim_v = malloc(m->num_params * sizeof(float));
+    }
     uint64_t rng[1] = {r->seed};
     ck.rng = rng;
     ck.num_rng = 1;
@@ -154,16 +162,20 @@ static int write_checkpoint(Run *r, double time_s, float *hidden_h, float *hidde
     if (!ck.config || !ck.params || (r->opt.m && !ck.optim_m) || !ck.optim_v) {
         crnn_fail(err, "out of memory preparing a checkpoint");
     } else {
-        model_get_params(m, ck.params);
-        if (r->opt.m) r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
-        r->be->to_host(r->be, ck.optim_v, r->opt.v, m->num_params * sizeof(float));
+        if (!lend) {
+            model_get_params(m, ck.params);
+            if (r->opt.m) r->be->to_host(r->be, ck.optim_m, r->opt.m, m->num_params * sizeof(float));
+            r->be->to_host(r->be, ck.optim_v, r->opt.v, m->num_params * sizeof(float));
+        }
         if (backend_check(r->be, err) == 0) /* nothing a failed device copied is written */
             rc = write_checkpoint_files(r, &ck, err);
     }
     free(ck.config);
-    free(ck.params);
-    free(ck.optim_m);
-    free(ck.optim_v);
+    if (!lend) {
+        free(ck.params);
+        free(ck.optim_m);
+        free(ck.optim_v);
+    }
     return rc;
 }
 
