@@ -156,7 +156,8 @@ if [[ " $RUN " == *" torch "* ]]; then
 fi
 echo "load average at the end: $(load); the whole script: $(($(date +%s) - started)) s"
 
-"$PYTHON" - "$TMP" "$OUT" "$PICTURE" "$THRESHOLDS" "$RUN" "$RANKS" "$CRNN_FLAGS" "$TORCH_FLAGS" \
+# the results name files of this checkout relative to its root, not where it lies on this machine
+"$PYTHON" - "$TMP" "$OUT" "$PICTURE" "$THRESHOLDS" "$RUN" "$RANKS" "${CRNN_FLAGS//"$bench_root"\//}" "$TORCH_FLAGS" \
     "$corpus" "$VAL_EVERY" "$(load)" <<'EOF'
 import json, os, shutil, subprocess, sys
 tmp, out, picture, thresholds, run, ranks, crnn_flags, torch_flags, corpus, val_every, load = sys.argv[1:]
