@@ -1,8 +1,8 @@
 /* The float CPU backend against plain references: each instruction set's kernels (the packed
  * product with a partial last panel, the LSTM, GRU and RNN cells) against double-precision
- * loops, and the recurrences split across threads against one thread, which
- * must agree bit for bit (each output element's arithmetic is the same whichever thread runs
- * it). */
+ * loops, and the recurrences split across threads against one thread, which must agree bit
+ * for bit (each output element's arithmetic is the same whichever thread runs it), and the
+ * merged products split across threads, which agree to float rounding. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +287,48 @@ int main(void) {
             }
             free(x);
         }
+    }
+    /* the merged products split over the pool (blocks of 64 rows, or columns when C is wider
+     * than tall, each through OpenBLAS on one thread) against one thread: every transpose,
+     * strides beyond the minimum, alpha and beta, an uneven last block. OpenBLAS's kernels for a
+     * block are not always those of the whole (its own threads differ from one thread too), so
+     * they agree to float rounding, not bit for bit; the same thread count twice is bit for bit. */
+    {
+        const int shapes[2][3] = {{300, 130, 70}, {45, 400, 90}}; /* M >= N: by rows; N > M: by columns */
+        for (int sh = 0; sh < 2; sh++)
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++) {
+                    const int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+                    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
+                    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb,
+                                 nc = (size_t)M * ldc;
+                    float *A = malloc(na * sizeof *A), *Bm = malloc(nb * sizeof *Bm), *C1 = malloc(nc * sizeof *C1),
+                          *C3 = malloc(nc * sizeof *C3), *C3b = malloc(nc * sizeof *C3b);
+                    for (size_t i = 0; i < na; i++) A[i] = rnd();
+                    for (size_t i = 0; i < nb; i++) Bm[i] = rnd();
+                    for (size_t i = 0; i < nc; i++) C1[i] = rnd();
+                    memcpy(C3, C1, nc * sizeof *C3);
+                    memcpy(C3b, C1, nc * sizeof *C3b);
+                    one->gemm(one, ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 0.5f, C1, ldc);
+                    three->gemm(three, ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 0.5f, C3, ldc);
+                    three->gemm(three, ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 0.5f, C3b, ldc);
+                    double worst = 0; /* |a|, |b| <= 1: each sum is at most K in size */
+                    for (int m = 0; m < M; m++)
+                        for (int n = 0; n < N; n++) {
+                            double d = fabs((double)C1[(size_t)m * ldc + n] - C3[(size_t)m * ldc + n]);
+                            if (d > worst) worst = d;
+                        }
+                    if (!(worst <= 1e-6 * K))
+                        FAIL("gemm %dx%dx%d (trans %d%d) on 3 threads differs from 1 thread by %.3g", M, N, K, ta, tb,
+                             worst);
+                    if (memcmp(C3, C3b, nc * sizeof *C3) != 0)
+                        FAIL("gemm %dx%dx%d (trans %d%d) on 3 threads is not the same twice", M, N, K, ta, tb);
+                    free(A);
+                    free(Bm);
+                    free(C1);
+                    free(C3);
+                    free(C3b);
+                }
     }
     /* without memory for the packed weights, the recurrences run on W_h as it is (OpenBLAS,
      * one thread) and agree with the packed kernels up to summation order */

@@ -1,9 +1,12 @@
-/* The CPU backend: OpenBLAS (with its own threads) for the large matrix products, and a small
- * thread pool for the recurrences, which it splits by streams: streams are independent through
- * time, so the threads never wait for each other within a sequence. The per-step products and
- * the cell loops are crnn's own kernels (kernels/cpu_kernels.inc), because OpenBLAS serialises
- * calls made from several threads at once. Compiled as float for the programs and as double
- * (CRNN_DOUBLE) for the finite-difference checks. */
+/* The CPU backend: one small thread pool for everything that runs in parallel. The large matrix
+ * products are OpenBLAS's, on one thread each: the pool splits each product into blocks of rows
+ * (or columns) and every thread calls OpenBLAS for its block. OpenBLAS's own threads are not
+ * used: after each call they spin for ~0.1 s waiting for the next, and on a machine with as
+ * many threads as cores they took the cores from the pool's recurrences (2 threads, 2x512: a
+ * step varied from 358 to 552 ms). The recurrences are split by streams: streams are
+ * independent through time, so the threads never wait for each other within a sequence; their
+ * per-step products and cell loops are crnn's own kernels (kernels/cpu_kernels.inc). Compiled
+ * as float for the programs and as double (CRNN_DOUBLE) for the finite-difference checks. */
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
@@ -167,9 +170,33 @@ static void cpu_zero(Backend *be, void *dst, size_t bytes) {
     if (bytes) memset(dst, 0, bytes);
 }
 
+/* A product over the pool: each thread one block of C's rows (or, when C is wider than tall,
+ * of its columns), whole multiples of 64, through OpenBLAS on one thread. */
+typedef struct GemmArgs {
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows;
+    real alpha, beta;
+    const real *A, *B;
+    real *C;
+} GemmArgs;
+
+static void gemm_task(void *ctx, int tid, int nthreads) {
+    const GemmArgs *g = ctx;
+    const int total = g->by_rows ? g->M : g->N, blocks = (total + 63) / 64;
+    const int u0 = (int)((int64_t)blocks * tid / nthreads) * 64;
+    int u1 = (int)((int64_t)blocks * (tid + 1) / nthreads) * 64;
+    if (u1 > total) u1 = total;
+    if (u1 <= u0) return;
+    const CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans, tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    if (g->by_rows) /* rows u0..u1 of op(A) and of C */
+        GEMM(CblasRowMajor, ta, tb, u1 - u0, g->N, g->K, g->alpha, g->A + (g->trans_a ? (size_t)u0 : (size_t)u0 * g->lda),
+             g->lda, g->B, g->ldb, g->beta, g->C + (size_t)u0 * g->ldc, g->ldc);
+    else /* columns u0..u1 of op(B) and of C */
+        GEMM(CblasRowMajor, ta, tb, g->M, u1 - u0, g->K, g->alpha, g->A, g->lda,
+             g->B + (g->trans_b ? (size_t)u0 * g->ldb : (size_t)u0), g->ldb, g->beta, g->C + u0, g->ldc);
+}
+
 static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K, real alpha,
                      const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc) {
-    (void)be;
     if (M == 0 || N == 0) return;
     if (M == 1 && !trans_a) { /* one row (sampling): a matrix-vector product */
         if (trans_b)
@@ -178,8 +205,14 @@ static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K,
             GEMV(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, 1, beta, C, 1);
         return;
     }
-    GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-         M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    CpuImpl *im = impl_of(be);
+    GemmArgs g = {.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb,
+                  .ldc = ldc, .by_rows = M >= N, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C};
+    const int blocks = ((g.by_rows ? M : N) + 63) / 64;
+    /* a thread per 64 rows at most, and only where the product repays waking them (~1M FMAs) */
+    int threads = (double)M * N * K >= (double)(1 << 20) ? im->threads : 1;
+    if (threads > blocks) threads = blocks;
+    pool_run(im->pool, threads, gemm_task, &g);
 }
 
 static void cpu_rows_set_bias(Backend *be, real *dst, const real *b1, const real *b2, int M,
@@ -526,7 +559,7 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     Backend *be = crnn_calloc(1, sizeof *be, err);
     if (!be) return NULL;
     if (threads < 1) threads = 1;
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1); /* the pool's threads call it, one each (see the top) */
     CpuImpl *im = crnn_calloc(1, sizeof *im, err);
     if (!im) {
         free(be);
