@@ -10,9 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#ifdef CRNN_HAVE_CUDA
 #include "crnn/cuda.h"
-#endif
 #ifdef CRNN_CUDA_PLUGIN
 #include <dlfcn.h>
 #include <limits.h>
