@@ -57,7 +57,6 @@ struct GraphSlot {
 };
 
 struct CudaImpl {
-    int device;
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_workspace;
@@ -463,7 +462,7 @@ void cu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double l
 int cu_status(Backend *be, CrnnError *err) {
     CudaImpl *im = impl_of(be);
     if (!im->failed) return 0;
-    return crnn_fail_device(err, "CUDA device %d: %s", im->device, im->message);
+    return crnn_fail_device(err, "CUDA device %d: %s", be->device, im->message);
 }
 
 void cu_destroy(Backend *be) {
@@ -511,7 +510,7 @@ extern "C" Backend *backend_cuda_create(int device, CrnnError *err) {
     }
     be->impl = im;
     be->destroy = cu_destroy;
-    im->device = device;
+    be->device = device;
     const char *graphs = getenv("CRNN_CUDA_GRAPHS");
     im->graphs_off = graphs && strcmp(graphs, "0") == 0; /* to measure what they bring */
     /* stream-ordered set-up: each call checked; the first failure says what and where */
@@ -530,7 +529,6 @@ extern "C" Backend *backend_cuda_create(int device, CrnnError *err) {
         return nullptr;
     }
     be->name = "cuda";
-    be->device = device;
     be->alloc = cu_alloc;
     be->free = cu_free;
     be->to_device = cu_to_device;
@@ -560,7 +558,7 @@ extern "C" Backend *backend_cuda_create(int device, CrnnError *err) {
 extern "C" int backend_is_cuda(const Backend *be) { return be && be->destroy == cu_destroy; }
 
 extern "C" int backend_cuda_device(const Backend *be) {
-    return backend_is_cuda(be) ? ((const CudaImpl *)be->impl)->device : -1;
+    return backend_is_cuda(be) ? be->device : -1;
 }
 
 extern "C" void *backend_cuda_stream(const Backend *be) {
