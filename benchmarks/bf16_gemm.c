@@ -125,6 +125,85 @@ static void own_bf16(int M, int N, int K, const float *A, const uint16_t *Bp, fl
     }
 }
 
+
+#ifdef __AVX512BF16__
+/* AVX-512: crnn's float32 tile (5 rows x 64 columns, 20 accumulators) and the same tile with
+ * vdpbf16ps, which multiplies pairs of bf16 and adds both products to a float32 lane: B packed
+ * as panels of 64 columns whose rows hold the pairs (B[2k, j], B[2k+1, j]) side by side, A as
+ * bf16 pairs (A[i, 2k], A[i, 2k+1]) read as one 32-bit word and broadcast. Per instruction 32
+ * multiply-adds against 16 for a float32 FMA. */
+#define TM5 5
+#define TN64 64
+static inline __attribute__((always_inline)) void tile512(int mr, int kb, const float *A, int lda,
+                                                          const float *b, float *C, int ldc) {
+    __m512 c[TM5][4];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < 4; j++) c[i][j] = _mm512_loadu_ps(C + (size_t)i * ldc + 16 * j);
+    for (int k = 0; k < kb; k++, b += TN64) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32),
+               b3 = _mm512_load_ps(b + 48);
+        for (int i = 0; i < mr; i++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)i * lda + k]);
+            c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
+            c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
+            c[i][2] = _mm512_fmadd_ps(a, b2, c[i][2]);
+            c[i][3] = _mm512_fmadd_ps(a, b3, c[i][3]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < 4; j++) _mm512_storeu_ps(C + (size_t)i * ldc + 16 * j, c[i][j]);
+}
+
+static void own_f32_512(int M, int N, int K, const float *A, const float *Bp, float *C) {
+    for (int n0 = 0; n0 < N; n0 += TN64) {
+        const float *panel = Bp + (size_t)(n0 / TN64) * K * TN64;
+        for (int k0 = 0; k0 < K; k0 += K_BLOCK) {
+            int kb = K - k0 < K_BLOCK ? K - k0 : K_BLOCK;
+            const float *blk = panel + (size_t)k0 * TN64;
+            int m = 0;
+            for (; m + TM5 <= M; m += TM5) tile512(TM5, kb, A + (size_t)m * K + k0, K, blk, C + (size_t)m * N + n0, N);
+            for (; m < M; m++) tile512(1, kb, A + (size_t)m * K + k0, K, blk, C + (size_t)m * N + n0, N);
+        }
+    }
+}
+
+/* kp pairs of k; Ap: rows of K/2 32-bit pairs; b: kp rows of 64 pairs */
+static inline __attribute__((always_inline)) void tile_dp(int mr, int kp, const uint32_t *Ap, int ldap,
+                                                          const uint32_t *b, float *C, int ldc) {
+    __m512 c[TM5][4];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < 4; j++) c[i][j] = _mm512_loadu_ps(C + (size_t)i * ldc + 16 * j);
+    for (int k = 0; k < kp; k++, b += TN64) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16),
+                 b2 = (__m512bh)_mm512_load_si512(b + 32), b3 = (__m512bh)_mm512_load_si512(b + 48);
+        for (int i = 0; i < mr; i++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)Ap[(size_t)i * ldap + k]);
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], a, b0);
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], a, b1);
+            c[i][2] = _mm512_dpbf16_ps(c[i][2], a, b2);
+            c[i][3] = _mm512_dpbf16_ps(c[i][3], a, b3);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < 4; j++) _mm512_storeu_ps(C + (size_t)i * ldc + 16 * j, c[i][j]);
+}
+
+/* C[M, N] += A B: A as bf16 pairs (M rows of K/2 words), Bp as panels of 64 columns of pairs */
+static void own_dp(int M, int N, int K, const uint32_t *Ap, const uint32_t *Bp, float *C) {
+    const int KP = K / 2, KPB = K_BLOCK / 2;
+    for (int n0 = 0; n0 < N; n0 += TN64) {
+        const uint32_t *panel = Bp + (size_t)(n0 / TN64) * KP * TN64;
+        for (int k0 = 0; k0 < KP; k0 += KPB) {
+            int kb = KP - k0 < KPB ? KP - k0 : KPB;
+            const uint32_t *blk = panel + (size_t)k0 * TN64;
+            int m = 0;
+            for (; m + TM5 <= M; m += TM5) tile_dp(TM5, kb, Ap + (size_t)m * KP + k0, KP, blk, C + (size_t)m * N + n0, N);
+            for (; m < M; m++) tile_dp(1, kb, Ap + (size_t)m * KP + k0, KP, blk, C + (size_t)m * N + n0, N);
+        }
+    }
+}
+#endif
+
 static void pack_f32(int K, int N, const float *B, float *Bp) {
     for (int n0 = 0; n0 < N; n0 += TILE_N)
         for (int k = 0; k < K; k++)
@@ -132,8 +211,9 @@ static void pack_f32(int K, int N, const float *B, float *Bp) {
                    TILE_N * sizeof *Bp);
 }
 
-enum { SGEMM, SBGEMM, OWN_F32, OWN_BF16, NIMPL };
-static const char *const impl_names[NIMPL] = {"sgemm", "sbgemm", "own-f32", "own-bf16"};
+enum { SGEMM, SBGEMM, OWN_F32, OWN_BF16, OWN_F32_512, OWN_DP, NIMPL };
+static const char *const impl_names[NIMPL] = {"sgemm", "sbgemm", "own-f32", "own-bf16", "own-f32-avx512",
+                                              "own-vdpbf16ps"};
 
 int main(int argc, char **argv) {
     int repeats = argc > 1 ? atoi(argv[1]) : 3;
@@ -152,6 +232,11 @@ int main(int argc, char **argv) {
     const struct { const char *name; int M, N, K, calls; } shapes[] = {
         {"merged", 2500, 2048, 512, 1},
         {"step", 50, 2048, 512, 50},
+        {"step-bwd", 50, 512, 2048, 50},
+        {"step25", 25, 2048, 512, 50},
+        {"merged-1024", 2500, 4096, 1024, 1},
+        {"step-1024", 50, 4096, 1024, 20},
+        {"step-bwd-1024", 50, 1024, 4096, 20},
     };
     srand(1);
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
@@ -165,7 +250,27 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < (size_t)K * N; i++) Bh[i] = to_bf16(B[i]);
         pack_f32(K, N, B, Bp);
         for (size_t i = 0; i < (size_t)K * N; i++) Bph[i] = to_bf16(Bp[i]);
+        /* the AVX-512 layouts: float32 panels of 64 columns; bf16 pairs for vdpbf16ps */
+        float *Bp64 = xalloc(sizeof(float) * K * N);
+        uint32_t *Bdp = xalloc(sizeof(float) * K * N / 2 + 64), *Adp = xalloc(sizeof(float) * M * K / 2 + 64);
+        for (int n0 = 0; n0 < N; n0 += 64)
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < 64; j++) {
+                    Bp64[(size_t)(n0 / 64) * K * 64 + (size_t)k * 64 + j] = B[(size_t)k * N + n0 + j];
+                    uint16_t h = to_bf16(B[(size_t)k * N + n0 + j]);
+                    uint32_t *w = &Bdp[(size_t)(n0 / 64) * (K / 2) * 64 + (size_t)(k / 2) * 64 + j];
+                    *w = k % 2 ? (*w & 0xffffu) | (uint32_t)h << 16 : h;
+                }
+        for (int m = 0; m < M; m++)
+            for (int k = 0; k < K; k += 2)
+                Adp[(size_t)m * (K / 2) + k / 2] = to_bf16(A[(size_t)m * K + k]) | (uint32_t)to_bf16(A[(size_t)m * K + k + 1]) << 16;
         for (int impl = 0; impl < NIMPL; impl++) {
+            const int has512 = __builtin_cpu_supports("avx512f"), hasbf16 = __builtin_cpu_supports("avx512bf16");
+            if ((impl == OWN_F32_512 && !has512) || (impl == OWN_DP && !hasbf16)) {
+                printf("RESULT shape=%s impl=%s M=%d N=%d K=%d calls=%d status=unavailable (no %s)\n", shapes[s].name,
+                       impl_names[impl], M, N, K, calls, impl == OWN_DP ? "avx512_bf16" : "avx512f");
+                continue;
+            }
             if (impl == SBGEMM && !sbgemm) {
                 printf("RESULT shape=%s impl=sbgemm M=%d N=%d K=%d calls=%d status=unavailable\n", shapes[s].name, M,
                        N, K, calls);
@@ -182,7 +287,13 @@ int main(int argc, char **argv) {
                         break;
                     case SBGEMM: sbgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, Ah, K, Bh, N, 1.f, C, N); break;
                     case OWN_F32: own_f32(M, N, K, A, Bp, C); break;
-                    default: own_bf16(M, N, K, A, Bph, C); break;
+                    case OWN_BF16: own_bf16(M, N, K, A, Bph, C); break;
+#ifdef __AVX512BF16__
+                    case OWN_F32_512: own_f32_512(M, N, K, A, Bp64, C); break;
+                    default: own_dp(M, N, K, Adp, Bdp, C); break;
+#else
+                    default: break;
+#endif
                     }
                 }
                 double t = now_ms() - t0;
@@ -199,7 +310,7 @@ int main(int argc, char **argv) {
                    shapes[s].name, impl_names[impl], M, N, K, calls, best, 2.0 * M * N * K * calls / best * 1e-6,
                    err / scale);
         }
-        free(A), free(B), free(Bp), free(C), free(Cref), free(Ah), free(Bh), free(Bph);
+        free(A), free(B), free(Bp), free(C), free(Cref), free(Ah), free(Bh), free(Bph), free(Bp64), free(Bdp), free(Adp);
     }
     return 0;
 }

@@ -22,8 +22,10 @@
 #            libgomp's default spinning, a machine that has other work makes every barrier
 #            wait for a time slice: 2x128 took 4.2 s a step instead of 66 ms while others'
 #            jobs ran here); PyTorch with 2 threads
-# and, with CELLS=1, GRU and tanh RNN 2x512 on 1 core (crnn -model_type gru / rnn against
-# oneDNN's linear-before-reset GRU, PyTorch's equations, and vanilla RNN). Round r runs every
+# then each model of BF16_MODELS with crnn-train -precision bf16 (1 core, mpirun -np 2, 2 threads)
+# and onednn_peer --dt bf16 (1 and 2 threads: bf16 data and weights, float32 gradients, oneDNN
+# 2.6's rule), and, with CELLS=1, GRU and tanh RNN 2x512 on 1 core (crnn -model_type gru / rnn
+# against oneDNN's linear-before-reset GRU, PyTorch's equations, and vanilla RNN). Round r runs every
 # configuration once, then round r+1; the table gives each configuration's best round, with every
 # round's figure beside it.
 #
@@ -49,6 +51,8 @@
 #                                    places it and more would cost most of the run
 #   TORCH_ITERS_128 (5), TORCH_ITERS_512 (2), TORCH_ITERS_1024 (1), TORCH_WARMUP (1)
 #   CELLS (1)                        0: no GRU / RNN section
+#   BF16_MODELS (MODELS)             the models also run with -precision bf16, against oneDNN's
+#                                    bf16 LSTM (oneDNN 2.6 has it only with AVX-512); "": none
 #   PYTHON (/usr/bin/python3), CC (cc)
 # Duration: 26 minutes (1534 s) with these defaults on a 2-core AMD EPYC while other work kept
 # its load at 4-6; 7 of them went to oneDNN's 2-thread runs with libgomp's default waiting, which
@@ -68,6 +72,7 @@ TORCH="${TORCH:-1}"
 TORCH_ROUNDS="${TORCH_ROUNDS:-1}"
 TORCH_WARMUP="${TORCH_WARMUP:-1}"
 CELLS="${CELLS:-1}"
+BF16_MODELS="${BF16_MODELS-$MODELS}"
 
 posint() {  # posint NAME VALUE [MIN]: VALUE is an integer >= MIN (default 1)
   [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "${3:-1}" ] || bench_die "$1 must be an integer >= ${3:-1} (got '$2')"
@@ -75,7 +80,7 @@ posint() {  # posint NAME VALUE [MIN]: VALUE is an integer >= MIN (default 1)
 posint ROUNDS "$ROUNDS"
 posint TORCH_ROUNDS "$TORCH_ROUNDS" 0
 posint TORCH_WARMUP "$TORCH_WARMUP" 0
-for m in $MODELS; do [[ "$m" =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || bench_die "MODELS: '$m' is not LAYERSxHIDDEN"; done
+for m in $MODELS $BF16_MODELS; do [[ "$m" =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || bench_die "MODELS: '$m' is not LAYERSxHIDDEN"; done
 
 # iters_of KIND HIDDEN: the step count KIND_<HIDDEN> from the environment, or its default
 iters_of() {
@@ -90,7 +95,7 @@ iters_of() {
   echo "$v"
 }
 
-for m in $MODELS; do  # every count the models need, checked before anything runs
+for m in $MODELS $BF16_MODELS; do  # every count the models need, checked before anything runs
   for kind in ITERS WARMUP TORCH_ITERS; do v=$(iters_of "$kind" "${m#*x}"); done
 done
 [ "$CELLS" = 0 ] || v=$(iters_of ITERS 512)
@@ -145,10 +150,11 @@ fail_run() {  # fail_run LOG: the end of a failed run's output, and stop
   exit 1
 }
 
-# run_crnn KEY MODEL CELL MODE: MODE 1t (one thread), mpi (mpirun -np 2, 25 streams a rank,
-# one thread each) or 2t (one process, two threads)
+# run_crnn KEY MODEL CELL MODE [FLAG...]: MODE 1t (one thread), mpi (mpirun -np 2, 25 streams a
+# rank, one thread each) or 2t (one process, two threads); the flags go to crnn-train
 run_crnn() {
   local key=$1 model=$2 cell=$3 mode=$4
+  shift 4
   local L=${model%x*} H=${model#*x}
   local n warm
   n=$(iters_of ITERS "$H")
@@ -156,7 +162,7 @@ run_crnn() {
   local cmd=("$BIN/crnn-train" -input_h5 "$TMP/ts.h5" -input_json "$TMP/ts.json" -model_type "$cell"
              -num_layers "$L" -rnn_size "$H" -wordvec_size 64 -seq_length 50 -max_iters $((warm + n))
              -print_every 1 -progress plain -checkpoint_every 0 -val_max_batches 1
-             -checkpoint_name "$TMP/cv/ck" -gpu -1)
+             -checkpoint_name "$TMP/cv/ck" -gpu -1 "$@")
   local pre=(env OPENBLAS_NUM_THREADS=1)
   case "$mode" in
     1t) cmd+=(-batch_size 50) ;;
@@ -181,18 +187,22 @@ run_crnn() {
   record "$key" "$ms" "$(rss_mb "$TMP/time.log")"
 }
 
-# run_onednn KEY MODEL CELL THREADS [VAR=VALUE...]: the extra settings go into its environment
+# run_onednn KEY MODEL CELL THREADS [VAR=VALUE...]: the extra settings go into its environment;
+# in the data type ONEDNN_DT (f32, or bf16: where oneDNN has no bf16 RNN here, its refusal is
+# printed and the row left out)
+ONEDNN_DT=f32
 run_onednn() {
   local key=$1 model=$2 cell=$3 threads=$4
   shift 4
   local L=${model%x*} H=${model#*x}
-  local cmd=("$TMP/onednn_peer" "$cell" "$L" "$H" 64 50 50 "$(iters_of ITERS "$H")" "$(iters_of WARMUP "$H")")
+  local cmd=("$TMP/onednn_peer" --dt "$ONEDNN_DT" "$cell" "$L" "$H" 64 50 50 "$(iters_of ITERS "$H")" "$(iters_of WARMUP "$H")")
   echo "\$ OMP_NUM_THREADS=$threads${*:+ $*} benchmarks/onednn_peer ${cmd[*]:1}"
   env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$threads" "$@" /usr/bin/time -v -o "$TMP/time.log" "${cmd[@]}" > "$TMP/run.log" 2>&1 \
     || fail_run "$TMP/run.log"
   local line
   line="$(grep '^RESULT' "$TMP/run.log")"
   echo "  $line"
+  if [ "$ONEDNN_DT" != f32 ] && grep -q ' status=unimplemented ' <<<"$line"; then return 0; fi
   grep -q ' status=ok ' <<<"$line" || fail_run "$TMP/run.log"
   record "$key" "$(sed -E 's/.* ms_per_step=([0-9.]+).*/\1/' <<<"$line" | awk '{printf "%.1f", $1}')" "$(rss_mb "$TMP/time.log")"
 }
@@ -228,6 +238,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
     if [ "$TORCH" = 1 ] && [ "$r" -le "$TORCH_ROUNDS" ]; then
       run_torch "$model|1|torch" "$model" 1
       run_torch "$model|2|torch" "$model" 2
+    fi
+  done
+  for model in $BF16_MODELS; do  # -precision bf16 against oneDNN's bf16 LSTM
+    run_crnn "$model|1|crnn-bf16" "$model" lstm 1t -precision bf16
+    run_crnn "$model|2|crnn-mpi-bf16" "$model" lstm mpi -precision bf16
+    run_crnn "$model|2|crnn-bf16" "$model" lstm 2t -precision bf16
+    if [ "$ONEDNN" = 1 ]; then
+      ONEDNN_DT=bf16
+      run_onednn "$model|1|onednn-bf16" "$model" lstm 1
+      run_onednn "$model|2|onednn-bf16" "$model" lstm 2
+      run_onednn "$model|2|onednn-passive-bf16" "$model" lstm 2 OMP_WAIT_POLICY=passive
+      ONEDNN_DT=f32
     fi
   done
   if [ "$CELLS" = 1 ]; then
@@ -272,6 +294,14 @@ for model in $MODELS; do
   row "$model|2|onednn-passive" "$model" 2 "oneDNN (recurrent layers), OMP_WAIT_POLICY=passive" 2
   row "$model|2|torch" "$model" 2 "$TORCH_NAME" 2
 done
+for model in $BF16_MODELS; do
+  row "$model|1|crnn-bf16" "$model bf16" 1 "crnn -precision bf16" 1
+  row "$model|1|onednn-bf16" "$model bf16" 1 "oneDNN bf16 (recurrent layers)" 1
+  row "$model|2|crnn-mpi-bf16" "$model bf16" 2 "crnn -precision bf16, mpirun -np 2, B=25 per rank" "1 per rank"
+  row "$model|2|crnn-bf16" "$model bf16" 2 "crnn -precision bf16" 2
+  row "$model|2|onednn-bf16" "$model bf16" 2 "oneDNN bf16 (recurrent layers)" 2
+  row "$model|2|onednn-passive-bf16" "$model bf16" 2 "oneDNN bf16 (recurrent layers), OMP_WAIT_POLICY=passive" 2
+done
 if [ "$CELLS" = 1 ]; then
   for cell in gru rnn; do
     row "2x512|1|crnn-$cell" "2x512 $cell" 1 "crnn -model_type $cell" 1
@@ -284,6 +314,10 @@ echo "better of its two wait policies):"
 for model in $MODELS; do
   echo "$model, 1 core: crnn 1 thread / oneDNN 1 thread = $(ratio "$model|1|crnn" "$model|1|onednn")"
   echo "$model, 2 cores: crnn mpirun -np 2 / oneDNN 2 threads = $(ratio "$model|2|crnn-mpi" "$model|2|onednn" "$model|2|onednn-passive"); crnn 2 threads / oneDNN 2 threads = $(ratio "$model|2|crnn" "$model|2|onednn" "$model|2|onednn-passive")"
+done
+for model in $BF16_MODELS; do
+  echo "$model, -precision bf16 against float32 (the speed-up; at least 1.3 to be offered): 1 core $(ratio "$model|1|crnn" "$model|1|crnn-bf16"), mpirun -np 2 $(ratio "$model|2|crnn-mpi" "$model|2|crnn-mpi-bf16"), 2 threads $(ratio "$model|2|crnn" "$model|2|crnn-bf16")"
+  echo "$model, crnn bf16 / oneDNN bf16: 1 core $(ratio "$model|1|crnn-bf16" "$model|1|onednn-bf16"), mpirun -np 2 $(ratio "$model|2|crnn-mpi-bf16" "$model|2|onednn-bf16" "$model|2|onednn-passive-bf16"), 2 threads $(ratio "$model|2|crnn-bf16" "$model|2|onednn-bf16" "$model|2|onednn-passive-bf16")"
 done
 if [ "$CELLS" = 1 ]; then
   for cell in gru rnn; do

@@ -283,15 +283,18 @@ static int stack_init(Stack *s, const Config *c, int layers, int in, dnnl_memory
         return -1;
     }
     /* backward: the gradients of the weights in float32 or in dt (oneDNN's rules differ between
-     * versions); the first that oneDNN creates */
+     * versions); the first that oneDNN creates. The gradients of the data and of the states are
+     * float32 (oneDNN 2.6 refuses a bf16 backward with them in bf16: "unimplemented") */
+    dnnl_memory_desc_t m_dsrc = md_tag(3, d_src, dnnl_f32, dnnl_tnc), m_ddst = md_tag(3, d_dst, dnnl_f32, dnnl_tnc);
+    dnnl_memory_desc_t m_dh = md_tag(4, d_state, dnnl_f32, dnnl_ldnc);
     const dnnl_data_type_t dw_types[2] = {dt, dnnl_f32};
     for (int k = 0; k < (dt == dnnl_f32 ? 1 : 2); k++) {
         dnnl_memory_desc_t m_dwl = md_tag(5, d_wl, dw_types[k], dnnl_format_tag_any);
         dnnl_memory_desc_t m_dwi = md_tag(5, d_wi, dw_types[k], dnnl_format_tag_any);
         dnnl_memory_desc_t m_wl_b = md_tag(5, d_wl, dt, dnnl_format_tag_any);
         dnnl_memory_desc_t m_wi_b = md_tag(5, d_wi, dt, dnnl_format_tag_any);
-        st = rnn_desc(&bd, c, 1, &m_src, &m_h, pc, &m_wl_b, &m_wi_b, &m_b, &m_dst, &m_src, &m_h, pc, &m_dwl,
-                      &m_dwi, &m_b, &m_dst);
+        st = rnn_desc(&bd, c, 1, &m_src, &m_h, pc, &m_wl_b, &m_wi_b, &m_b, &m_dst, &m_dsrc, &m_dh, pc, &m_dwl,
+                      &m_dwi, &m_b, &m_ddst);
         if (st == dnnl_success) st = dnnl_primitive_desc_create(&s->bpd, &bd, NULL, eng, s->fpd);
         if (st == dnnl_success) break;
     }

@@ -1,21 +1,34 @@
 /* Chooses the CPU kernels for this processor, and packs matrices for them. */
 #include "cpu_kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 extern const CpuKernels cpu_kernels_generic;
 #if defined(__x86_64__) && !defined(CRNN_DOUBLE)
-extern const CpuKernels cpu_kernels_avx512, cpu_kernels_avx2;
+extern const CpuKernels cpu_kernels_avx512bf16, cpu_kernels_avx512, cpu_kernels_avx2;
 #endif
 
+/* The sets from the best down, each with whether this processor runs it; the first it runs, or
+ * the one CRNN_CPU_ISA names (generic, avx2, avx512, avx512bf16: for tests and measurements)
+ * when the processor runs that one. */
 const CpuKernels *cpu_kernels_select(void) {
+    const CpuKernels *sets[4];
+    int runs[4], n = 0;
 #if defined(__x86_64__) && !defined(CRNN_DOUBLE)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-        return &cpu_kernels_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &cpu_kernels_avx2;
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    sets[n] = &cpu_kernels_avx512bf16, runs[n++] = avx512 && __builtin_cpu_supports("avx512bf16");
+    sets[n] = &cpu_kernels_avx512, runs[n++] = avx512;
+    sets[n] = &cpu_kernels_avx2, runs[n++] = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
+    sets[n] = &cpu_kernels_generic, runs[n++] = 1;
+    const char *want = getenv("CRNN_CPU_ISA");
+    for (int i = 0; want && *want && i < n; i++)
+        if (runs[i] && strcmp(sets[i]->isa, want) == 0) return sets[i];
+    for (int i = 0; i < n; i++)
+        if (runs[i]) return sets[i];
     return &cpu_kernels_generic;
 }
 
@@ -36,4 +49,15 @@ void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n,
             for (int j = w; j < tile_n; j++) row[j] = 0;
         }
     }
+}
+
+uint16_t cpu_bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* a quiet NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+size_t cpu_packed_bf16_size(int K, int N, int tile_n) {
+    return (size_t)((N + tile_n - 1) / tile_n) * ((K + 1) / 2) * tile_n;
 }

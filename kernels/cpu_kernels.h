@@ -4,6 +4,8 @@
 #ifndef CRNN_CPU_KERNELS_H
 #define CRNN_CPU_KERNELS_H
 
+#include <stdint.h>
+
 #include "crnn/common.h"
 
 typedef struct CpuKernels {
@@ -14,6 +16,21 @@ typedef struct CpuKernels {
      * B comes packed (cpu_pack_b): panel p holds columns p*tile_n.. as K rows of tile_n, the
      * last panel zero-padded, so each panel is one contiguous read. */
     void (*gemm_acc)(int M, int N, int K, const real *A, int lda, const real *Bp, real *C, int ldc);
+    /* The same product in bf16 with float32 sums (-precision bf16; NULL in the double build): A
+     * as bf16 pairs [M, KP] (pairs_bf16, row stride lda words), B packed by
+     * pack_b_bf16, KP = ceil(K / 2) pairs of k. */
+    void (*gemm_acc_bf16)(int M, int N, int KP, const uint32_t *A, int lda, const uint32_t *Bp, real *C,
+                          int ldc);
+    int bf16_native; /* gemm_acc_bf16 runs on the processor's bf16 instructions (vdpbf16ps) */
+    /* B [K, N] (row stride ldb; transpose: B is [N, K] and B^T is packed) rounded to bf16 into
+     * gemm_acc_bf16's layout: panel p holds columns p*tile_n.. as ceil(K/2) rows of tile_n 32-bit
+     * words, word j of row k = (B[2k, j] low half, B[2k+1, j] high half); an odd K's missing row
+     * and the last panel's missing columns are zero. cpu_packed_bf16_size words. Rounding: to
+     * nearest even, NaN kept (cpu_bf16_bits). */
+    void (*pack_b_bf16)(int K, int N, const float *B, int ldb, int transpose, uint32_t *Bp);
+    /* A [M, K] (transpose: A is [K, M] and A^T is taken) as bf16 pairs: row m of Ap holds
+     * ceil(K/2) words, word k = (A[m, 2k] low, A[m, 2k+1] high), row stride ldp words. */
+    void (*pairs_bf16)(int M, int K, const float *A, int lda, int transpose, uint32_t *Ap, int ldp);
     /* One LSTM step for `rows` streams: a [rows, 4H] pre-activations of i, f, g, o, replaced by
      * their activations; c_prev -> c, h [rows, H]. */
     void (*lstm_cell_forward)(real *a, const real *c_prev, real *c, real *h, int rows, int H);
@@ -48,5 +65,11 @@ const CpuKernels *cpu_kernels_select(void);
 size_t cpu_packed_size(int K, int N, int tile_n);
 /* Packs B [K, N] (row stride ldb), or with transpose set packs B^T where B is [N, K], into Bp. */
 void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n, real *Bp);
+
+
+/* bf16: a float rounded to the nearest bf16, ties to even (NaN stays NaN), as its 16 bits. */
+uint16_t cpu_bf16_bits(float f);
+/* Words of a bf16-packed [K, N] matrix (pack_b_bf16) for panels of tile_n columns. */
+size_t cpu_packed_bf16_size(int K, int N, int tile_n);
 
 #endif

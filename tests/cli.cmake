@@ -6,7 +6,7 @@ target_link_libraries(test_flags PRIVATE crnn_io)
 add_test(NAME flags COMMAND test_flags)
 
 foreach(case end_to_end cells onehot resume_exact signal lock bad_input nonfinite init_from metrics advice presets progress
-             time_resume sample_every advice_plateau typo exit_status quiet start_text_file)
+             time_resume sample_every advice_plateau typo exit_status quiet start_text_file precision)
   add_test(NAME cli_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli.py ${case})
   set_tests_properties(cli_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 600)
 endforeach()

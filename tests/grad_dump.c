@@ -1,6 +1,7 @@
 /* crnn-test-grads CKPT DATA.h5 DATA.json B S OUT.h5: the loss and every parameter's gradient
  * on the first training batch (B streams of S steps, zero initial state), for the comparison
- * with the PyTorch reference (tests/test_parity.py). Built twice: float and double (…64). */
+ * with the PyTorch reference (tests/test_parity.py). Built twice: float and double (…64). With
+ * CRNN_TEST_PRECISION=bf16 in the environment the products are -precision bf16's. */
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@ int main(int argc, char **argv) {
     int shrunk = 0;
     if (dataset_load(&data, argv[2], "train", B, 0, B, S, 0, ck.vocab.size, &shrunk, &err)) return fail(err.msg);
     Backend *be = backend_cpu_create(1, &err);
+    const char *precision = getenv("CRNN_TEST_PRECISION");
+    if (be && precision && strcmp(precision, "bf16") == 0 && backend_set_precision(be, PRECISION_BF16, &err))
+        return fail(err.msg);
     Model m;
     if (!be || model_create(&m, &ck.model, be, B, S, &err)) return fail(err.msg);
     model_set_params(&m, ck.params);

@@ -374,7 +374,8 @@ def case_onednn_peer(d):
 
 def case_cpu_train_small(d):
     """benchmarks/cpu_train.sh end to end with a tiny model (1x16, two rounds, two timed steps):
-    every configuration's row with a time per round, and the ratio lines; the oneDNN rows where
+    every configuration's row with a time per round (float32 and -precision bf16), and the ratio
+    lines; the oneDNN rows where
     libdnnl-dev is installed, and a clear note where it is not"""
     text = os.path.join(d, "corpus.txt")
     with open(text, "w") as f:
@@ -392,6 +393,14 @@ def case_cpu_train_small(d):
     for key in want:
         assert key in rows, (key, out)
         assert len(rows[key].split(" / ")) == 2, (key, rows[key], out)  # one figure per round
+    # -precision bf16 (BF16_MODELS defaults to MODELS): crnn's three rows, oneDNN's where it has bf16
+    bf = {(m.group(1), m.group(2)): m.group(3) for m in re.finditer(
+        r"^\| 1x16 bf16 \| (\d) \| ([^|]+?) \| [^|]+ \| [\d.]+ \| \d+ \| [\d.]+ \| ([\d. /]+) \|$", out, re.M)}
+    for key in [("1", "crnn -precision bf16"), ("2", "crnn -precision bf16, mpirun -np 2, B=25 per rank"),
+                ("2", "crnn -precision bf16")]:
+        assert key in bf and len(bf[key].split(" / ")) == 2, (key, out)
+    assert re.search(r"^1x16, -precision bf16 against float32 \(the speed-up; at least 1.3 to be offered\): 1 core "
+                     r"\d+\.\d\d, mpirun -np 2 \d+\.\d\d, 2 threads \d+\.\d\d$", out, re.M), out
     torch_rows = [k for k in rows if k[1].startswith("PyTorch")]
     assert len(torch_rows) == 2 and all(len(rows[k].split(" / ")) == 1 for k in torch_rows), out
     if onednn:

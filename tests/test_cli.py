@@ -101,6 +101,38 @@ def case_resume_exact(c):
     assert rc != 0 and "rnn_size" in err and "b_40.h5" in err, err
 
 
+def case_precision(c):
+    # -precision bf16: recorded in the checkpoint's /config; a resume without the flag continues
+    # it exactly; changing it on resume is refused, also for a checkpoint from before the flag
+    common = ("-max_iters", 10, "-print_every", 1, "-checkpoint_every", 5)
+    out_a = must(c.train_args("a", *common, "-precision", "bf16"))
+    out_b = must(c.train_args("b", "-max_iters", 5, "-print_every", 1, "-checkpoint_every", 5, "-precision", "bf16"))
+    out_b2 = must(c.train_args("b", "-resume", os.path.join(c.dir, "b_5.h5"), "-max_iters", 10))
+    la, lb = losses(out_a), losses(out_b) + losses(out_b2)
+    assert len(la) == 10 and la == lb, f"bf16 losses differ after resume:\n{la}\n{lb}"
+    with h5py.File(os.path.join(c.dir, "b_10.h5")) as f:
+        assert f["config"].attrs["precision"] in (b"bf16", "bf16"), f["config"].attrs["precision"]
+    # float32 from the same start: the same within bf16's rounding, and not equal
+    lf = losses(must(c.train_args("f", *common)))
+    assert la != lf and max(abs(x - y) for x, y in zip(la, lf)) < 0.02, f"bf16 {la}\nfloat32 {lf}"
+    for ck, flag in (("b_5.h5", "float32"), ("f_5.h5", "bf16")):
+        rc, out, err = run(c.train_args("r", "-resume", os.path.join(c.dir, ck), "-precision", flag, "-max_iters", 12))
+        assert rc == 2 and "-precision" in err and ck in err and "-init_from" in err, (rc, err)
+    golden = os.path.join(c.dir, "golden.h5")
+    shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "resume_golden", "ck_10.h5"), golden)
+    rc, out, err = run([prog("crnn-train"), "-resume", golden, "-precision", "bf16", "-max_iters", 12, "-gpu", "-1",
+                        "-checkpoint_name", os.path.join(c.dir, "g")])
+    assert rc == 2 and "written before -precision existed" in err and "golden.h5" in err, (rc, err)
+    expect_error(c.train_args("x", "-precision", "fp16", "-max_iters", 1), "fp16")
+    # the generic kernels (no bf16 instructions) give the same losses, and say why they are slower
+    rc, out_g, err_g = run(c.train_args("g", *common, "-precision", "bf16"), env=dict(os.environ, CRNN_CPU_ISA="generic"))
+    assert rc == 0 and "without AVX512_BF16" in out_g + err_g, (rc, out_g, err_g)
+    lg = losses(out_g)
+    assert len(lg) == 10 and lg[0] == la[0], f"generic {lg}\nbest {la}"  # the same first step
+    # (later steps: Adam's division by the gradients' size turns summation-order bits into ~1e-5)
+    assert max(abs(x - y) for x, y in zip(la, lg)) <= 1e-4 < max(abs(x - y) for x, y in zip(la, lf)), (la, lg, lf)
+
+
 def case_cells(c):
     # -model_type gru and rnn (and the -model alias): train, sample, resume bit for bit, and a
     # checkpoint holding model_type and the cell's shapes (G = 3, 1) and no cell state

@@ -8,7 +8,8 @@ those present is an error naming -gpu. Bad -gpu values are errors either way.
 `test_cuda_cli.py module`: runs everywhere. No program links a CUDA library; a CUDA build's
 libcrnn-cuda.so is loaded only by `-gpu 0` (a CPU run never opens it), and one that does not load
 is said once, named, and the run trains on the CPU as `-gpu -1`.
-`test_cuda_cli.py checkpoint`: needs a device (exit 77 otherwise): a GPU-trained checkpoint samples
+`test_cuda_cli.py checkpoint`: needs a device (exit 77 otherwise): -precision bf16 is refused on it
+(status 2); a GPU-trained checkpoint samples
 the same greedy text on the CPU and on the GPU, evaluates to the same loss, and resumes on the CPU;
 a CPU checkpoint samples the same text on the GPU; one rank through NCCL (CRNN_NCCL=1) trains as
 without it; two ranks through NCCL train as one rank of the same global batch, and their
@@ -123,6 +124,9 @@ def case_checkpoint(c):
         print(f"SKIP: no CUDA device ({err.strip()})")
         return SKIP
     assert rc == 0, f"-gpu 0 failed ({rc}):\n{out}\n{err}"
+    # -precision bf16 is the CPU's only: on a device, a usage error that says what to do
+    rc, out, err = train(c, "bf", 0, "-precision", "bf16")
+    assert rc == 2 and "-precision bf16" in err and "-gpu -1" in err, f"-precision bf16 on a GPU:\n{out}\n{err}"
     rc, out, err = train(c, "g", 0)
     assert rc == 0, f"training on the GPU failed:\n{out}\n{err}"
     ck_gpu = os.path.join(c.dir, "g_20.h5")

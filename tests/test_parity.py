@@ -16,6 +16,9 @@
                               for those cells (grads_onehot_gru, ...)
   test_parity.py dropout      train with -dropout for every cell, embedded and one-hot input, against
                               masks from the reference's own Philox (train_dropout_lstm, ...)
+  test_parity.py bf16         crnn-test-grads with -precision bf16's products, every cell, against
+                              the equations with each product's operands rounded to bf16
+                              (ref.bf16_matmul): grads_bf16_lstm, grads_bf16_gru, grads_bf16_rnn
   test_parity.py all          every one of the above
 
 Binaries come from $CRNN_BIN (the build folder). Each check makes its own small text in a
@@ -153,6 +156,52 @@ def check_grads(prog, tol, loss_tol, cell="lstm", one_hot=False):
                                   % (tag, name, e, tol, np.linalg.norm(g), np.linalg.norm(w),
                                      idx, gv, wv))
             print("%s %s\n%s" % (prog, tag, "\n".join(lines)))
+    finally:
+        ws.close()
+    if errors:
+        raise Failure("\n".join(errors))
+
+
+def check_grads_bf16(cell):
+    """crnn-test-grads with -precision bf16's products (CRNN_TEST_PRECISION=bf16) against the
+    equations in float64 with every product's operands rounded to bf16 (ref.bf16_matmul, its
+    backward too): the loss within 1e-6 and every gradient within 5e-5 (relative norm; an
+    operand that crnn's float32 and the reference's float64 round to neighbouring bf16 moves a
+    sum by 2^-8 of one term), while the float32 equations' gradients are more than 1e-3 away, so
+    that the check tells bf16 from float32"""
+    ws = Workspace()
+    errors = []
+    env = dict(os.environ, CRNN_TEST_PRECISION="bf16")
+    try:
+        for D, H, L, B, S, seed in GRAD_CASES:
+            tag = "%s bf16 V=%d D=%d H=%d L=%d B=%d S=%d" % (cell, ws.V, D, H, L, B, S)
+            ck = ws.checkpoint("grads_%d.h5" % seed, D, H, L, seed, bias_scale=0.5, cell=cell)
+            out = ws.path("grads_%d_out.h5" % seed)
+            subprocess.run([binary("crnn-test-grads"), ck, ws.h5, ws.json, str(B), str(S), out], check=True, env=env)
+            _, params, _ = ref.read_checkpoint(ck)
+            xb, yb = ref.batches(ws.splits["train"], B, S)
+            want_loss, want = ref.equations_loss_and_grads(params, xb[0], yb[0], ref.bf16_matmul)
+            f32_loss, f32 = ref.equations_loss_and_grads(params, xb[0], yb[0])
+            got_loss, got = ref.read_grads(out, L)
+            e = abs(got_loss - want_loss) / abs(want_loss)
+            lines = ["  loss %.10f (bf16 reference %.10f, float32 %.10f), rel err %.2e"
+                     % (got_loss, want_loss, f32_loss, e)]
+            if not e <= 1e-6:
+                errors.append("%s: loss %.10g, reference %.10g, rel err %.2e > 1e-6" % (tag, got_loss, want_loss, e))
+            far = 0.0  # how far the float32 equations' gradients are from the bf16 ones
+            for name in ref.param_names(L):
+                g, w = got[name], want[name]
+                e, e32 = ref.rel_err(g, w), ref.rel_err(f32[name], w)
+                far = max(far, e32)
+                lines.append("  %-22s rel err %.2e (float32's %.2e)" % (name, e, e32))
+                if not e <= 5e-5:
+                    idx, gv, wv = ref.worst_element(g, w)
+                    errors.append("%s: d loss/d /%s rel err %.3e > 5e-5 (worst element %s: %.8e vs ref %.8e)"
+                                  % (tag, name, e, idx, gv, wv))
+            if not far > 1e-3:
+                errors.append("%s: the float32 gradients are within %.2e of the bf16 reference: the check cannot "
+                              "tell them apart" % (tag, far))
+            print("crnn-test-grads %s\n%s" % (tag, "\n".join(lines)))
     finally:
         ws.close()
     if errors:
@@ -394,6 +443,11 @@ for _cell in ("lstm", "gru", "rnn"):
         CHECKS[_name] = lambda c=_cell, o=_oh: check_train(c, o, DROPOUT_CASES)
         GROUPS["dropout"].append(_name)
 GROUPS["onehot"].append("eval_onehot")
+# -precision bf16: the gradients of every cell against the equations with bf16 products
+GROUPS["bf16"] = []
+for _cell in ("lstm", "gru", "rnn"):
+    CHECKS["grads_bf16_" + _cell] = lambda c=_cell: check_grads_bf16(c)
+    GROUPS["bf16"].append("grads_bf16_" + _cell)
 
 
 def main(argv):

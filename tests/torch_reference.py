@@ -355,10 +355,51 @@ def detach_state(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def lstm_by_equations(params, x, L):
+def bf16_round(t):
+    """t rounded to the nearest bf16 (ties to even), through float32 as crnn holds its values;
+    in t's dtype."""
+    return t.to(torch.float32).to(torch.bfloat16).to(t.dtype)
+
+
+class _Bf16MatMul(torch.autograd.Function):
+    """a @ b with both operands rounded to bf16 and the sum in a's dtype: -precision bf16's
+    product (docs/FORMATS.md). Its backward is two such products: round(g) @ round(b)^T and
+    round(a)^T @ round(g), as crnn's backward products are."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ra, rb = bf16_round(a), bf16_round(b)
+        ctx.save_for_backward(ra, rb)
+        return ra @ rb
+
+    @staticmethod
+    def backward(ctx, g):
+        ra, rb = ctx.saved_tensors
+        rg = bf16_round(g)
+        return rg @ rb.t(), ra.t() @ rg
+
+
+def bf16_matmul(a, b):
+    return _Bf16MatMul.apply(a, b)
+
+
+def equations_loss_and_grads(params, x, y, mm=torch.matmul):
+    """loss_and_grads through lstm_by_equations, every product done by mm (bf16_matmul for
+    -precision bf16), in float64: (loss, {name: gradient})."""
+    P = {k: torch.as_tensor(np.asarray(v), dtype=torch.float64).requires_grad_(True)
+         for k, v in params.items() if k.startswith("params/")}
+    L = sum(1 for k in P if k.endswith("/W_x"))
+    logits = lstm_by_equations(P, torch.as_tensor(x, dtype=torch.long), L, mm)
+    V = logits.shape[-1]
+    loss = F.cross_entropy(logits.reshape(-1, V), torch.as_tensor(y, dtype=torch.long).reshape(-1))
+    loss.backward()
+    return float(loss), {k: t.grad.numpy().copy() for k, t in P.items()}
+
+
+def lstm_by_equations(params, x, L, mm=torch.matmul):
     """The docs/FORMATS.md section 3 equations written out (i, f, g, o blocks, two biases; r, z, n
     for the GRU; tanh for the RNN), for checking that RefLM's nn.LSTM / nn.GRU / nn.RNN mapping
-    is the contract's. x: [B, S] long. Returns logits."""
+    is the contract's; every matrix product through mm. x: [B, S] long. Returns logits."""
     cell = cell_of(params)
     P = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
     if "params/embedding" in P:
@@ -375,14 +416,14 @@ def lstm_by_equations(params, x, L):
         outs = []
         for t in range(S):
             if cell == "gru":
-                ax, ah = inp[:, t] @ Wx + bx, h @ Wh + bh
+                ax, ah = mm(inp[:, t], Wx) + bx, mm(h, Wh) + bh
                 r = torch.sigmoid(ax[:, :H] + ah[:, :H])
                 z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
                 n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
                 h = (1 - z) * n + z * h
                 outs.append(h)
                 continue
-            a = inp[:, t] @ Wx + bx + h @ Wh + bh
+            a = mm(inp[:, t], Wx) + bx + mm(h, Wh) + bh
             if cell == "rnn":
                 h = torch.tanh(a)
                 outs.append(h)
@@ -393,7 +434,7 @@ def lstm_by_equations(params, x, L):
             h = o * torch.tanh(c)
             outs.append(h)
         inp = torch.stack(outs, 1)
-    return inp @ P["params/decoder/W"] + P["params/decoder/b"]
+    return mm(inp.reshape(B * S, -1), P["params/decoder/W"]).reshape(B, S, -1) + P["params/decoder/b"]
 
 
 def loss_and_grads(params, x, y, dtype=torch.float64):

@@ -42,6 +42,10 @@ typedef struct CellOps {
     void (*backward)(Backend *be, const CellSeq *q);
 } CellOps;
 
+/* The precision of the products (-precision, docs/FORMATS.md): float32, or bf16 operands with
+ * float32 sums; the weights, states, softmax and optimizer stay float32 either way. */
+typedef enum Precision { PRECISION_FLOAT32 = 0, PRECISION_BF16 = 1 } Precision;
+
 struct Backend {
     const char *name; /* "cpu", "cuda" */
     /* Its buffers are host memory that the caller may read directly (the CPU's): a checkpoint
@@ -128,6 +132,14 @@ struct Backend {
     void (*rmsprop)(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
                     double alpha, double eps);
 
+    /* Sets the precision of every later product (a single row's, as sampling does, may stay
+     * float32); 0, or -1 with err filled when the backend has no such precision. NULL: float32
+     * only (backend_set_precision). */
+    int (*set_precision)(Backend *be, Precision p, CrnnError *err);
+    /* What the user should know about the precision set, or NULL (e.g. bf16 without the
+     * processor's bf16 instructions: the same results, slower than float32). */
+    const char *precision_note;
+
     /* 0 when every operation so far succeeded, else -1 with the first failure in err. A device
      * runs operations asynchronously: a failure shows here after the next operation that waits
      * for the device (to_host, softmax_xent, sumsq), or later. The CPU's never fail. */
@@ -148,6 +160,8 @@ void backend_cell_backward(Backend *be, CellId id, const CellSeq *q);
 Backend *backend_cpu_create(int threads, CrnnError *err);
 /* be->status, for a table that may lack it: 0 when all went well, else -1 with err filled. */
 int backend_check(Backend *be, CrnnError *err);
+/* be->set_precision, for a table that may lack it (float32 only). */
+int backend_set_precision(Backend *be, Precision p, CrnnError *err);
 /* Frees the backend (be may be NULL). */
 void backend_destroy(Backend *be);
 

@@ -46,6 +46,7 @@ typedef struct TrainSettings {
     int quiet, reset_iterations;
     int clip_norm;           /* -grad_clip_mode norm */
     int overlap;             /* -allreduce overlap */
+    Precision precision;     /* -precision: the products' (backend.h) */
     double comm_timeout;     /* seconds; 0: wait for ever */
     int64_t val_max_batches; /* 0: the whole validation split */
     int64_t sample_every;    /* a sample every this many validations; 0: none */

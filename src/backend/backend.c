@@ -10,6 +10,13 @@ int backend_check(Backend *be, CrnnError *err) {
     return be && be->status ? be->status(be, err) : 0;
 }
 
+int backend_set_precision(Backend *be, Precision p, CrnnError *err) {
+    if (be->set_precision) return be->set_precision(be, p, err);
+    if (p == PRECISION_FLOAT32) return 0;
+    return crnn_fail_usage(err, "-precision bf16 is not available on the %s backend yet; use -precision float32, or -gpu -1 for the CPU",
+                           be->name);
+}
+
 void backend_destroy(Backend *be) {
     if (be) be->destroy(be);
 }

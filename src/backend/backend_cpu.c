@@ -5,8 +5,10 @@
  * many threads as cores they took the cores from the pool's recurrences (2 threads, 2x512: a
  * step varied from 358 to 552 ms). The recurrences are split by streams: streams are
  * independent through time, so the threads never wait for each other within a sequence; their
- * per-step products and cell loops are crnn's own kernels (kernels/cpu_kernels.inc). Compiled
- * as float for the programs and as double (CRNN_DOUBLE) for the finite-difference checks. */
+ * per-step products and cell loops are crnn's own kernels (kernels/cpu_kernels.inc). With
+ * -precision bf16 every product, merged or per step, is crnn's bf16 kernel on operands rounded
+ * as it runs (no BLAS has bf16 products here). Compiled as float for the programs and as double
+ * (CRNN_DOUBLE) for the finite-difference checks. */
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
@@ -139,12 +141,36 @@ static void pool_run(Pool *p, int active, PoolTask task, void *ctx) {
     pthread_mutex_unlock(&p->mu);
 }
 
+/* A growable buffer of 32-bit words (bf16 pairs). */
+typedef struct Words {
+    uint32_t *p;
+    size_t len;
+} Words;
+
+#ifndef CRNN_DOUBLE
+/* w's buffer with room for n words (its contents not kept), or NULL when there is no memory. */
+static uint32_t *words(Words *w, size_t n) {
+    if (w->len < n) {
+        uint32_t *grown = aligned_alloc(64, (n * sizeof *grown + 63) / 64 * 64);
+        if (!grown) return NULL;
+        free(w->p);
+        w->p = grown;
+        w->len = n;
+    }
+    return w->p;
+}
+#endif
+
 typedef struct CpuImpl {
     Pool *pool;
     const CpuKernels *k;
     int threads;
     real *scratch; /* W_h (or its transpose) packed for the kernels */
     size_t scratch_len;
+    /* -precision bf16: every product (but a single row's, sampling) in bf16 with float32 sums
+     * (cpu_kernels.h's gemm_acc_bf16), its operands rounded into these buffers as it runs */
+    int bf16;
+    Words packed_b, pairs_a; /* a product's B packed, its A as pairs; also W_h and h, recurrences */
 } CpuImpl;
 
 static CpuImpl *impl_of(Backend *be) { return be->impl; }
@@ -195,6 +221,68 @@ static void gemm_task(void *ctx, int tid, int nthreads) {
              g->B + (g->trans_b ? (size_t)u0 * g->ldb : (size_t)u0), g->ldb, g->beta, g->C + u0, g->ldc);
 }
 
+#ifndef CRNN_DOUBLE
+/* -precision bf16's product over the pool: op(A) as bf16 pairs in Ap, op(B) packed in Bp. */
+typedef struct Bf16Args {
+    const GemmArgs *g;
+    const CpuKernels *k;
+    uint32_t *Ap, *Bp;
+    int KP;
+} Bf16Args;
+
+/* The first pass: each thread rounds its share of op(A)'s rows and of op(B)'s panels. */
+static void bf16_pack_task(void *ctx, int tid, int n) {
+    const Bf16Args *a = ctx;
+    const GemmArgs *g = a->g;
+    const int tn = a->k->tile_n, panels = (g->N + tn - 1) / tn;
+    const int m0 = (int)((int64_t)g->M * tid / n), m1 = (int)((int64_t)g->M * (tid + 1) / n);
+    if (m1 > m0)
+        a->k->pairs_bf16(m1 - m0, g->K, g->A + (g->trans_a ? (size_t)m0 : (size_t)m0 * g->lda), g->lda,
+                         g->trans_a, a->Ap + (size_t)m0 * a->KP, a->KP);
+    const int p0 = (int)((int64_t)panels * tid / n), p1 = (int)((int64_t)panels * (tid + 1) / n);
+    if (p1 > p0) {
+        const int n0 = p0 * tn, n1 = p1 * tn < g->N ? p1 * tn : g->N;
+        a->k->pack_b_bf16(g->K, n1 - n0, g->B + (g->trans_b ? (size_t)n0 * g->ldb : (size_t)n0), g->ldb,
+                          g->trans_b, a->Bp + (size_t)p0 * a->KP * tn);
+    }
+}
+
+/* The second: gemm_task's blocks of rows or columns, each walked in chunks of rows whose pairs
+ * (~256 KB) stay in L2 while every panel of B passes over them. */
+static void bf16_gemm_task(void *ctx, int tid, int nthreads) {
+    const Bf16Args *a = ctx;
+    const GemmArgs *g = a->g;
+    const int total = g->by_rows ? g->M : g->N, blocks = (total + 63) / 64;
+    const int u0 = (int)((int64_t)blocks * tid / nthreads) * 64;
+    int u1 = (int)((int64_t)blocks * (tid + 1) / nthreads) * 64;
+    if (u1 > total) u1 = total;
+    if (u1 <= u0) return;
+    const int r0 = g->by_rows ? u0 : 0, r1 = g->by_rows ? u1 : g->M;
+    const int c0 = g->by_rows ? 0 : u0, c1 = g->by_rows ? g->N : u1;
+    if (g->beta == 0)
+        for (int m = r0; m < r1; m++) memset(g->C + (size_t)m * g->ldc + c0, 0, (size_t)(c1 - c0) * sizeof *g->C);
+    int chunk = (65536 / a->KP) / 60 * 60;
+    if (chunk < 60) chunk = 60;
+    const uint32_t *Bp = a->Bp + (size_t)(c0 / a->k->tile_n) * a->KP * a->k->tile_n;
+    for (int m = r0; m < r1; m += chunk)
+        a->k->gemm_acc_bf16(r1 - m < chunk ? r1 - m : chunk, c1 - c0, a->KP, a->Ap + (size_t)m * a->KP, a->KP, Bp,
+                            g->C + (size_t)m * g->ldc + c0, g->ldc);
+}
+
+/* C = op(A) op(B) (beta 0) or C += op(A) op(B) (beta 1) in bf16; 0, or -1 when there is no memory
+ * for the rounded operands (the caller then multiplies in float32). */
+static int gemm_bf16(CpuImpl *im, GemmArgs *g, int threads) {
+    const int KP = (g->K + 1) / 2;
+    uint32_t *Ap = words(&im->pairs_a, (size_t)g->M * KP);
+    uint32_t *Bp = words(&im->packed_b, cpu_packed_bf16_size(g->K, g->N, im->k->tile_n));
+    if (!Ap || !Bp) return -1;
+    Bf16Args a = {.g = g, .k = im->k, .Ap = Ap, .Bp = Bp, .KP = KP};
+    pool_run(im->pool, threads, bf16_pack_task, &a);
+    pool_run(im->pool, threads, bf16_gemm_task, &a);
+    return 0;
+}
+#endif
+
 static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K, real alpha,
                      const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc) {
     if (M == 0 || N == 0) return;
@@ -212,6 +300,9 @@ static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K,
     /* a thread per 64 rows at most, and only where the product repays waking them (~1M FMAs) */
     int threads = (double)M * N * K >= (double)(1 << 20) ? im->threads : 1;
     if (threads > blocks) threads = blocks;
+#ifndef CRNN_DOUBLE
+    if (im->bf16 && alpha == 1 && (beta == 0 || beta == 1) && gemm_bf16(im, &g, threads) == 0) return;
+#endif
     pool_run(im->pool, threads, gemm_task, &g);
 }
 
@@ -277,14 +368,37 @@ struct SeqArgs {
     const CpuKernels *k;
     const real *W;      /* packed: W_h [H, GH] forward, its transpose [GH, H] backward */
     const real *W_raw;  /* W_h as it is, when W is NULL (see forward_weights, backward_weights) */
+    /* -precision bf16: W (as above) packed in bf16 pairs instead, and room for each step's left
+     * operand as pairs, pairs_ld words a stream (a thread uses the rows of its streams) */
+    const uint32_t *Wb;
+    uint32_t *pairs;
+    int pairs_ld;
     SeqRows rows;       /* the cell's loop over time for a share of the streams */
 };
+
+#ifndef CRNN_DOUBLE
+/* C[M, N] += A[M, K] W in bf16, for the streams from b0: A rounded into their rows of pairs. */
+static void step_product_bf16(const SeqArgs *q, int b0, int M, int N, int K, const real *A, int lda, real *C,
+                              int ldc) {
+    uint32_t *ap = q->pairs + (size_t)b0 * q->pairs_ld;
+    q->k->pairs_bf16(M, K, A, lda, 0, ap, q->pairs_ld);
+    q->k->gemm_acc_bf16(M, N, (K + 1) / 2, ap, q->pairs_ld, q->Wb, C, ldc);
+}
+#endif
 
 /* C[M, N] += A[M, K] W_h for a forward step: crnn's kernel on the packed W_h, or for a few rows
  * (sampling: one stream, one step) OpenBLAS on W_h as it is, where packing would cost more
  * than the product; that runs on one thread only, so OpenBLAS is never called concurrently. */
-static void step_product(const SeqArgs *q, int M, int N, int K, const real *A, int lda, real *C,
+static void step_product(const SeqArgs *q, int b0, int M, int N, int K, const real *A, int lda, real *C,
                          int ldc) {
+#ifndef CRNN_DOUBLE
+    if (q->Wb) {
+        step_product_bf16(q, b0, M, N, K, A, lda, C, ldc);
+        return;
+    }
+#else
+    (void)b0;
+#endif
     if (q->W) {
         q->k->gemm_acc(M, N, K, A, lda, q->W, C, ldc);
     } else if (M == 1) {
@@ -296,7 +410,15 @@ static void step_product(const SeqArgs *q, int M, int N, int K, const real *A, i
 
 /* dh[M, H] += dA[M, GH] W_h^T for a backward step: the kernel on the packed transpose, or
  * OpenBLAS on W_h as it is when packing found no memory (one thread then). */
-static void step_product_t(const SeqArgs *q, int M, int H, int GH, const real *dA, real *dh) {
+static void step_product_t(const SeqArgs *q, int b0, int M, int H, int GH, const real *dA, real *dh) {
+#ifndef CRNN_DOUBLE
+    if (q->Wb) {
+        step_product_bf16(q, b0, M, H, GH, dA, GH, dh, H);
+        return;
+    }
+#else
+    (void)b0;
+#endif
     if (q->W)
         q->k->gemm_acc(M, H, GH, dA, GH, q->W, dh, H);
     else
@@ -325,7 +447,7 @@ static void lstm_forward_rows(const SeqArgs *q, int b0, int rows) {
     for (int t = 0; t < q->c.S; t++) {
         real *a = q->c.gates + ((size_t)t * B + b0) * 4 * H;
         const real *h_prev = q->c.hs + ((size_t)t * B + b0) * H;
-        step_product(q, rows, 4 * H, H, h_prev, H, a, 4 * H);
+        step_product(q, b0, rows, 4 * H, H, h_prev, H, a, 4 * H);
         q->k->lstm_cell_forward(a, q->c.cs + ((size_t)t * B + b0) * H, q->c.cs + ((size_t)(t + 1) * B + b0) * H,
                           q->c.hs + ((size_t)(t + 1) * B + b0) * H, rows, H);
     }
@@ -338,7 +460,7 @@ static void lstm_backward_rows(const SeqArgs *q, int b0, int rows) {
     for (int t = q->c.S - 1; t >= 0; t--) {
         real *dh = q->c.dhs + ((size_t)t * B + b0) * H;
         if (t < q->c.S - 1) /* the recurrent gradient from step t+1: dA_{t+1} W_h^T */
-            step_product_t(q, rows, H, 4 * H, q->c.gates + ((size_t)(t + 1) * B + b0) * 4 * H, dh);
+            step_product_t(q, b0, rows, H, 4 * H, q->c.gates + ((size_t)(t + 1) * B + b0) * 4 * H, dh);
         q->k->lstm_cell_backward(q->c.gates + ((size_t)t * B + b0) * 4 * H, q->c.cs + ((size_t)t * B + b0) * H,
                            q->c.cs + ((size_t)(t + 1) * B + b0) * H, dh, dc, rows, H);
     }
@@ -351,7 +473,7 @@ static void gru_forward_rows(const SeqArgs *q, int b0, int rows) {
         real *ah = q->c.gates_h + row * 3 * H;
         for (int b = 0; b < rows; b++) memcpy(ah + (size_t)b * 3 * H, q->c.b_h, (size_t)3 * H * sizeof *ah);
         const real *h_prev = q->c.hs + row * H;
-        step_product(q, rows, 3 * H, H, h_prev, H, ah, 3 * H);
+        step_product(q, b0, rows, 3 * H, H, h_prev, H, ah, 3 * H);
         q->k->gru_cell_forward(q->c.gates + row * 3 * H, ah, h_prev, q->c.hs + ((size_t)(t + 1) * B + b0) * H,
                                rows, H);
     }
@@ -363,7 +485,7 @@ static void gru_backward_rows(const SeqArgs *q, int b0, int rows) {
         const size_t row = (size_t)t * B + b0;
         real *dh = q->c.dhs + row * H;
         if (t < q->c.S - 1) /* the recurrent gradient from step t+1: dA_h,{t+1} W_h^T */
-            step_product_t(q, rows, H, 3 * H, q->c.gates_h + (row + B) * 3 * H, dh);
+            step_product_t(q, b0, rows, H, 3 * H, q->c.gates_h + (row + B) * 3 * H, dh);
         q->k->gru_cell_backward(q->c.gates + row * 3 * H, q->c.gates_h + row * 3 * H, q->c.hs + row * H, dh,
                                 t > 0 ? dh - (size_t)B * H : NULL, rows, H);
     }
@@ -374,7 +496,7 @@ static void rnn_forward_rows(const SeqArgs *q, int b0, int rows) {
     for (int t = 0; t < q->c.S; t++) {
         const size_t row = (size_t)t * B + b0;
         real *a = q->c.gates + row * H;
-        step_product(q, rows, H, H, q->c.hs + row * H, H, a, H);
+        step_product(q, b0, rows, H, H, q->c.hs + row * H, H, a, H);
         q->k->rnn_cell_forward(a, q->c.hs + (row + B) * H, rows, H);
     }
 }
@@ -384,7 +506,7 @@ static void rnn_backward_rows(const SeqArgs *q, int b0, int rows) {
     for (int t = q->c.S - 1; t >= 0; t--) {
         const size_t row = (size_t)t * B + b0;
         real *dh = q->c.dhs + row * H;
-        if (t < q->c.S - 1) step_product_t(q, rows, H, H, q->c.gates + (row + B) * H, dh);
+        if (t < q->c.S - 1) step_product_t(q, b0, rows, H, H, q->c.gates + (row + B) * H, dh);
         q->k->rnn_cell_backward(q->c.gates + row * H, dh, rows, H);
     }
 }
@@ -411,6 +533,23 @@ static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, in
     return im->scratch;
 }
 
+#ifndef CRNN_DOUBLE
+/* -precision bf16's weights for a recurrence: W_h (transposed for the backward) packed in bf16
+ * pairs, and the rows of pairs for each step's left operand ([B, ceil(K/2)], K = H forward, G*H
+ * backward); 0, or -1 without the memory (the recurrence then runs in float32). */
+static int bf16_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G, int transpose) {
+    const int H = q->c.H, K = transpose ? G * H : H, N = transpose ? H : G * H;
+    q->pairs_ld = (K + 1) / 2;
+    uint32_t *Wb = words(&im->packed_b, cpu_packed_bf16_size(K, N, im->k->tile_n));
+    q->pairs = words(&im->pairs_a, (size_t)q->c.B * q->pairs_ld);
+    if (!Wb || !q->pairs) return -1;
+    im->k->pack_b_bf16(K, N, W_h, G * H, transpose, Wb);
+    q->Wb = Wb;
+    q->W_raw = W_h;
+    return 0;
+}
+#endif
+
 /* The forward's weights: packed when the sequence has enough rows to repay the packing, else
  * W_h as it is on one thread. Returns the threads to run on. */
 static int forward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
@@ -419,6 +558,9 @@ static int forward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
         q->W_raw = W_h;
         return 1;
     }
+#ifndef CRNN_DOUBLE
+    if (im->bf16 && bf16_weights(im, q, W_h, G, 0) == 0) return seq_threads(q->c.B, q->c.H);
+#endif
     q->W = packed_weights(im, W_h, q->c.H, G, 0);
     q->W_raw = W_h;
     return q->W ? seq_threads(q->c.B, q->c.H) : 1; /* OpenBLAS is never called from two threads */
@@ -426,6 +568,9 @@ static int forward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
 
 /* The same for a backward recurrence: W_h's transpose packed, or W_h as it is on one thread. */
 static int backward_weights(CpuImpl *im, SeqArgs *q, const real *W_h, int G) {
+#ifndef CRNN_DOUBLE
+    if (im->bf16 && bf16_weights(im, q, W_h, G, 1) == 0) return seq_threads(q->c.B, q->c.H);
+#endif
     q->W = packed_weights(im, W_h, q->c.H, G, 1);
     q->W_raw = W_h;
     return q->W ? seq_threads(q->c.B, q->c.H) : 1;
@@ -545,11 +690,29 @@ static int cpu_status(Backend *be, CrnnError *err) {
     return 0;
 }
 
+/* -precision bf16 needs the float build (the double one checks gradients in float64). */
+static int cpu_set_precision(Backend *be, Precision p, CrnnError *err) {
+    CpuImpl *im = impl_of(be);
+#ifdef CRNN_DOUBLE
+    if (p == PRECISION_BF16) return crnn_fail(err, "-precision bf16: this build computes in double precision");
+#endif
+    im->bf16 = p == PRECISION_BF16;
+    be->precision_note = im->bf16 && !im->k->bf16_native
+                             ? "-precision bf16 without AVX512_BF16 (this processor lacks it, or CRNN_CPU_ISA chose other "
+                               "kernels): the bf16 products run as float32 FMAs on the rounded operands, with the same "
+                               "results but slower than -precision float32"
+                             : NULL;
+    (void)err;
+    return 0;
+}
+
 static void cpu_destroy(Backend *be) {
     CpuImpl *im = impl_of(be);
     if (im) {
         pool_destroy(im->pool);
         free(im->scratch);
+        free(im->packed_b.p);
+        free(im->pairs_a.p);
         free(im);
     }
     free(be);
@@ -584,6 +747,7 @@ Backend *backend_cpu_create(int threads, CrnnError *err) {
     be->copy = cpu_copy;
     be->zero = cpu_zero;
     be->gemm = cpu_gemm;
+    be->set_precision = cpu_set_precision;
     be->rows_set_bias = cpu_rows_set_bias;
     be->col_sum = cpu_col_sum;
     be->embedding_forward = cpu_embedding_forward;

@@ -22,6 +22,7 @@ static Flag train_flags[] = {
     {.name = "rnn_size", .type = FLAG_INT, .def = "128", .help = "hidden units per layer (H)", .resume = FLAG_RESUME_KEPT},
     {.name = "num_layers", .type = FLAG_INT, .def = "2", .help = "recurrent layers (L)", .resume = FLAG_RESUME_KEPT},
     {.name = "dropout", .type = FLAG_REAL, .def = "0", .help = "probability of zeroing each unit of every layer's output during training (0 <= p < 1; char-rnn uses 0.5 for large models)"},
+    {.name = "precision", .type = FLAG_STRING, .def = "float32", .help = "the matrix products' precision: float32, or bf16 (bf16 operands, float32 sums; weights, states, softmax and optimizer stay float32); CPU only", .choices = "float32|bf16", .resume = FLAG_RESUME_KEPT},
     {.name = "batchnorm", .type = FLAG_INT, .def = "0", .help = "torch-rnn's batch normalisation (not supported)"},
     {.name = "max_epochs", .type = FLAG_REAL, .def = "50", .help = "passes over the training data (may be fractional)", .resume = FLAG_RESUME_FREE},
     {.name = "max_iters", .type = FLAG_INT, .def = "0", .help = "stop at this iteration (0: no limit)", .resume = FLAG_RESUME_FREE},

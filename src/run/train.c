@@ -171,6 +171,8 @@ static int64_t target_iteration(const Run *r) {
 
 static int setup(Run *r, CrnnError *err) {
     r->comm->timer->timeout = r->s.comm_timeout;
+    if (backend_set_precision(r->be, r->s.precision, err)) return -1; /* every rank's the same */
+    if (!r->quiet && r->be->precision_note) report(r->rep, REPORT_NOTE, "%s", r->be->precision_note);
     if (r->comm->rank == 0 && train_prepare_checkpoint_folder(r->s.checkpoint_name, err)) return -1;
     if (load_data(r, err) || make_model(r, err) || start_writing(r, err)) return -1;
     /* start-up (data, model, the checkpoint resumed from): rank 0's, after its device */

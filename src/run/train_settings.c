@@ -56,7 +56,7 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
         config_text(e, was, sizeof was);
         flags_value_text(f, now, sizeof now);
         if (f->resume == FLAG_RESUME_KEPT)
-            return crnn_fail_usage(err, "-%s %s differs from the checkpoint %s (-%s %s); a resumed run keeps its model and -seq_length: drop -%s, or start a new run with -init_from",
+            return crnn_fail_usage(err, "-%s %s differs from the checkpoint %s (-%s %s); a resumed run keeps its model, -seq_length and -precision: drop -%s, or start a new run with -init_from",
                              e->name, now, path, e->name, was, e->name);
         if (f->resume == FLAG_RESUME_GENERATOR) {
             if (!quiet) report(rep, REPORT_NOTE, "-%s is ignored on resume; the checkpoint's generator continues", e->name);
@@ -64,6 +64,16 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
         }
         if (f->resume == FLAG_RESUME_NOTED && !quiet)
             report(rep, REPORT_NOTE, "-%s changes from %s to %s on resume", e->name, was, now);
+    }
+    /* a kept flag that an older checkpoint's /config lacks had its default there */
+    for (int k = 0; k < flags->count; k++) {
+        const Flag *f = &flags->flags[k];
+        if (f->resume != FLAG_RESUME_KEPT || !f->set || f->type != FLAG_STRING) continue;
+        int found = 0;
+        for (int j = 0; j < ck->num_config && !found; j++) found = strcmp(ck->config[j].name, f->name) == 0;
+        if (!found && strcmp(f->s, f->def) != 0)
+            return crnn_fail_usage(err, "-%s %s differs from the checkpoint %s (written before -%s existed: -%s %s); a resumed run keeps its model, -seq_length and -precision: drop -%s, or start a new run with -init_from",
+                                   f->name, f->s, path, f->name, f->name, f->def, f->name);
     }
     /* the model itself comes from the checkpoint's root attributes */
     char num[32];
@@ -92,6 +102,7 @@ static int read_settings(FlagSet *flags, TrainSettings *s, CrnnError *err) {
     s->init_from = flags_str(flags, "init_from");
     s->resume = flags_str(flags, "resume");
     s->optimizer = flags_str(flags, "optimizer");
+    s->precision = strcmp(flags_str(flags, "precision"), "bf16") == 0 ? PRECISION_BF16 : PRECISION_FLOAT32;
     int64_t B = flags_int(flags, "batch_size"), S = flags_int(flags, "seq_length");
     if (B < 1 || B > 1000000) return crnn_fail_usage(err, "-batch_size must be at least 1, got %" PRId64, B);
     if (S < 1 || S > 1000000) return crnn_fail_usage(err, "-seq_length must be at least 1, got %" PRId64, S);

@@ -1,0 +1,9 @@
+/* The CPU kernels built for AVX-512 with AVX512_BF16 (see cpu_kernels.inc and CMakeLists.txt for
+ * its flags): the avx512 set, whose bf16 products (-precision bf16) run on vdpbf16ps. */
+#include <math.h>
+
+#define KERNEL_NAME(x) x##_avx512bf16
+#define KERNEL_ISA "avx512bf16"
+#define TILE_M 5
+#define K_BLOCK 64
+#include "cpu_kernels.inc"
