@@ -56,7 +56,8 @@
 #   PYTHON (/usr/bin/python3), CC (cc)
 # Duration: 26 minutes (1534 s) with these defaults on a 2-core AMD EPYC while other work kept
 # its load at 4-6; 7 of them went to oneDNN's 2-thread runs with libgomp's default waiting, which
-# idle cores do not suffer. On an idle machine: 627 s (10.5 minutes, 2026-12-04).
+# idle cores do not suffer. On an idle machine: 627 s (10.5 minutes, 2026-12-04, Zen 3); with the
+# bf16 rows, on a Zen 4: 828 s (14 minutes).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -175,6 +175,35 @@ typedef struct CpuImpl {
 
 static CpuImpl *impl_of(Backend *be) { return be->impl; }
 
+/* An element-wise pass over [0, n) on the pool: each thread fn(ctx, begin, end) on one
+ * contiguous share (boundaries at multiples of 16 elements, whole cache lines), with a thread per
+ * `grain` elements at most, so that a small pass does not wake the pool. Each element's result is
+ * the same whichever thread computes it. */
+typedef void (*RangeFn)(void *ctx, size_t begin, size_t end);
+typedef struct RangeArgs {
+    size_t n;
+    RangeFn fn;
+    void *ctx;
+} RangeArgs;
+
+static void range_task(void *ctx, int tid, int nthreads) {
+    const RangeArgs *r = ctx;
+    size_t b = r->n * (size_t)tid / (size_t)nthreads / 16 * 16;
+    size_t e = tid + 1 == nthreads ? r->n : r->n * (size_t)(tid + 1) / (size_t)nthreads / 16 * 16;
+    if (e > b) r->fn(r->ctx, b, e);
+}
+
+static void pool_for(CpuImpl *im, size_t n, size_t grain, RangeFn fn, void *ctx) {
+    size_t threads = n / grain;
+    if (threads > (size_t)im->threads) threads = (size_t)im->threads;
+    if (threads <= 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    RangeArgs r = {.n = n, .fn = fn, .ctx = ctx};
+    pool_run(im->pool, (int)threads, range_task, &r);
+}
+
 static void *cpu_alloc(Backend *be, size_t bytes) {
     (void)be;
     /* 64-byte alignment for vector loads; rounded up as aligned_alloc requires */
@@ -306,31 +335,51 @@ static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K,
     pool_run(im->pool, threads, gemm_task, &g);
 }
 
+/* rows_set_bias over the pool: each thread its rows */
+typedef struct BiasArgs {
+    real *dst;
+    const real *b1, *b2;
+    int N;
+} BiasArgs;
+
+static void bias_rows(void *ctx, size_t m0, size_t m1) {
+    const BiasArgs *a = ctx;
+    real *row0 = a->dst + m0 * (size_t)a->N;
+    for (int n = 0; n < a->N; n++) row0[n] = a->b1[n] + (a->b2 ? a->b2[n] : 0);
+    for (size_t m = m0 + 1; m < m1; m++) memcpy(a->dst + m * (size_t)a->N, row0, (size_t)a->N * sizeof(real));
+}
+
 static void cpu_rows_set_bias(Backend *be, real *dst, const real *b1, const real *b2, int M,
                               int N) {
-    (void)be;
-    if (M == 0) return;
-    real *row0 = dst;
-    for (int n = 0; n < N; n++) row0[n] = b1[n] + (b2 ? b2[n] : 0);
-    for (int m = 1; m < M; m++) memcpy(dst + (size_t)m * N, row0, (size_t)N * sizeof(real));
+    BiasArgs a = {.dst = dst, .b1 = b1, .b2 = b2, .N = N};
+    pool_for(impl_of(be), (size_t)M, (size_t)(1 << 18) / (size_t)(N > 0 ? N : 1) + 1, bias_rows, &a);
+}
+
+/* col_sum over the pool: each thread its columns, every row, summed in double as one thread
+ * would (the bias gradients as exact as the GEMM ones, and the same on any thread count) */
+typedef struct ColSumArgs {
+    real *out;
+    const real *in;
+    int M, N;
+} ColSumArgs;
+
+static void col_sum_cols(void *ctx, size_t n0, size_t n1) {
+    const ColSumArgs *a = ctx;
+    double acc[256];
+    for (size_t c0 = n0; c0 < n1; c0 += 256) {
+        const size_t w = n1 - c0 < 256 ? n1 - c0 : 256;
+        for (size_t j = 0; j < w; j++) acc[j] = 0;
+        for (int m = 0; m < a->M; m++) {
+            const real *row = a->in + (size_t)m * a->N + c0;
+            for (size_t j = 0; j < w; j++) acc[j] += row[j];
+        }
+        for (size_t j = 0; j < w; j++) a->out[c0 + j] = (real)acc[j];
+    }
 }
 
 static void cpu_col_sum(Backend *be, real *out, const real *in, int M, int N) {
-    (void)be;
-    /* double accumulation keeps the bias gradients as exact as the GEMM ones */
-    double *acc = calloc((size_t)N, sizeof *acc);
-    if (!acc) { /* degrade to real accumulation rather than fail */
-        for (int n = 0; n < N; n++) out[n] = 0;
-        for (int m = 0; m < M; m++)
-            for (int n = 0; n < N; n++) out[n] += in[(size_t)m * N + n];
-        return;
-    }
-    for (int m = 0; m < M; m++) {
-        const real *row = in + (size_t)m * N;
-        for (int n = 0; n < N; n++) acc[n] += row[n];
-    }
-    for (int n = 0; n < N; n++) out[n] = (real)acc[n];
-    free(acc);
+    ColSumArgs a = {.out = out, .in = in, .M = M, .N = N};
+    pool_for(impl_of(be), (size_t)N, (size_t)(1 << 18) / (size_t)(M > 0 ? M : 1) + 16, col_sum_cols, &a);
 }
 
 static void cpu_embedding_forward(Backend *be, real *out, const int32_t *idx, const real *table,
@@ -646,9 +695,26 @@ static double cpu_softmax_xent(Backend *be, const real *logits, const int32_t *y
     return total;
 }
 
+/* The optimizer's element-wise passes over the pool (each element's arithmetic is the same on
+ * any thread count), a thread per 64K elements at most. */
+#define ELEMENTS_PER_THREAD ((size_t)1 << 16)
+
+typedef struct ElemArgs {
+    real *x, *m, *v, *g;
+    const real *cg;
+    real a, b, c, d;
+} ElemArgs;
+
+static void clamp_range(void *ctx, size_t k0, size_t k1) {
+    const ElemArgs *e = ctx;
+    const real c = e->a;
+    real *restrict g = e->g;
+    for (size_t k = k0; k < k1; k++) g[k] = g[k] > c ? c : (g[k] < -c ? -c : g[k]);
+}
+
 static void cpu_clamp(Backend *be, real *g, size_t n, real c) {
-    (void)be;
-    for (size_t k = 0; k < n; k++) g[k] = g[k] > c ? c : (g[k] < -c ? -c : g[k]);
+    ElemArgs e = {.g = g, .a = c};
+    pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, clamp_range, &e);
 }
 
 static double cpu_sumsq(Backend *be, const real *x, size_t n) {
@@ -658,31 +724,51 @@ static double cpu_sumsq(Backend *be, const real *x, size_t n) {
     return s;
 }
 
-static void cpu_scale(Backend *be, real *g, size_t n, real s) {
-    (void)be;
-    for (size_t k = 0; k < n; k++) g[k] *= s;
+static void scale_range(void *ctx, size_t k0, size_t k1) {
+    const ElemArgs *e = ctx;
+    real *restrict g = e->g;
+    for (size_t k = k0; k < k1; k++) g[k] *= e->a;
 }
 
-static void cpu_adam(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr,
-                     double b1, double b2, double eps, int64_t t) {
-    (void)be;
-    double step = lr * sqrt(1 - pow(b2, (double)t)) / (1 - pow(b1, (double)t));
-    real rb1 = (real)b1, rb2 = (real)b2, reps = (real)eps, rstep = (real)step;
-    for (size_t k = 0; k < n; k++) {
+static void cpu_scale(Backend *be, real *g, size_t n, real s) {
+    ElemArgs e = {.g = g, .a = s};
+    pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, scale_range, &e);
+}
+
+static void adam_range(void *ctx, size_t k0, size_t k1) {
+    const ElemArgs *e = ctx;
+    real *restrict x = e->x, *restrict m = e->m, *restrict v = e->v;
+    const real *restrict g = e->cg;
+    const real rb1 = e->a, rb2 = e->b, reps = e->c, rstep = e->d;
+    for (size_t k = k0; k < k1; k++) {
         m[k] = rb1 * m[k] + (1 - rb1) * g[k];
         v[k] = rb2 * v[k] + (1 - rb2) * g[k] * g[k];
         x[k] -= rstep * m[k] / (SQRT(v[k]) + reps);
     }
 }
 
-static void cpu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
-                        double alpha, double eps) {
-    (void)be;
-    real ra = (real)alpha, rlr = (real)lr, reps = (real)eps;
-    for (size_t k = 0; k < n; k++) {
+static void cpu_adam(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr,
+                     double b1, double b2, double eps, int64_t t) {
+    double step = lr * sqrt(1 - pow(b2, (double)t)) / (1 - pow(b1, (double)t));
+    ElemArgs e = {.x = x, .m = m, .v = v, .cg = g, .a = (real)b1, .b = (real)b2, .c = (real)eps, .d = (real)step};
+    pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, adam_range, &e);
+}
+
+static void rmsprop_range(void *ctx, size_t k0, size_t k1) {
+    const ElemArgs *e = ctx;
+    real *restrict x = e->x, *restrict v = e->v;
+    const real *restrict g = e->cg;
+    const real ra = e->a, rlr = e->b, reps = e->c;
+    for (size_t k = k0; k < k1; k++) {
         v[k] = ra * v[k] + (1 - ra) * g[k] * g[k];
         x[k] -= rlr * g[k] / (SQRT(v[k]) + reps);
     }
+}
+
+static void cpu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
+                        double alpha, double eps) {
+    ElemArgs e = {.x = x, .v = v, .cg = g, .a = (real)alpha, .b = (real)lr, .c = (real)eps};
+    pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, rmsprop_range, &e);
 }
 
 static int cpu_status(Backend *be, CrnnError *err) {
