@@ -9,27 +9,27 @@ extern const CpuKernels cpu_kernels_generic;
 extern const CpuKernels cpu_kernels_avx512bf16, cpu_kernels_avx512, cpu_kernels_avx2;
 #endif
 
-/* The sets from the best down, each with whether this processor runs it; the first it runs, or
- * the one CRNN_CPU_ISA names (generic, avx2, avx512, avx512bf16: for tests and measurements)
- * when the processor runs that one. */
-const CpuKernels *cpu_kernels_select(void) {
-    const CpuKernels *sets[4];
-    int runs[4], n = 0;
+int cpu_kernels_available(const CpuKernels **sets) {
+    int n = 0;
 #if defined(__x86_64__) && !defined(CRNN_DOUBLE)
     __builtin_cpu_init();
     const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-    sets[n] = &cpu_kernels_avx512bf16, runs[n++] = avx512 && __builtin_cpu_supports("avx512bf16");
-    sets[n] = &cpu_kernels_avx512, runs[n++] = avx512;
-    sets[n] = &cpu_kernels_avx2, runs[n++] = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx512 && __builtin_cpu_supports("avx512bf16")) sets[n++] = &cpu_kernels_avx512bf16;
+    if (avx512) sets[n++] = &cpu_kernels_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets[n++] = &cpu_kernels_avx2;
 #endif
-    sets[n] = &cpu_kernels_generic, runs[n++] = 1;
+    sets[n++] = &cpu_kernels_generic;
+    return n;
+}
+
+const CpuKernels *cpu_kernels_select(void) {
+    const CpuKernels *sets[CPU_KERNEL_SETS];
+    const int n = cpu_kernels_available(sets);
     const char *want = getenv("CRNN_CPU_ISA");
     for (int i = 0; want && *want && i < n; i++)
-        if (runs[i] && strcmp(sets[i]->isa, want) == 0) return sets[i];
-    for (int i = 0; i < n; i++)
-        if (runs[i]) return sets[i];
-    return &cpu_kernels_generic;
+        if (strcmp(sets[i]->isa, want) == 0) return sets[i];
+    return sets[0];
 }
 
 size_t cpu_packed_size(int K, int N, int tile_n) {

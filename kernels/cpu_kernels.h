@@ -58,7 +58,12 @@ typedef struct CpuKernels {
                         uint64_t iteration, uint32_t stream, uint32_t layer, int t);
 } CpuKernels;
 
-/* The best set this processor runs. */
+/* Every set this processor runs, best first: fills sets (room for CPU_KERNEL_SETS) and returns
+ * how many. */
+#define CPU_KERNEL_SETS 4
+int cpu_kernels_available(const CpuKernels **sets);
+/* The best set this processor runs, or the one CRNN_CPU_ISA names (generic, avx2, avx512,
+ * avx512bf16: for tests and measurements) when it runs that one. */
 const CpuKernels *cpu_kernels_select(void);
 
 /* Elements of a packed [K, N] matrix for panels of tile_n columns. */

@@ -14,10 +14,6 @@
 #include "crnn/philox.h"
 #include "crnn/rng.h"
 
-extern const CpuKernels cpu_kernels_generic;
-#if defined(__x86_64__)
-extern const CpuKernels cpu_kernels_avx512, cpu_kernels_avx2;
-#endif
 
 /* realloc, wrapped (-Wl,--wrap=realloc, tests/math.cmake) so that a test can make the
  * backend's scratch find no memory */
@@ -223,18 +219,11 @@ static float *run_recurrence(Backend *be, int S, int B, int H) {
 }
 
 int main(void) {
-    const CpuKernels *sets[3];
-    int n = 0;
-    sets[n++] = &cpu_kernels_generic;
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets[n++] = &cpu_kernels_avx2;
-    else printf("skipping the avx2 kernels: this processor lacks AVX2/FMA\n");
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        sets[n++] = &cpu_kernels_avx512;
-    else printf("skipping the avx512 kernels: this processor lacks AVX-512\n");
-#endif
+    const CpuKernels *sets[CPU_KERNEL_SETS];
+    const int n = cpu_kernels_available(sets);
+    printf("kernel sets this processor runs:");
+    for (int s = 0; s < n; s++) printf(" %s", sets[s]->isa);
+    printf(" (the others are not tested here)\n");
     printf("the backend uses the %s kernels here\n", cpu_kernels_select()->isa);
     for (int s = 0; s < n; s++) {
         check_gemm(sets[s], 7, 70, 33);   /* partial last panel, tile remainder rows */

@@ -16,10 +16,6 @@
 #include "crnn/backend.h"
 #include "crnn/rng.h"
 
-extern const CpuKernels cpu_kernels_generic;
-#if defined(__x86_64__)
-extern const CpuKernels cpu_kernels_avx512bf16, cpu_kernels_avx512, cpu_kernels_avx2;
-#endif
 
 static uint32_t counter = 0;
 
@@ -210,20 +206,11 @@ static void check_recurrence(Backend *bf1, Backend *bf3, Backend *f32) {
 
 int main(void) {
     check_rounding();
-    const CpuKernels *sets[4];
-    int n = 0;
-    sets[n++] = &cpu_kernels_generic;
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets[n++] = &cpu_kernels_avx2;
-    else printf("skipping the avx2 kernels: this processor lacks AVX2/FMA\n");
-    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    if (avx512) sets[n++] = &cpu_kernels_avx512;
-    else printf("skipping the avx512 kernels: this processor lacks AVX-512\n");
-    if (avx512 && __builtin_cpu_supports("avx512bf16")) sets[n++] = &cpu_kernels_avx512bf16;
-    else printf("skipping the avx512bf16 kernels (vdpbf16ps): this processor lacks AVX512_BF16\n");
-#endif
+    const CpuKernels *sets[CPU_KERNEL_SETS];
+    const int n = cpu_kernels_available(sets);
+    printf("kernel sets this processor runs:");
+    for (int s = 0; s < n; s++) printf(" %s", sets[s]->isa);
+    printf(" (the others are not tested here)\n");
     printf("the backend's bf16 products run on the %s kernels here (%s)\n", cpu_kernels_select()->isa,
            cpu_kernels_select()->bf16_native ? "vdpbf16ps" : "bf16 widened to float32 FMAs");
     for (int s = 0; s < n; s++) {
