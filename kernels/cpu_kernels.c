@@ -51,13 +51,6 @@ void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n,
     }
 }
 
-uint16_t cpu_bf16_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* a quiet NaN */
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
-
 size_t cpu_packed_bf16_size(int K, int N, int tile_n) {
     return (size_t)((N + tile_n - 1) / tile_n) * ((K + 1) / 2) * tile_n;
 }

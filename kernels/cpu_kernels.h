@@ -26,7 +26,7 @@ typedef struct CpuKernels {
      * gemm_acc_bf16's layout: panel p holds columns p*tile_n.. as ceil(K/2) rows of tile_n 32-bit
      * words, word j of row k = (B[2k, j] low half, B[2k+1, j] high half); an odd K's missing row
      * and the last panel's missing columns are zero. cpu_packed_bf16_size words. Rounding: to
-     * nearest even, NaN kept (cpu_bf16_bits). */
+     * the nearest bf16, ties to even, a NaN kept a (quiet) NaN. */
     void (*pack_b_bf16)(int K, int N, const float *B, int ldb, int transpose, uint32_t *Bp);
     /* A [M, K] (transpose: A is [K, M] and A^T is taken) as bf16 pairs: row m of Ap holds
      * ceil(K/2) words, word k = (A[m, 2k] low, A[m, 2k+1] high), row stride ldp words. */
@@ -71,9 +71,6 @@ size_t cpu_packed_size(int K, int N, int tile_n);
 /* Packs B [K, N] (row stride ldb), or with transpose set packs B^T where B is [N, K], into Bp. */
 void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n, real *Bp);
 
-
-/* bf16: a float rounded to the nearest bf16, ties to even (NaN stays NaN), as its 16 bits. */
-uint16_t cpu_bf16_bits(float f);
 /* Words of a bf16-packed [K, N] matrix (pack_b_bf16) for panels of tile_n columns. */
 size_t cpu_packed_bf16_size(int K, int N, int tile_n);
 

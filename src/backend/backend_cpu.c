@@ -234,13 +234,20 @@ typedef struct GemmArgs {
     real *C;
 } GemmArgs;
 
+/* Thread tid's block of a product's rows (by_rows) or columns: [*u0, *u1), whole multiples of
+ * 64 but the last; 0 when it has none. */
+static int gemm_share(const GemmArgs *g, int tid, int nthreads, int *u0, int *u1) {
+    const int total = g->by_rows ? g->M : g->N, blocks = (total + 63) / 64;
+    *u0 = (int)((int64_t)blocks * tid / nthreads) * 64;
+    *u1 = (int)((int64_t)blocks * (tid + 1) / nthreads) * 64;
+    if (*u1 > total) *u1 = total;
+    return *u1 > *u0;
+}
+
 static void gemm_task(void *ctx, int tid, int nthreads) {
     const GemmArgs *g = ctx;
-    const int total = g->by_rows ? g->M : g->N, blocks = (total + 63) / 64;
-    const int u0 = (int)((int64_t)blocks * tid / nthreads) * 64;
-    int u1 = (int)((int64_t)blocks * (tid + 1) / nthreads) * 64;
-    if (u1 > total) u1 = total;
-    if (u1 <= u0) return;
+    int u0, u1;
+    if (!gemm_share(g, tid, nthreads, &u0, &u1)) return;
     const CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans, tb = g->trans_b ? CblasTrans : CblasNoTrans;
     if (g->by_rows) /* rows u0..u1 of op(A) and of C */
         GEMM(CblasRowMajor, ta, tb, u1 - u0, g->N, g->K, g->alpha, g->A + (g->trans_a ? (size_t)u0 : (size_t)u0 * g->lda),
@@ -281,11 +288,8 @@ static void bf16_pack_task(void *ctx, int tid, int n) {
 static void bf16_gemm_task(void *ctx, int tid, int nthreads) {
     const Bf16Args *a = ctx;
     const GemmArgs *g = a->g;
-    const int total = g->by_rows ? g->M : g->N, blocks = (total + 63) / 64;
-    const int u0 = (int)((int64_t)blocks * tid / nthreads) * 64;
-    int u1 = (int)((int64_t)blocks * (tid + 1) / nthreads) * 64;
-    if (u1 > total) u1 = total;
-    if (u1 <= u0) return;
+    int u0, u1;
+    if (!gemm_share(g, tid, nthreads, &u0, &u1)) return;
     const int r0 = g->by_rows ? u0 : 0, r1 = g->by_rows ? u1 : g->M;
     const int c0 = g->by_rows ? 0 : u0, c1 = g->by_rows ? g->N : u1;
     if (g->beta == 0)

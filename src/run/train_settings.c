@@ -69,9 +69,7 @@ static int merge_resume_flags(FlagSet *flags, const Checkpoint *ck, const char *
     for (int k = 0; k < flags->count; k++) {
         const Flag *f = &flags->flags[k];
         if (f->resume != FLAG_RESUME_KEPT || !f->set || f->type != FLAG_STRING) continue;
-        int found = 0;
-        for (int j = 0; j < ck->num_config && !found; j++) found = strcmp(ck->config[j].name, f->name) == 0;
-        if (!found && strcmp(f->s, f->def) != 0)
+        if (!checkpoint_config(ck, f->name) && strcmp(f->s, f->def) != 0)
             return crnn_fail_usage(err, "-%s %s differs from the checkpoint %s (written before -%s existed: -%s %s); a resumed run keeps its model, -seq_length and -precision: drop -%s, or start a new run with -init_from",
                                    f->name, f->s, path, f->name, f->name, f->def, f->name);
     }
