@@ -407,6 +407,12 @@ def lstm_by_equations(params, x, L, mm=torch.matmul):
     else:  # one-hot input
         inp = F.one_hot(x, P["params/decoder/b"].shape[0]).to(torch.float64)  # [B, S, V]
     B, S = x.shape
+    # crnn folds the embedding into layer 0 when the batch has more rows than the vocabulary
+    # (model.c): row x of E W_x instead of (row x of E) W_x. The same in exact arithmetic; with
+    # bf16 products it decides which operands are rounded (dP, the scatter-add of the gates'
+    # gradients by token, instead of each row of them).
+    V = P["params/decoder/b"].shape[0]
+    proj = mm(P["params/embedding"], P["params/rnn/0/W_x"]) if "params/embedding" in P and B * S > V else None
     for l in range(L):
         Wx, Wh = P["params/rnn/%d/W_x" % l], P["params/rnn/%d/W_h" % l]
         bx, bh = P["params/rnn/%d/b_x" % l], P["params/rnn/%d/b_h" % l]
@@ -415,15 +421,16 @@ def lstm_by_equations(params, x, L, mm=torch.matmul):
         c = torch.zeros(B, H, dtype=torch.float64)
         outs = []
         for t in range(S):
+            xw = proj[x[:, t]] if l == 0 and proj is not None else mm(inp[:, t], Wx)
             if cell == "gru":
-                ax, ah = mm(inp[:, t], Wx) + bx, mm(h, Wh) + bh
+                ax, ah = xw + bx, mm(h, Wh) + bh
                 r = torch.sigmoid(ax[:, :H] + ah[:, :H])
                 z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
                 n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
                 h = (1 - z) * n + z * h
                 outs.append(h)
                 continue
-            a = mm(inp[:, t], Wx) + bx + mm(h, Wh) + bh
+            a = xw + bx + mm(h, Wh) + bh
             if cell == "rnn":
                 h = torch.tanh(a)
                 outs.append(h)

@@ -45,6 +45,10 @@ typedef struct Model {
     LayerBuffers layers[CRNN_MAX_LAYERS];
     real *x_embed;          /* [S, B, D]; NULL when one-hot (D = 0) */
     real *dx_embed;         /* [S, B, D]; NULL when one-hot (D = 0) */
+    /* [V, G*H]: the embedding folded into layer 0 (model.c), E W_x + b_x (+ b_h) forward and its
+     * gradient backward; NULL when one-hot or when max_B * max_S <= V */
+    real *proj;
+    int folded;             /* the last forward took layer 0's input projection from proj */
     real *logits;           /* [S, B, V], gradient in place after backward's start */
     real *dc;               /* [B, H] scratch */
     int32_t *x_dev, *y_dev; /* [S, B] time-major indices */

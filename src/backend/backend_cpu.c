@@ -386,31 +386,62 @@ static void cpu_col_sum(Backend *be, real *out, const real *in, int M, int N) {
     pool_for(impl_of(be), (size_t)N, (size_t)(1 << 18) / (size_t)(M > 0 ? M : 1) + 16, col_sum_cols, &a);
 }
 
+/* The row gathers and the scatter-add over the pool: gathers split by rows, the scatter-add by
+ * columns (every thread adds all rows of its columns, in row order: the sums of one thread). */
+typedef struct EmbedArgs {
+    real *out;
+    const real *in;
+    const int32_t *idx;
+    int D;
+} EmbedArgs;
+
+static void embed_gather_rows(void *ctx, size_t n0, size_t n1) {
+    const EmbedArgs *a = ctx;
+    for (size_t n = n0; n < n1; n++)
+        memcpy(a->out + n * a->D, a->in + (size_t)a->idx[n] * a->D, (size_t)a->D * sizeof(real));
+}
+
+static void embed_gather_add_rows(void *ctx, size_t n0, size_t n1) {
+    const EmbedArgs *a = ctx;
+    for (size_t n = n0; n < n1; n++) {
+        real *row = a->out + n * a->D;
+        const real *w = a->in + (size_t)a->idx[n] * a->D;
+        for (int d = 0; d < a->D; d++) row[d] += w[d];
+    }
+}
+
 static void cpu_embedding_forward(Backend *be, real *out, const int32_t *idx, const real *table,
                                   int N, int D) {
-    (void)be;
-    for (int n = 0; n < N; n++)
-        memcpy(out + (size_t)n * D, table + (size_t)idx[n] * D, (size_t)D * sizeof(real));
+    EmbedArgs a = {.out = out, .in = table, .idx = idx, .D = D};
+    pool_for(impl_of(be), (size_t)N, (size_t)(1 << 16) / (size_t)(D > 0 ? D : 1) + 16, embed_gather_rows, &a);
 }
 
 static void cpu_embedding_forward_add(Backend *be, real *out, const int32_t *idx,
                                       const real *table, int N, int D) {
-    (void)be;
-    for (int n = 0; n < N; n++) {
-        real *row = out + (size_t)n * D;
-        const real *w = table + (size_t)idx[n] * D;
-        for (int d = 0; d < D; d++) row[d] += w[d];
+    EmbedArgs a = {.out = out, .in = table, .idx = idx, .D = D};
+    pool_for(impl_of(be), (size_t)N, (size_t)(1 << 16) / (size_t)(D > 0 ? D : 1) + 16, embed_gather_add_rows, &a);
+}
+
+typedef struct ScatterArgs {
+    real *dtable;
+    const real *dout;
+    const int32_t *idx;
+    int N, D;
+} ScatterArgs;
+
+static void embed_scatter_cols(void *ctx, size_t d0, size_t d1) {
+    const ScatterArgs *a = ctx;
+    for (int n = 0; n < a->N; n++) {
+        real *row = a->dtable + (size_t)a->idx[n] * a->D;
+        const real *g = a->dout + (size_t)n * a->D;
+        for (size_t d = d0; d < d1; d++) row[d] += g[d];
     }
 }
 
 static void cpu_embedding_backward(Backend *be, real *dtable, const real *dout,
                                    const int32_t *idx, int N, int D) {
-    (void)be;
-    for (int n = 0; n < N; n++) {
-        real *row = dtable + (size_t)idx[n] * D;
-        const real *g = dout + (size_t)n * D;
-        for (int d = 0; d < D; d++) row[d] += g[d];
-    }
+    ScatterArgs a = {.dtable = dtable, .dout = dout, .idx = idx, .N = N, .D = D};
+    pool_for(impl_of(be), (size_t)D, (size_t)(1 << 16) / (size_t)(N > 0 ? N : 1) + 16, embed_scatter_cols, &a);
 }
 
 typedef struct SeqArgs SeqArgs;

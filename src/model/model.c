@@ -15,7 +15,13 @@
  * through the backend's dropout into drop [S, B, H], whose mask is a function of (seed,
  * iteration, global stream, layer, position); backward applies the same mask to the gradient.
  * One-hot input (D = 0): layer 0's x W_x is a row gather of W_x [V, G*H] added onto the biases,
- * and its dW_x a scatter-add of dA's rows by token; no one-hot matrix and no x_embed. */
+ * and its dW_x a scatter-add of dA's rows by token; no one-hot matrix and no x_embed.
+ * The embedding folded into layer 0 (when the batch has more rows than the vocabulary: a
+ * training batch, not sampling's single row): the embedded input is row x of E, so x W_x + b is
+ * row x of P = E W_x + b [V, G*H], computed once a batch and gathered, and backward's
+ * scatter-add dP of dA's rows by token gives dW_x = E^T dP, db = column sums of dP and
+ * dE = dP W_x^T: three products over V rows in place of three over S*B. The same sums, taken
+ * in another order. */
 #include "crnn/model.h"
 
 #include <math.h>
@@ -86,6 +92,7 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     if (D > 0) {
         m->x_embed = alloc_reals(m, BS * D, &failed);
         m->dx_embed = alloc_reals(m, BS * D, &failed);
+        if (BS > (size_t)V) m->proj = alloc_reals(m, (size_t)V * m->G * cfg->H, &failed);
     }
     m->logits = alloc_reals(m, BS * V, &failed);
     m->dc = alloc_reals(m, (size_t)max_B * cfg->H, &failed);
@@ -119,6 +126,7 @@ void model_destroy(Model *m) {
     }
     be->free(be, m->x_embed);
     be->free(be, m->dx_embed);
+    be->free(be, m->proj);
     be->free(be, m->logits);
     be->free(be, m->dc);
     be->free(be, m->x_dev);
@@ -245,12 +253,20 @@ static void layer_forward(Model *m, int l, const real *in, int din) {
     LayerBuffers *lb = &m->layers[l];
     const int H = m->cfg.H, G = m->G, S = m->S, BS = m->B * S;
     const size_t BH = (size_t)m->B * H;
+    const real *b_h = cell->recurrent_bias_apart ? NULL : lb->b_h;
     be->copy(be, lb->hs, lb->state_h, BH * sizeof(real));
-    be->rows_set_bias(be, lb->gates, lb->b_x, cell->recurrent_bias_apart ? NULL : lb->b_h, BS, G * H);
-    if (l == 0 && m->cfg.D == 0) /* one-hot: x W_x is row x of W_x */
-        be->embedding_forward_add(be, lb->gates, m->x_dev, lb->W_x, BS, G * H);
-    else
-        be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
+    if (l == 0 && m->folded) { /* row x of P = E W_x + b */
+        const int V = m->cfg.V;
+        be->rows_set_bias(be, m->proj, lb->b_x, b_h, V, G * H);
+        be->gemm(be, 0, 0, V, G * H, din, 1, m->embedding, din, lb->W_x, G * H, 1, m->proj, G * H);
+        be->embedding_forward(be, lb->gates, m->x_dev, m->proj, BS, G * H);
+    } else {
+        be->rows_set_bias(be, lb->gates, lb->b_x, b_h, BS, G * H);
+        if (l == 0 && m->cfg.D == 0) /* one-hot: x W_x is row x of W_x */
+            be->embedding_forward_add(be, lb->gates, m->x_dev, lb->W_x, BS, G * H);
+        else
+            be->gemm(be, 0, 0, BS, G * H, din, 1, in, din, lb->W_x, G * H, 1, lb->gates, G * H);
+    }
     if (cell->has_cell_state) be->copy(be, lb->cs, lb->state_c, BH * sizeof(real));
     const CellSeq q = cell_seq(m, lb);
     backend_cell_forward(be, cell->id, &q);
@@ -269,7 +285,8 @@ double model_forward(Model *m, const int32_t *x, const int32_t *y, int B, int S)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < S; t++) m->x_host[t * B + b] = x[b * S + t];
     be->to_device(be, m->x_dev, m->x_host, (size_t)BS * sizeof(int32_t));
-    if (D > 0) be->embedding_forward(be, m->x_embed, m->x_dev, m->embedding, BS, D);
+    m->folded = m->proj && BS > V;
+    if (D > 0 && !m->folded) be->embedding_forward(be, m->x_embed, m->x_dev, m->embedding, BS, D);
 
     const real *in = m->x_embed;
     int din = D;
@@ -307,19 +324,29 @@ static void layer_backward(Model *m, int l, GradReadyFn ready, void *ctx) {
      * (gru, whose n block differs) */
     const real *dA_h = cell->recurrent_bias_apart ? lb->gates_h : dA;
     be->gemm(be, 1, 0, H, G * H, BS, 1, lb->hs, H, dA_h, G * H, 0, lb->dW_h, G * H);
-    if (l == 0 && D == 0) { /* one-hot: dW_x[x] += dA rows */
+    const int folded = l == 0 && m->folded;
+    if (folded) { /* dP: dA's rows added up by token; dW_x = E^T dP, db_x its column sums */
+        be->zero(be, m->proj, (size_t)V * G * H * sizeof(real));
+        be->embedding_backward(be, m->proj, dA, m->x_dev, BS, G * H);
+        be->gemm(be, 1, 0, D, G * H, V, 1, m->embedding, D, m->proj, G * H, 0, lb->dW_x, G * H);
+        be->col_sum(be, lb->db_x, m->proj, V, G * H);
+    } else if (l == 0 && D == 0) { /* one-hot: dW_x[x] += dA rows */
         be->zero(be, lb->dW_x, (size_t)din * G * H * sizeof(real));
         be->embedding_backward(be, lb->dW_x, dA, m->x_dev, BS, G * H);
     } else {
         be->gemm(be, 1, 0, din, G * H, BS, 1, in, din, dA, G * H, 0, lb->dW_x, G * H);
     }
-    be->col_sum(be, lb->db_x, dA, BS, G * H);
+    if (!folded) be->col_sum(be, lb->db_x, dA, BS, G * H);
     if (cell->recurrent_bias_apart)
         be->col_sum(be, lb->db_h, dA_h, BS, G * H);
     else
         be->copy(be, lb->db_h, lb->db_x, (size_t)G * H * sizeof(real));
     if (ready) ready(ctx, lb->dW_x, (size_t)din * G * H + (size_t)H * G * H + 2 * (size_t)G * H);
     if (l == 0 && D == 0) return; /* one-hot input: nothing below to differentiate */
+    if (folded) { /* dE = dP W_x^T */
+        be->gemm(be, 0, 1, V, D, G * H, 1, m->proj, G * H, lb->W_x, G * H, 0, m->d_embedding, D);
+        return;
+    }
     real *din_grad = l == 0 ? m->dx_embed : m->layers[l - 1].dhs;
     be->gemm(be, 0, 1, BS, din, G * H, 1, dA, G * H, lb->W_x, G * H, 0, din_grad, din);
 }
@@ -337,8 +364,10 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
     be->gemm(be, 0, 1, BS, H, V, 1, dlogits, V, m->W_dec, V, 0, top->dhs, H);
     for (int l = L - 1; l >= 0; l--) layer_backward(m, l, ready, ctx);
     if (D == 0) return;
-    be->zero(be, m->d_embedding, (size_t)V * D * sizeof(real));
-    be->embedding_backward(be, m->d_embedding, m->dx_embed, m->x_dev, BS, D);
+    if (!m->folded) {
+        be->zero(be, m->d_embedding, (size_t)V * D * sizeof(real));
+        be->embedding_backward(be, m->d_embedding, m->dx_embed, m->x_dev, BS, D);
+    }
     if (ready) ready(ctx, m->d_embedding, (size_t)V * D);
 }
 
