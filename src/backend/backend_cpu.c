@@ -602,6 +602,23 @@ static int seq_threads(int B, int H) {
     return n < 1 ? 1 : n;
 }
 
+/* cpu_pack_b over the pool: each thread a share of the panels */
+typedef struct PackArgs {
+    int K, N, ldb, transpose, tile_n;
+    const real *B;
+    real *Bp;
+} PackArgs;
+
+static void pack_task(void *ctx, int tid, int nthreads) {
+    const PackArgs *a = ctx;
+    const int panels = (a->N + a->tile_n - 1) / a->tile_n;
+    const int p0 = (int)((int64_t)panels * tid / nthreads), p1 = (int)((int64_t)panels * (tid + 1) / nthreads);
+    if (p1 <= p0) return;
+    const int n0 = p0 * a->tile_n, n1 = p1 * a->tile_n < a->N ? p1 * a->tile_n : a->N;
+    cpu_pack_b(a->K, n1 - n0, a->B + (a->transpose ? (size_t)n0 * a->ldb : (size_t)n0), a->ldb, a->transpose,
+               a->tile_n, a->Bp + (size_t)p0 * a->K * a->tile_n);
+}
+
 /* W_h [H, G*H] packed for the kernels (transposed for the backward), in the backend's scratch;
  * NULL when there is no memory for it, and the recurrence then uses W_h as it is. */
 static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, int transpose) {
@@ -613,7 +630,9 @@ static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, in
         im->scratch = grown;
         im->scratch_len = n;
     }
-    cpu_pack_b(K, N, W_h, G * H, transpose, im->k->tile_n, im->scratch);
+    PackArgs a = {.K = K, .N = N, .ldb = G * H, .transpose = transpose, .tile_n = im->k->tile_n, .B = W_h,
+                  .Bp = im->scratch};
+    pool_run(im->pool, (double)K * N >= 65536 ? im->threads : 1, pack_task, &a);
     return im->scratch;
 }
 
