@@ -319,6 +319,47 @@ int main(void) {
                     free(C3b);
                 }
     }
+    /* the products crnn's kernel takes from OpenBLAS (A as it is, alpha 1, beta 0 or 1, whole
+     * panels of columns, enough rows): against a double sum, and bit for bit the same on 1 and 3
+     * threads, since each element is summed over k in order whatever the split; by rows and by
+     * columns, op(B) packed from B and from B^T, strides beyond the minimum */
+    {
+        const int shapes[2][3] = {{300, 128, 70}, {260, 384, 33}};
+        for (int sh = 0; sh < 2; sh++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int beta = 0; beta < 2; beta++) {
+                    const int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+                    const int lda = K + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
+                    const size_t na = (size_t)M * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+                    float *A = malloc(na * sizeof *A), *Bm = malloc(nb * sizeof *Bm), *C0 = malloc(nc * sizeof *C0),
+                          *C1 = malloc(nc * sizeof *C1), *C3 = malloc(nc * sizeof *C3);
+                    for (size_t i = 0; i < na; i++) A[i] = rnd();
+                    for (size_t i = 0; i < nb; i++) Bm[i] = rnd();
+                    for (size_t i = 0; i < nc; i++) C0[i] = rnd();
+                    memcpy(C1, C0, nc * sizeof *C1);
+                    memcpy(C3, C0, nc * sizeof *C3);
+                    one->gemm(one, 0, tb, M, N, K, 1, A, lda, Bm, ldb, (float)beta, C1, ldc);
+                    three->gemm(three, 0, tb, M, N, K, 1, A, lda, Bm, ldb, (float)beta, C3, ldc);
+                    double worst = 0; /* |a|, |b|, |c| <= 1 */
+                    for (int m = 0; m < M; m++)
+                        for (int n = 0; n < N; n++) {
+                            double want = beta ? C0[(size_t)m * ldc + n] : 0;
+                            for (int k = 0; k < K; k++)
+                                want += (double)A[(size_t)m * lda + k] * Bm[tb ? (size_t)n * ldb + k : (size_t)k * ldb + n];
+                            double d = fabs(C1[(size_t)m * ldc + n] - want);
+                            if (d > worst) worst = d;
+                        }
+                    if (!(worst <= 1e-6 * K))
+                        FAIL("gemm %dx%dx%d (trans 0%d, beta %d) is %.3g from the double sum", M, N, K, tb, beta, worst);
+                    if (memcmp(C1, C3, nc * sizeof *C1) != 0)
+                        FAIL("gemm %dx%dx%d (trans 0%d, beta %d) on 3 threads differs from 1 thread", M, N, K, tb, beta);
+                    free(A);
+                    free(Bm);
+                    free(C0);
+                    free(C1);
+                    free(C3);
+                }
+    }
     /* without memory for the packed weights, the recurrences run on W_h as it is (OpenBLAS,
      * one thread) and agree with the packed kernels up to summation order */
     Backend *nomem = backend_cpu_create(2, &err);

@@ -225,6 +225,39 @@ static void cpu_zero(Backend *be, void *dst, size_t bytes) {
     if (bytes) memset(dst, 0, bytes);
 }
 
+/* cpu_pack_b over the pool: each thread a share of the panels */
+typedef struct PackArgs {
+    int K, N, ldb, transpose, tile_n;
+    const real *B;
+    real *Bp;
+} PackArgs;
+
+static void pack_task(void *ctx, int tid, int nthreads) {
+    const PackArgs *a = ctx;
+    const int panels = (a->N + a->tile_n - 1) / a->tile_n;
+    const int p0 = (int)((int64_t)panels * tid / nthreads), p1 = (int)((int64_t)panels * (tid + 1) / nthreads);
+    if (p1 <= p0) return;
+    const int n0 = p0 * a->tile_n, n1 = p1 * a->tile_n < a->N ? p1 * a->tile_n : a->N;
+    cpu_pack_b(a->K, n1 - n0, a->B + (a->transpose ? (size_t)n0 * a->ldb : (size_t)n0), a->ldb, a->transpose,
+               a->tile_n, a->Bp + (size_t)p0 * a->K * a->tile_n);
+}
+
+/* B [K, N] (transpose: B^T of B [N, K]) packed for the kernels over the pool, in the backend's
+ * scratch (its contents not kept between calls); NULL when there is no memory for it. */
+static const real *pack_b(CpuImpl *im, int K, int N, const real *B, int ldb, int transpose) {
+    size_t n = cpu_packed_size(K, N, im->k->tile_n);
+    if (im->scratch_len < n) {
+        real *grown = realloc(im->scratch, n * sizeof *grown);
+        if (!grown) return NULL;
+        im->scratch = grown;
+        im->scratch_len = n;
+    }
+    PackArgs a = {.K = K, .N = N, .ldb = ldb, .transpose = transpose, .tile_n = im->k->tile_n, .B = B,
+                  .Bp = im->scratch};
+    pool_run(im->pool, (double)K * N >= 65536 ? im->threads : 1, pack_task, &a);
+    return im->scratch;
+}
+
 /* A product over the pool: each thread one block of C's rows (or, when C is wider than tall,
  * of its columns), whole multiples of 64, through OpenBLAS on one thread. */
 typedef struct GemmArgs {
@@ -255,6 +288,47 @@ static void gemm_task(void *ctx, int tid, int nthreads) {
     else /* columns u0..u1 of op(B) and of C */
         GEMM(CblasRowMajor, ta, tb, g->M, u1 - u0, g->K, g->alpha, g->A, g->lda,
              g->B + (g->trans_b ? (size_t)u0 * g->ldb : (size_t)u0), g->ldb, g->beta, g->C + u0, g->ldc);
+}
+
+/* A product with A as it is (not transposed) on crnn's kernel: op(B) packed once (pack_b), then
+ * gemm_task's blocks of rows or columns, each walked in chunks of rows (~256 KB of A) that stay
+ * in L2 while every panel passes over them. OpenBLAS packs A as well, and on Zen 4 runs these
+ * shapes a few percent slower than the kernel (NOTES.md). */
+typedef struct PackedArgs {
+    const GemmArgs *g;
+    const CpuKernels *k;
+    const real *Bp;
+} PackedArgs;
+
+static void packed_gemm_task(void *ctx, int tid, int nthreads) {
+    const PackedArgs *a = ctx;
+    const GemmArgs *g = a->g;
+    int u0, u1;
+    if (!gemm_share(g, tid, nthreads, &u0, &u1)) return;
+    const int r0 = g->by_rows ? u0 : 0, r1 = g->by_rows ? u1 : g->M;
+    const int c0 = g->by_rows ? 0 : u0, c1 = g->by_rows ? g->N : u1;
+    if (g->beta == 0)
+        for (int m = r0; m < r1; m++) memset(g->C + (size_t)m * g->ldc + c0, 0, (size_t)(c1 - c0) * sizeof *g->C);
+    int chunk = (65536 / g->K) / 60 * 60;
+    if (chunk < 60) chunk = 60;
+    const real *Bp = a->Bp + (size_t)(c0 / a->k->tile_n) * g->K * a->k->tile_n;
+    for (int m = r0; m < r1; m += chunk)
+        a->k->gemm_acc(r1 - m < chunk ? r1 - m : chunk, c1 - c0, g->K, g->A + (size_t)m * g->lda, g->lda, Bp,
+                       g->C + (size_t)m * g->ldc + c0, g->ldc);
+}
+
+/* C = A op(B) (beta 0) or C += A op(B) (beta 1) on the kernel; 0, or -1 when the product is not
+ * one for it (A transposed, another alpha or beta, a partial panel of columns, too few rows to
+ * repay the packing) or there is no memory to pack B: OpenBLAS then. */
+static int gemm_packed(CpuImpl *im, GemmArgs *g, int threads) {
+    const int tn = im->k->tile_n;
+    if (g->trans_a || g->alpha != 1 || (g->beta != 0 && g->beta != 1) || g->N % tn || g->M < 4 * tn)
+        return -1;
+    const real *Bp = pack_b(im, g->K, g->N, g->B, g->ldb, g->trans_b);
+    if (!Bp) return -1;
+    PackedArgs a = {.g = g, .k = im->k, .Bp = Bp};
+    pool_run(im->pool, threads, packed_gemm_task, &a);
+    return 0;
 }
 
 #ifndef CRNN_DOUBLE
@@ -336,6 +410,7 @@ static void cpu_gemm(Backend *be, int trans_a, int trans_b, int M, int N, int K,
 #ifndef CRNN_DOUBLE
     if (im->bf16 && alpha == 1 && (beta == 0 || beta == 1) && gemm_bf16(im, &g, threads) == 0) return;
 #endif
+    if (gemm_packed(im, &g, threads) == 0) return;
     pool_run(im->pool, threads, gemm_task, &g);
 }
 
@@ -602,38 +677,10 @@ static int seq_threads(int B, int H) {
     return n < 1 ? 1 : n;
 }
 
-/* cpu_pack_b over the pool: each thread a share of the panels */
-typedef struct PackArgs {
-    int K, N, ldb, transpose, tile_n;
-    const real *B;
-    real *Bp;
-} PackArgs;
-
-static void pack_task(void *ctx, int tid, int nthreads) {
-    const PackArgs *a = ctx;
-    const int panels = (a->N + a->tile_n - 1) / a->tile_n;
-    const int p0 = (int)((int64_t)panels * tid / nthreads), p1 = (int)((int64_t)panels * (tid + 1) / nthreads);
-    if (p1 <= p0) return;
-    const int n0 = p0 * a->tile_n, n1 = p1 * a->tile_n < a->N ? p1 * a->tile_n : a->N;
-    cpu_pack_b(a->K, n1 - n0, a->B + (a->transpose ? (size_t)n0 * a->ldb : (size_t)n0), a->ldb, a->transpose,
-               a->tile_n, a->Bp + (size_t)p0 * a->K * a->tile_n);
-}
-
 /* W_h [H, G*H] packed for the kernels (transposed for the backward), in the backend's scratch;
  * NULL when there is no memory for it, and the recurrence then uses W_h as it is. */
 static const real *packed_weights(CpuImpl *im, const real *W_h, int H, int G, int transpose) {
-    int K = transpose ? G * H : H, N = transpose ? H : G * H;
-    size_t n = cpu_packed_size(K, N, im->k->tile_n);
-    if (im->scratch_len < n) {
-        real *grown = realloc(im->scratch, n * sizeof *grown);
-        if (!grown) return NULL;
-        im->scratch = grown;
-        im->scratch_len = n;
-    }
-    PackArgs a = {.K = K, .N = N, .ldb = G * H, .transpose = transpose, .tile_n = im->k->tile_n, .B = W_h,
-                  .Bp = im->scratch};
-    pool_run(im->pool, (double)K * N >= 65536 ? im->threads : 1, pack_task, &a);
-    return im->scratch;
+    return pack_b(im, transpose ? G * H : H, transpose ? H : G * H, W_h, G * H, transpose);
 }
 
 #ifndef CRNN_DOUBLE
