@@ -360,6 +360,25 @@ int main(void) {
                     free(C3);
                 }
     }
+    /* sumsq: within double rounding of a long double sum, and the same on 1 and 3 threads (its
+     * blocks' sums are added in order whoever computed them); sizes around its block of 4096 */
+    {
+        const size_t sizes[] = {0, 1, 7, 4095, 4096, 4097, 3 * 4096 + 5, 200003};
+        for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+            const size_t n = sizes[t];
+            float *x = malloc((n ? n : 1) * sizeof *x);
+            long double want = 0;
+            for (size_t i = 0; i < n; i++) {
+                x[i] = rnd();
+                want += (long double)x[i] * x[i];
+            }
+            const double s1 = one->sumsq(one, x, n), s3 = three->sumsq(three, x, n);
+            if (!(fabsl((long double)s1 - want) <= 1e-13L * (want + 1e-300L)))
+                FAIL("sumsq of %zu elements: %.17g, want %.17Lg", n, s1, want);
+            if (s1 != s3) FAIL("sumsq of %zu elements: %.17g on 1 thread, %.17g on 3", n, s1, s3);
+            free(x);
+        }
+    }
     /* without memory for the packed weights, the recurrences run on W_h as it is (OpenBLAS,
      * one thread) and agree with the packed kernels up to summation order */
     Backend *nomem = backend_cpu_create(2, &err);

@@ -818,10 +818,48 @@ static void cpu_clamp(Backend *be, real *g, size_t n, real c) {
     pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, clamp_range, &e);
 }
 
+/* sumsq in blocks of SUMSQ_BLOCK elements, each summed in 8 lanes (so that it vectorises
+ * without reassociating anything) and the lanes added in a fixed order; the blocks' sums are
+ * added in order. So the result does not depend on the threads that computed the blocks. */
+enum { SUMSQ_BLOCK = 1 << 12 };
+
+static double sumsq_block(const real *restrict x, size_t n) {
+    double lane[8] = {0};
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) lane[j] += (double)x[k + j] * x[k + j];
+    for (int j = 0; k < n; k++, j++) lane[j] += (double)x[k] * x[k];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+typedef struct SumsqArgs {
+    const real *x;
+    size_t n;
+    double *sums; /* one a block */
+} SumsqArgs;
+
+static void sumsq_blocks(void *ctx, size_t b0, size_t b1) {
+    const SumsqArgs *a = ctx;
+    for (size_t b = b0; b < b1; b++) {
+        const size_t k0 = b * SUMSQ_BLOCK, k1 = k0 + SUMSQ_BLOCK < a->n ? k0 + SUMSQ_BLOCK : a->n;
+        a->sums[b] = sumsq_block(a->x + k0, k1 - k0);
+    }
+}
+
 static double cpu_sumsq(Backend *be, const real *x, size_t n) {
-    (void)be;
+    const size_t blocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
     double s = 0;
-    for (size_t k = 0; k < n; k++) s += (double)x[k] * x[k];
+    SumsqArgs a = {.x = x, .n = n, .sums = blocks > 1 ? malloc(blocks * sizeof(double)) : NULL};
+    if (!a.sums) { /* one block, or no memory for the blocks' sums: the same sums, one thread */
+        for (size_t b = 0; b < blocks; b++) {
+            const size_t k0 = b * SUMSQ_BLOCK;
+            s += sumsq_block(x + k0, n - k0 < SUMSQ_BLOCK ? n - k0 : SUMSQ_BLOCK);
+        }
+        return s;
+    }
+    pool_for(impl_of(be), blocks, 2, sumsq_blocks, &a);
+    for (size_t b = 0; b < blocks; b++) s += a.sums[b];
+    free(a.sums);
     return s;
 }
 
