@@ -269,11 +269,14 @@ __global__ void scale_kernel(float *g, size_t n, float factor) {
     for (size_t k = global_index(); k < n; k += global_stride()) g[k] = __fmul_rn(g[k], factor);
 }
 
+/* the gradient as clamp_kernel leaves it, when c > 0 */
+__device__ float clamped_grad(float g, float c) { return c > 0 ? (g > c ? c : (g < -c ? -c : g)) : g; }
+
 __global__ void adam_kernel(float *x, const float *g, float *m, float *v, size_t n, float b1, float b2,
-                            float eps, float step) {
+                            float eps, float step, float clamp) {
     const float c1 = __fsub_rn(1.0f, b1), c2 = __fsub_rn(1.0f, b2);
     for (size_t k = global_index(); k < n; k += global_stride()) {
-        const float gk = g[k];
+        const float gk = clamped_grad(g[k], clamp);
         const float mk = __fadd_rn(__fmul_rn(b1, m[k]), __fmul_rn(c1, gk));
         const float vk = __fadd_rn(__fmul_rn(b2, v[k]), __fmul_rn(__fmul_rn(c2, gk), gk));
         m[k] = mk;
@@ -282,10 +285,11 @@ __global__ void adam_kernel(float *x, const float *g, float *m, float *v, size_t
     }
 }
 
-__global__ void rmsprop_kernel(float *x, const float *g, float *v, size_t n, float alpha, float lr, float eps) {
+__global__ void rmsprop_kernel(float *x, const float *g, float *v, size_t n, float alpha, float lr, float eps,
+                               float clamp) {
     const float c = __fsub_rn(1.0f, alpha);
     for (size_t k = global_index(); k < n; k += global_stride()) {
-        const float gk = g[k];
+        const float gk = clamped_grad(g[k], clamp);
         const float vk = __fadd_rn(__fmul_rn(alpha, v[k]), __fmul_rn(__fmul_rn(c, gk), gk));
         v[k] = vk;
         x[k] = __fsub_rn(x[k], __fdiv_rn(__fmul_rn(lr, gk), __fadd_rn(__fsqrt_rn(vk), eps)));
@@ -435,15 +439,15 @@ cudaError_t cuk_scale(cudaStream_t s, float *g, size_t n, float factor) {
 }
 
 cudaError_t cuk_adam(cudaStream_t s, float *x, const float *g, float *m, float *v, size_t n, float b1, float b2,
-                     float eps, float step) {
+                     float eps, float step, float clamp) {
     if (n == 0) return cudaSuccess;
-    CUK_LAUNCH(adam_kernel, grid_for(n), kThreads, 0, s)(x, g, m, v, n, b1, b2, eps, step);
+    CUK_LAUNCH(adam_kernel, grid_for(n), kThreads, 0, s)(x, g, m, v, n, b1, b2, eps, step, clamp);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_rmsprop(cudaStream_t s, float *x, const float *g, float *v, size_t n, float alpha, float lr,
-                        float eps) {
+                        float eps, float clamp) {
     if (n == 0) return cudaSuccess;
-    CUK_LAUNCH(rmsprop_kernel, grid_for(n), kThreads, 0, s)(x, g, v, n, alpha, lr, eps);
+    CUK_LAUNCH(rmsprop_kernel, grid_for(n), kThreads, 0, s)(x, g, v, n, alpha, lr, eps, clamp);
     return cudaGetLastError();
 }

@@ -56,10 +56,11 @@ cudaError_t cuk_sumsq(cudaStream_t s, const float *x, size_t n, double *partials
 cudaError_t cuk_clamp(cudaStream_t s, float *g, size_t n, float c);
 cudaError_t cuk_scale(cudaStream_t s, float *g, size_t n, float factor);
 /* The optimizers with the CPU backend's float operations in its order, none fused
- * (step = lr sqrt(1 - b2^t) / (1 - b1^t), computed in double on the host as the CPU does). */
+ * (step = lr sqrt(1 - b2^t) / (1 - b1^t), computed in double on the host as the CPU does);
+ * clamp > 0: each gradient clamped to [-clamp, clamp] first, as cuk_clamp does. */
 cudaError_t cuk_adam(cudaStream_t s, float *x, const float *g, float *m, float *v, size_t n, float b1,
-                     float b2, float eps, float step);
+                     float b2, float eps, float step, float clamp);
 cudaError_t cuk_rmsprop(cudaStream_t s, float *x, const float *g, float *v, size_t n, float alpha,
-                        float lr, float eps);
+                        float lr, float eps, float clamp);
 
 #endif

@@ -1,5 +1,6 @@
 /* Clipping and Adam over flat buffers against direct formulas. */
 #include <math.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "check.h"
@@ -41,7 +42,7 @@ int main(void) {
     real x[N] = {0}, xr[N] = {0};
     double m[N] = {0}, v[N] = {0};
     for (int t = 1; t <= 2; t++) {
-        optim_step(&o, x, g);
+        optim_step(&o, x, g, 0);
         for (int k = 0; k < N; k++) {
             m[k] = 0.9 * m[k] + 0.1 * g[k];
             v[k] = 0.999 * v[k] + 0.001 * (double)g[k] * g[k];
@@ -56,7 +57,7 @@ int main(void) {
     CHECK(o.m == NULL, "rmsprop keeps only v");
     for (int k = 0; k < N; k++) x[k] = xr[k] = 0, v[k] = 0;
     for (int t = 1; t <= 2; t++) {
-        optim_step(&o, x, g);
+        optim_step(&o, x, g, 0);
         for (int k = 0; k < N; k++) {
             v[k] = 0.95 * v[k] + 0.05 * (double)g[k] * g[k];
             xr[k] -= (real)(0.01 * g[k] / (sqrt(v[k]) + 1e-8));
@@ -64,6 +65,27 @@ int main(void) {
     }
     for (int k = 0; k < N; k++) CHECK(fabs(x[k] - xr[k]) < 1e-6, "rmsprop");
     optim_destroy(&o);
+    /* the clamp in the optimizer's pass: the same update, bit for bit, as clamping g first; g
+     * itself untouched (-grad_clip's elementwise clamp, train.c) */
+    for (int opt = 0; opt < 2; opt++) {
+        Optimizer a, b;
+        if (optim_create(&a, be, opt ? "rmsprop" : "adam", N, 0.01, 0.95, &err) ||
+            optim_create(&b, be, opt ? "rmsprop" : "adam", N, 0.01, 0.95, &err))
+            return 1;
+        real xa[N] = {0}, xb[N] = {0}, gc[N];
+        for (int t = 1; t <= 3; t++) {
+            for (int k = 0; k < N; k++) gc[k] = g[k];
+            optim_clip(be, gc, N, 1.0, 0);
+            optim_step(&a, xa, gc, 0);
+            optim_step(&b, xb, g, 1.0);
+        }
+        for (int k = 0; k < N; k++) CHECK(xa[k] == xb[k], "%s: the fused clamp differs at %d", opt ? "rmsprop" : "adam", k);
+        CHECK(memcmp(a.v, b.v, sizeof(real) * N) == 0, "the fused clamp's v differs");
+        real g0[N] = {3, -4, 0.5f, 12, -0.25f, 0, 2};
+        CHECK(memcmp(g, g0, sizeof g) == 0, "the fused clamp wrote g");
+        optim_destroy(&a);
+        optim_destroy(&b);
+    }
     CHECK(optim_create(&o, be, "sgd", N, 0.01, 0.95, &err) != 0, "an unknown optimizer is refused");
     backend_destroy(be);
     return check_exit("test_optim");

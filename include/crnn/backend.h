@@ -124,13 +124,15 @@ struct Backend {
     void (*scale)(Backend *be, real *g, size_t n, real s);
     /* Adam as torch/optim (and torch-rnn) does it, bias-corrected:
      * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-     * x -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps). t counts from 1. */
+     * x -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps). t counts from 1.
+     * clamp > 0: each g is first clamped to [-clamp, clamp] as clamp() does (torch-rnn's
+     * -grad_clip), in the same pass; g itself is left as it is. */
     void (*adam)(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr,
-                 double b1, double b2, double eps, int64_t t);
+                 double b1, double b2, double eps, int64_t t, real clamp);
     /* RMSprop as char-rnn (torch/optim) does it: v = alpha v + (1-alpha) g^2;
-     * x -= lr * g / (sqrt(v) + eps). */
+     * x -= lr * g / (sqrt(v) + eps). clamp as adam's. */
     void (*rmsprop)(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
-                    double alpha, double eps);
+                    double alpha, double eps, real clamp);
 
     /* Sets the precision of every later product (a single row's, as sampling does, may stay
      * float32); 0, or -1 with err filled when the backend has no such precision. NULL: float32

@@ -24,8 +24,9 @@ typedef struct Optimizer {
 int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double learning_rate,
                  double decay_rate, CrnnError *err);
 void optim_destroy(Optimizer *o);
-/* One update of params from grads. */
-void optim_step(Optimizer *o, real *params, const real *grads);
+/* One update of params from grads; clamp > 0 clamps each gradient to [-clamp, clamp] first, in
+ * the same pass (optim_clip's by_norm 0, without a pass of its own; grads are left as they are). */
+void optim_step(Optimizer *o, real *params, const real *grads, double clamp);
 /* Gradient clipping; clip <= 0 leaves the gradient alone. by_norm 0: each element clamped to
  * [-clip, clip] (torch-rnn, char-rnn); 1: the whole gradient scaled down to norm clip when its
  * norm is larger. */

@@ -804,6 +804,7 @@ typedef struct ElemArgs {
     real *x, *m, *v, *g;
     const real *cg;
     real a, b, c, d;
+    real clamp; /* the optimizers' gradient clamp, 0 for none */
 } ElemArgs;
 
 static void clamp_range(void *ctx, size_t k0, size_t k1) {
@@ -874,39 +875,63 @@ static void cpu_scale(Backend *be, real *g, size_t n, real s) {
     pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, scale_range, &e);
 }
 
-static void adam_range(void *ctx, size_t k0, size_t k1) {
-    const ElemArgs *e = ctx;
+/* g clamped to [-c, c] as clamp_range does, when clamped (a constant after inlining) */
+static inline real clamped_grad(real g, real c, int clamped) {
+    return clamped ? (g > c ? c : (g < -c ? -c : g)) : g;
+}
+
+static inline __attribute__((always_inline)) void adam_loop(const ElemArgs *e, size_t k0, size_t k1,
+                                                            int clamped) {
     real *restrict x = e->x, *restrict m = e->m, *restrict v = e->v;
     const real *restrict g = e->cg;
-    const real rb1 = e->a, rb2 = e->b, reps = e->c, rstep = e->d;
+    const real rb1 = e->a, rb2 = e->b, reps = e->c, rstep = e->d, c = e->clamp;
     for (size_t k = k0; k < k1; k++) {
-        m[k] = rb1 * m[k] + (1 - rb1) * g[k];
-        v[k] = rb2 * v[k] + (1 - rb2) * g[k] * g[k];
+        const real gk = clamped_grad(g[k], c, clamped);
+        m[k] = rb1 * m[k] + (1 - rb1) * gk;
+        v[k] = rb2 * v[k] + (1 - rb2) * gk * gk;
         x[k] -= rstep * m[k] / (SQRT(v[k]) + reps);
     }
 }
 
+static void adam_range(void *ctx, size_t k0, size_t k1) {
+    const ElemArgs *e = ctx;
+    if (e->clamp > 0)
+        adam_loop(e, k0, k1, 1);
+    else
+        adam_loop(e, k0, k1, 0);
+}
+
 static void cpu_adam(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr,
-                     double b1, double b2, double eps, int64_t t) {
+                     double b1, double b2, double eps, int64_t t, real clamp) {
     double step = lr * sqrt(1 - pow(b2, (double)t)) / (1 - pow(b1, (double)t));
-    ElemArgs e = {.x = x, .m = m, .v = v, .cg = g, .a = (real)b1, .b = (real)b2, .c = (real)eps, .d = (real)step};
+    ElemArgs e = {.x = x, .m = m, .v = v, .cg = g, .a = (real)b1, .b = (real)b2, .c = (real)eps, .d = (real)step,
+                  .clamp = clamp};
     pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, adam_range, &e);
+}
+
+static inline __attribute__((always_inline)) void rmsprop_loop(const ElemArgs *e, size_t k0, size_t k1,
+                                                               int clamped) {
+    real *restrict x = e->x, *restrict v = e->v;
+    const real *restrict g = e->cg;
+    const real ra = e->a, rlr = e->b, reps = e->c, c = e->clamp;
+    for (size_t k = k0; k < k1; k++) {
+        const real gk = clamped_grad(g[k], c, clamped);
+        v[k] = ra * v[k] + (1 - ra) * gk * gk;
+        x[k] -= rlr * gk / (SQRT(v[k]) + reps);
+    }
 }
 
 static void rmsprop_range(void *ctx, size_t k0, size_t k1) {
     const ElemArgs *e = ctx;
-    real *restrict x = e->x, *restrict v = e->v;
-    const real *restrict g = e->cg;
-    const real ra = e->a, rlr = e->b, reps = e->c;
-    for (size_t k = k0; k < k1; k++) {
-        v[k] = ra * v[k] + (1 - ra) * g[k] * g[k];
-        x[k] -= rlr * g[k] / (SQRT(v[k]) + reps);
-    }
+    if (e->clamp > 0)
+        rmsprop_loop(e, k0, k1, 1);
+    else
+        rmsprop_loop(e, k0, k1, 0);
 }
 
 static void cpu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double lr,
-                        double alpha, double eps) {
-    ElemArgs e = {.x = x, .v = v, .cg = g, .a = (real)alpha, .b = (real)lr, .c = (real)eps};
+                        double alpha, double eps, real clamp) {
+    ElemArgs e = {.x = x, .v = v, .cg = g, .a = (real)alpha, .b = (real)lr, .c = (real)eps, .clamp = clamp};
     pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, rmsprop_range, &e);
 }
 

@@ -447,16 +447,17 @@ void cu_scale(Backend *be, real *g, size_t n, real s) {
 }
 
 void cu_adam(Backend *be, real *x, const real *g, real *m, real *v, size_t n, double lr, double b1, double b2,
-             double eps, int64_t t) {
+             double eps, int64_t t, real clamp) {
     CudaImpl *im = impl_of(be);
     /* the CPU backend's bias-corrected step, in double, then rounded to float */
     const double step = lr * sqrt(1 - pow(b2, (double)t)) / (1 - pow(b1, (double)t));
-    CUDA_OK(im, cuk_adam(im->stream, x, g, m, v, n, (float)b1, (float)b2, (float)eps, (float)step));
+    CUDA_OK(im, cuk_adam(im->stream, x, g, m, v, n, (float)b1, (float)b2, (float)eps, (float)step, clamp));
 }
 
-void cu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double lr, double alpha, double eps) {
+void cu_rmsprop(Backend *be, real *x, const real *g, real *v, size_t n, double lr, double alpha, double eps,
+                real clamp) {
     CudaImpl *im = impl_of(be);
-    CUDA_OK(im, cuk_rmsprop(im->stream, x, g, v, n, (float)alpha, (float)lr, (float)eps));
+    CUDA_OK(im, cuk_rmsprop(im->stream, x, g, v, n, (float)alpha, (float)lr, (float)eps, clamp));
 }
 
 int cu_status(Backend *be, CrnnError *err) {

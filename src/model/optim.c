@@ -38,13 +38,14 @@ void optim_destroy(Optimizer *o) {
     memset(o, 0, sizeof *o);
 }
 
-void optim_step(Optimizer *o, real *params, const real *grads) {
+void optim_step(Optimizer *o, real *params, const real *grads, double clamp) {
+    const real c = clamp > 0 ? (real)clamp : 0;
     o->step++;
     if (!o->m)
-        o->be->rmsprop(o->be, params, grads, o->v, o->n, o->learning_rate, o->decay_rate, o->eps);
+        o->be->rmsprop(o->be, params, grads, o->v, o->n, o->learning_rate, o->decay_rate, o->eps, c);
     else
         o->be->adam(o->be, params, grads, o->m, o->v, o->n, o->learning_rate, o->beta1, o->beta2,
-                    o->eps, o->step);
+                    o->eps, o->step, c);
 }
 
 void optim_clip(Backend *be, real *grads, size_t n, double clip, int by_norm) {

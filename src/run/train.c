@@ -249,8 +249,10 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
                          train_nonfinite_name(loss_mean), r->iteration, r->last_checkpoint[0] ? "the last good checkpoint is " : "",
                          r->last_checkpoint, r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
     lp->grad_norm = lp->at_print ? sqrt(r->be->sumsq(r->be, r->model.grads, r->model.num_params)) : 0;
-    optim_clip(r->be, r->model.grads, r->model.num_params, r->s.grad_clip, r->s.clip_norm);
-    optim_step(&r->opt, r->model.params, r->model.grads);
+    /* -grad_clip by norm scales the gradient first; torch-rnn's elementwise clamp goes into the
+     * optimizer's pass */
+    if (r->s.clip_norm) optim_clip(r->be, r->model.grads, r->model.num_params, r->s.grad_clip, 1);
+    optim_step(&r->opt, r->model.params, r->model.grads, r->s.clip_norm ? 0 : r->s.grad_clip);
     double t1 = crnn_now_seconds();
     lp->step_time_total += t1 - t0;
     lp->window_time[0] += (t_backward - t_io) + (t1 - t_comm); /* compute */
