@@ -4,8 +4,9 @@
 # that train on a corpus take it from CRNN_CORPUS only (corpus); cpu_train.sh's oneDNN peer,
 # benchmarks/onednn_peer.c, built and run tiny, its output and gradients against PyTorch's
 # (onednn_peer; skipped where libdnnl-dev is not installed), and cpu_train.sh itself with a tiny
-# model (cpu_train_small). The cases that run mpirun hold the "mpi" lock.
-foreach(case fit validate project report scaling_local big_corpus_small corpus onednn_peer cpu_train_small)
+# model (cpu_train_small); benchmarks/gemm_kernel.c built and its products checked against
+# OpenBLAS on small shapes (gemm_kernel). The cases that run mpirun hold the "mpi" lock.
+foreach(case fit validate project report scaling_local big_corpus_small corpus onednn_peer cpu_train_small gemm_kernel)
   add_test(NAME benchmarks_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_benchmarks.py ${case})
   set_tests_properties(benchmarks_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 300)
 endforeach()

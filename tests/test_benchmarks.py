@@ -493,10 +493,34 @@ def case_time_to_quality(d):
     assert "time_to_quality.sh: no corpus: set CRNN_CORPUS" in out, out
 
 
+def case_gemm_kernel(d):
+    """benchmarks/gemm_kernel.c (the kernel alone against OpenBLAS): built with warnings as errors,
+    each mode's RESULT line on small shapes with a partial K block, a tile's remainder rows and
+    two panels; the kernel's products within float rounding of OpenBLAS's"""
+    exe = os.path.join(d, "gemm_kernel")
+    rc, out, err = harness.run([os.environ.get("CC", "cc"), "-O3", "-fno-trapping-math", "-march=native", "-Wall",
+                                "-Wextra", "-Werror", "-I" + os.path.join(BENCH, "..", "kernels"),
+                                "-I" + os.path.join(BENCH, "..", "include"), "-DK_BLOCK=64",
+                                os.path.join(BENCH, "gemm_kernel.c"), "-o", exe, "-lopenblas", "-lm"])
+    assert rc == 0, f"building gemm_kernel.c failed:\n{out}\n{err}"
+    for mode in ("step", "nn", "nt", "tn"):
+        rc, out, err = harness.run([exe, mode, "23", "150", "128"])
+        assert rc == 0, f"gemm_kernel {mode}: exit {rc}\n{out}\n{err}"
+        f = result_fields(out)
+        assert f["mode"] == mode and f["M"] == "23" and f["K"] == "150" and f["N"] == "128", out
+        if mode == "step":
+            assert float(f["gflops"]) > 0, out
+        else:
+            assert float(f["kernel_gflops"]) > 0 and float(f["openblas_gflops"]) > 0, out
+            assert float(f["max_rel_diff"]) <= 1e-5, f"gemm_kernel {mode}: the kernel differs from OpenBLAS: {out}"
+    rc, out, err = harness.run([exe, "nn", "10", "10", "10"])
+    assert rc == 2 and "multiple of" in err, (rc, out, err)
+
+
 CASES = {"fit": case_fit, "validate": case_validate, "project": case_project, "report": case_report,
          "scaling_local": case_scaling_local, "big_corpus_small": case_big_corpus_small, "corpus": case_corpus,
          "onednn_peer": case_onednn_peer, "cpu_train_small": case_cpu_train_small,
-         "time_to_quality": case_time_to_quality}
+         "time_to_quality": case_time_to_quality, "gemm_kernel": case_gemm_kernel}
 
 
 def main():
