@@ -290,6 +290,23 @@ static void gemm_task(void *ctx, int tid, int nthreads) {
              g->B + (g->trans_b ? (size_t)u0 * g->ldb : (size_t)u0), g->ldb, g->beta, g->C + u0, g->ldc);
 }
 
+/* Thread tid's part of a product on crnn's kernels: gemm_share's block as rows [r0, r1) and
+ * columns [c0, c1) of C, zeroed there when beta is 0, and the chunk of rows to walk at a time
+ * (about 256 KB of A's rows of `words` 4-byte elements, in whole 5- and 6-row tiles); 0 when
+ * the thread has no block. */
+static int kernel_share(const GemmArgs *g, int tid, int nthreads, int words, int *r0, int *r1, int *c0, int *c1,
+                        int *chunk) {
+    int u0, u1;
+    if (!gemm_share(g, tid, nthreads, &u0, &u1)) return 0;
+    *r0 = g->by_rows ? u0 : 0, *r1 = g->by_rows ? u1 : g->M;
+    *c0 = g->by_rows ? 0 : u0, *c1 = g->by_rows ? g->N : u1;
+    if (g->beta == 0)
+        for (int m = *r0; m < *r1; m++) memset(g->C + (size_t)m * g->ldc + *c0, 0, (size_t)(*c1 - *c0) * sizeof *g->C);
+    *chunk = (65536 / words) / 60 * 60;
+    if (*chunk < 60) *chunk = 60;
+    return 1;
+}
+
 /* A product with A as it is (not transposed) on crnn's kernel: op(B) packed once (pack_b), then
  * gemm_task's blocks of rows or columns, each walked in chunks of rows (~256 KB of A) that stay
  * in L2 while every panel passes over them. OpenBLAS packs A as well, and on Zen 4 runs these
@@ -303,14 +320,8 @@ typedef struct PackedArgs {
 static void packed_gemm_task(void *ctx, int tid, int nthreads) {
     const PackedArgs *a = ctx;
     const GemmArgs *g = a->g;
-    int u0, u1;
-    if (!gemm_share(g, tid, nthreads, &u0, &u1)) return;
-    const int r0 = g->by_rows ? u0 : 0, r1 = g->by_rows ? u1 : g->M;
-    const int c0 = g->by_rows ? 0 : u0, c1 = g->by_rows ? g->N : u1;
-    if (g->beta == 0)
-        for (int m = r0; m < r1; m++) memset(g->C + (size_t)m * g->ldc + c0, 0, (size_t)(c1 - c0) * sizeof *g->C);
-    int chunk = (65536 / g->K) / 60 * 60;
-    if (chunk < 60) chunk = 60;
+    int r0, r1, c0, c1, chunk;
+    if (!kernel_share(g, tid, nthreads, g->K, &r0, &r1, &c0, &c1, &chunk)) return;
     const real *Bp = a->Bp + (size_t)(c0 / a->k->tile_n) * g->K * a->k->tile_n;
     for (int m = r0; m < r1; m += chunk)
         a->k->gemm_acc(r1 - m < chunk ? r1 - m : chunk, c1 - c0, g->K, g->A + (size_t)m * g->lda, g->lda, Bp,
@@ -362,14 +373,8 @@ static void bf16_pack_task(void *ctx, int tid, int n) {
 static void bf16_gemm_task(void *ctx, int tid, int nthreads) {
     const Bf16Args *a = ctx;
     const GemmArgs *g = a->g;
-    int u0, u1;
-    if (!gemm_share(g, tid, nthreads, &u0, &u1)) return;
-    const int r0 = g->by_rows ? u0 : 0, r1 = g->by_rows ? u1 : g->M;
-    const int c0 = g->by_rows ? 0 : u0, c1 = g->by_rows ? g->N : u1;
-    if (g->beta == 0)
-        for (int m = r0; m < r1; m++) memset(g->C + (size_t)m * g->ldc + c0, 0, (size_t)(c1 - c0) * sizeof *g->C);
-    int chunk = (65536 / a->KP) / 60 * 60;
-    if (chunk < 60) chunk = 60;
+    int r0, r1, c0, c1, chunk;
+    if (!kernel_share(g, tid, nthreads, a->KP, &r0, &r1, &c0, &c1, &chunk)) return;
     const uint32_t *Bp = a->Bp + (size_t)(c0 / a->k->tile_n) * a->KP * a->k->tile_n;
     for (int m = r0; m < r1; m += chunk)
         a->k->gemm_acc_bf16(r1 - m < chunk ? r1 - m : chunk, c1 - c0, a->KP, a->Ap + (size_t)m * a->KP, a->KP, Bp,
