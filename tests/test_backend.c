@@ -27,6 +27,13 @@ static float rnd(void) {
     return (float)(2 * rng_uniform(&k) - 1);
 }
 
+/* n values of rnd() in a new buffer */
+static float *random_floats(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; p && i < n; i++) p[i] = rnd();
+    return p;
+}
+
 static void check_gemm(const CpuKernels *k, int M, int N, int K) {
     float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N),
           *C = malloc(sizeof(float) * M * N);
@@ -291,11 +298,8 @@ int main(void) {
                     const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
                     const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb,
                                  nc = (size_t)M * ldc;
-                    float *A = malloc(na * sizeof *A), *Bm = malloc(nb * sizeof *Bm), *C1 = malloc(nc * sizeof *C1),
+                    float *A = random_floats(na), *Bm = random_floats(nb), *C1 = random_floats(nc),
                           *C3 = malloc(nc * sizeof *C3), *C3b = malloc(nc * sizeof *C3b);
-                    for (size_t i = 0; i < na; i++) A[i] = rnd();
-                    for (size_t i = 0; i < nb; i++) Bm[i] = rnd();
-                    for (size_t i = 0; i < nc; i++) C1[i] = rnd();
                     memcpy(C3, C1, nc * sizeof *C3);
                     memcpy(C3b, C1, nc * sizeof *C3b);
                     one->gemm(one, ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 0.5f, C1, ldc);
@@ -331,11 +335,8 @@ int main(void) {
                     const int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
                     const int lda = K + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
                     const size_t na = (size_t)M * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
-                    float *A = malloc(na * sizeof *A), *Bm = malloc(nb * sizeof *Bm), *C0 = malloc(nc * sizeof *C0),
+                    float *A = random_floats(na), *Bm = random_floats(nb), *C0 = random_floats(nc),
                           *C1 = malloc(nc * sizeof *C1), *C3 = malloc(nc * sizeof *C3);
-                    for (size_t i = 0; i < na; i++) A[i] = rnd();
-                    for (size_t i = 0; i < nb; i++) Bm[i] = rnd();
-                    for (size_t i = 0; i < nc; i++) C0[i] = rnd();
                     memcpy(C1, C0, nc * sizeof *C1);
                     memcpy(C3, C0, nc * sizeof *C3);
                     one->gemm(one, 0, tb, M, N, K, 1, A, lda, Bm, ldb, (float)beta, C1, ldc);
@@ -361,17 +362,15 @@ int main(void) {
                 }
     }
     /* sumsq: within double rounding of a long double sum, and the same on 1 and 3 threads (its
-     * blocks' sums are added in order whoever computed them); sizes around its block of 4096 */
+     * blocks' sums are added in order whoever computed them); sizes around its block of 4096
+     * and its groups of 256 blocks */
     {
-        const size_t sizes[] = {0, 1, 7, 4095, 4096, 4097, 3 * 4096 + 5, 200003};
+        const size_t sizes[] = {0, 1, 7, 4095, 4096, 4097, 3 * 4096 + 5, 200003, 256 * 4096, 2 * 256 * 4096 + 5};
         for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
             const size_t n = sizes[t];
-            float *x = malloc((n ? n : 1) * sizeof *x);
+            float *x = random_floats(n);
             long double want = 0;
-            for (size_t i = 0; i < n; i++) {
-                x[i] = rnd();
-                want += (long double)x[i] * x[i];
-            }
+            for (size_t i = 0; i < n; i++) want += (long double)x[i] * x[i];
             const double s1 = one->sumsq(one, x, n), s3 = three->sumsq(three, x, n);
             if (!(fabsl((long double)s1 - want) <= 1e-13L * (want + 1e-300L)))
                 FAIL("sumsq of %zu elements: %.17g, want %.17Lg", n, s1, want);

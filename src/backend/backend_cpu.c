@@ -232,12 +232,20 @@ typedef struct PackArgs {
     real *Bp;
 } PackArgs;
 
+/* Thread tid's share of the panels of tile_n columns of a packed B with N columns: panels from
+ * *p0, columns [*n0, *n1); 0 when it has none. */
+static int panel_share(int N, int tile_n, int tid, int nthreads, int *p0, int *n0, int *n1) {
+    const int panels = (N + tile_n - 1) / tile_n;
+    const int p1 = (int)((int64_t)panels * (tid + 1) / nthreads);
+    *p0 = (int)((int64_t)panels * tid / nthreads);
+    *n0 = *p0 * tile_n, *n1 = p1 * tile_n < N ? p1 * tile_n : N;
+    return p1 > *p0;
+}
+
 static void pack_task(void *ctx, int tid, int nthreads) {
     const PackArgs *a = ctx;
-    const int panels = (a->N + a->tile_n - 1) / a->tile_n;
-    const int p0 = (int)((int64_t)panels * tid / nthreads), p1 = (int)((int64_t)panels * (tid + 1) / nthreads);
-    if (p1 <= p0) return;
-    const int n0 = p0 * a->tile_n, n1 = p1 * a->tile_n < a->N ? p1 * a->tile_n : a->N;
+    int p0, n0, n1;
+    if (!panel_share(a->N, a->tile_n, tid, nthreads, &p0, &n0, &n1)) return;
     cpu_pack_b(a->K, n1 - n0, a->B + (a->transpose ? (size_t)n0 * a->ldb : (size_t)n0), a->ldb, a->transpose,
                a->tile_n, a->Bp + (size_t)p0 * a->K * a->tile_n);
 }
@@ -355,14 +363,13 @@ typedef struct Bf16Args {
 static void bf16_pack_task(void *ctx, int tid, int n) {
     const Bf16Args *a = ctx;
     const GemmArgs *g = a->g;
-    const int tn = a->k->tile_n, panels = (g->N + tn - 1) / tn;
+    const int tn = a->k->tile_n;
     const int m0 = (int)((int64_t)g->M * tid / n), m1 = (int)((int64_t)g->M * (tid + 1) / n);
     if (m1 > m0)
         a->k->pairs_bf16(m1 - m0, g->K, g->A + (g->trans_a ? (size_t)m0 : (size_t)m0 * g->lda), g->lda,
                          g->trans_a, a->Ap + (size_t)m0 * a->KP, a->KP);
-    const int p0 = (int)((int64_t)panels * tid / n), p1 = (int)((int64_t)panels * (tid + 1) / n);
-    if (p1 > p0) {
-        const int n0 = p0 * tn, n1 = p1 * tn < g->N ? p1 * tn : g->N;
+    int p0, n0, n1;
+    if (panel_share(g->N, tn, tid, n, &p0, &n0, &n1)) {
         a->k->pack_b_bf16(g->K, n1 - n0, g->B + (g->trans_b ? (size_t)n0 * g->ldb : (size_t)n0), g->ldb,
                           g->trans_b, a->Bp + (size_t)p0 * a->KP * tn);
     }
@@ -812,11 +819,17 @@ typedef struct ElemArgs {
     real clamp; /* the optimizers' gradient clamp, 0 for none */
 } ElemArgs;
 
+/* g clamped to [-c, c] (a NaN stays a NaN), when clamped (a constant after inlining): the clamp
+ * pass's and the optimizers' */
+static inline real clamped_grad(real g, real c, int clamped) {
+    return clamped ? (g > c ? c : (g < -c ? -c : g)) : g;
+}
+
 static void clamp_range(void *ctx, size_t k0, size_t k1) {
     const ElemArgs *e = ctx;
     const real c = e->a;
     real *restrict g = e->g;
-    for (size_t k = k0; k < k1; k++) g[k] = g[k] > c ? c : (g[k] < -c ? -c : g[k]);
+    for (size_t k = k0; k < k1; k++) g[k] = clamped_grad(g[k], c, 1);
 }
 
 static void cpu_clamp(Backend *be, real *g, size_t n, real c) {
@@ -852,20 +865,17 @@ static void sumsq_blocks(void *ctx, size_t b0, size_t b1) {
     }
 }
 
+/* the blocks a group at a time, so that their sums fit on the stack */
 static double cpu_sumsq(Backend *be, const real *x, size_t n) {
-    const size_t blocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
-    double s = 0;
-    SumsqArgs a = {.x = x, .n = n, .sums = blocks > 1 ? malloc(blocks * sizeof(double)) : NULL};
-    if (!a.sums) { /* one block, or no memory for the blocks' sums: the same sums, one thread */
-        for (size_t b = 0; b < blocks; b++) {
-            const size_t k0 = b * SUMSQ_BLOCK;
-            s += sumsq_block(x + k0, n - k0 < SUMSQ_BLOCK ? n - k0 : SUMSQ_BLOCK);
-        }
-        return s;
+    enum { GROUP = 256 };
+    double sums[GROUP], s = 0;
+    for (size_t k0 = 0; k0 < n; k0 += (size_t)GROUP * SUMSQ_BLOCK) {
+        SumsqArgs a = {.x = x + k0, .n = n - k0 < (size_t)GROUP * SUMSQ_BLOCK ? n - k0 : (size_t)GROUP * SUMSQ_BLOCK,
+                       .sums = sums};
+        const size_t blocks = (a.n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
+        pool_for(impl_of(be), blocks, 2, sumsq_blocks, &a);
+        for (size_t b = 0; b < blocks; b++) s += sums[b];
     }
-    pool_for(impl_of(be), blocks, 2, sumsq_blocks, &a);
-    for (size_t b = 0; b < blocks; b++) s += a.sums[b];
-    free(a.sums);
     return s;
 }
 
@@ -878,11 +888,6 @@ static void scale_range(void *ctx, size_t k0, size_t k1) {
 static void cpu_scale(Backend *be, real *g, size_t n, real s) {
     ElemArgs e = {.g = g, .a = s};
     pool_for(impl_of(be), n, ELEMENTS_PER_THREAD, scale_range, &e);
-}
-
-/* g clamped to [-c, c] as clamp_range does, when clamped (a constant after inlining) */
-static inline real clamped_grad(real g, real c, int clamped) {
-    return clamped ? (g > c ? c : (g < -c ? -c : g)) : g;
 }
 
 static inline __attribute__((always_inline)) void adam_loop(const ElemArgs *e, size_t k0, size_t k1,
