@@ -52,7 +52,7 @@ static float *filled(size_t n, int mod) {
     return p;
 }
 
-/* B [K, N] (transpose: B^T of B [N, K]) in the kernel's panels (cpu_pack_b's layout) */
+/* B [K, N] (transpose: B^T of B [N, K]) in the kernel's panels (pack_b's layout) */
 static void pack(int K, int N, const float *B, int transpose, float *Bp) {
     for (int n0 = 0; n0 < N; n0 += TILE_N)
         for (int k = 0; k < K; k++)

@@ -36,42 +36,6 @@ size_t cpu_packed_size(int K, int N, int tile_n) {
     return (size_t)((N + tile_n - 1) / tile_n) * K * tile_n;
 }
 
-void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n, real *Bp) {
-    enum { KB = 16 }; /* the transpose's blocks: KB reals of each of the panel's rows of B */
-    for (int n0 = 0; n0 < N; n0 += tile_n) {
-        real *panel = Bp + (size_t)(n0 / tile_n) * K * tile_n;
-        int w = N - n0 < tile_n ? N - n0 : tile_n;
-        if (!transpose) {
-            for (int k = 0; k < K; k++) {
-                real *row = panel + (size_t)k * tile_n;
-                memcpy(row, B + (size_t)k * ldb + n0, (size_t)w * sizeof *row);
-                for (int j = w; j < tile_n; j++) row[j] = 0;
-            }
-            continue;
-        }
-        /* B's rows n0.. lie ldb apart, often a power of two, so that walking them a column at a
-         * time sets every read against the same few L1 sets: move blocks of KB x KB instead, KB
-         * consecutive reals of each row (one cache line for float) read into a block that is
-         * written out as KB rows of the panel (2x512's W_h^T: 2.9 -> 0.8-1.1 ms) */
-        for (int k0 = 0; k0 < K; k0 += KB) {
-            const int kb = K - k0 < KB ? K - k0 : KB;
-            real *dst = panel + (size_t)k0 * tile_n;
-            for (int j0 = 0; j0 < w; j0 += KB) {
-                const int jb = w - j0 < KB ? w - j0 : KB;
-                real t[KB][KB];
-                for (int j = 0; j < jb; j++) {
-                    const real *src = B + (size_t)(n0 + j0 + j) * ldb + k0;
-                    for (int k = 0; k < kb; k++) t[k][j] = src[k];
-                }
-                for (int k = 0; k < kb; k++)
-                    for (int j = 0; j < jb; j++) dst[(size_t)k * tile_n + j0 + j] = t[k][j];
-            }
-            for (int k = 0; k < kb; k++)
-                for (int j = w; j < tile_n; j++) dst[(size_t)k * tile_n + j] = 0;
-        }
-    }
-}
-
 size_t cpu_packed_bf16_size(int K, int N, int tile_n) {
     return (size_t)((N + tile_n - 1) / tile_n) * ((K + 1) / 2) * tile_n;
 }

@@ -13,9 +13,12 @@ typedef struct CpuKernels {
     int tile_n;      /* panel width of packed B */
     /* C[M,N] += A[M,K] B[K,N], row-major: the small products of one recurrence step, which
      * OpenBLAS would serialise across threads (its single-threaded calls take a global lock).
-     * B comes packed (cpu_pack_b): panel p holds columns p*tile_n.. as K rows of tile_n, the
+     * B comes packed (pack_b): panel p holds columns p*tile_n.. as K rows of tile_n, the
      * last panel zero-padded, so each panel is one contiguous read. */
     void (*gemm_acc)(int M, int N, int K, const real *A, int lda, const real *Bp, real *C, int ldc);
+    /* Packs B [K, N] (row stride ldb), or with transpose set B^T where B is [N, K], into Bp
+     * (cpu_packed_size reals) for gemm_acc. */
+    void (*pack_b)(int K, int N, const real *B, int ldb, int transpose, real *Bp);
     /* The same product in bf16 with float32 sums (-precision bf16; NULL in the double build): A
      * as bf16 pairs [M, KP] (pairs_bf16, row stride lda words), B packed by
      * pack_b_bf16, KP = ceil(K / 2) pairs of k. */
@@ -68,8 +71,6 @@ const CpuKernels *cpu_kernels_select(void);
 
 /* Elements of a packed [K, N] matrix for panels of tile_n columns. */
 size_t cpu_packed_size(int K, int N, int tile_n);
-/* Packs B [K, N] (row stride ldb), or with transpose set packs B^T where B is [N, K], into Bp. */
-void cpu_pack_b(int K, int N, const real *B, int ldb, int transpose, int tile_n, real *Bp);
 
 /* Words of a bf16-packed [K, N] matrix (pack_b_bf16) for panels of tile_n columns. */
 size_t cpu_packed_bf16_size(int K, int N, int tile_n);

@@ -45,21 +45,30 @@ static void check_gemm(const CpuKernels *k, int M, int N, int K) {
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++)
             for (int q = 0; q < K; q++) ref[m * N + n] += (double)A[m * K + q] * B[q * N + n];
-    cpu_pack_b(K, N, B, N, 0, k->tile_n, Bp);
+    k->pack_b(K, N, B, N, 0, Bp);
     k->gemm_acc(M, N, K, A, K, Bp, C, N);
     double err = 0, norm = 0;
     for (int i = 0; i < M * N; i++) err += (C[i] - ref[i]) * (C[i] - ref[i]), norm += ref[i] * ref[i];
     if (!(sqrt(err / norm) < 1e-6)) {
         FAIL("%s gemm_acc %dx%dx%d: relative error %.3g", k->isa, M, N, K, sqrt(err / norm));
     }
-    /* the transposed packing gives the same product */
-    float *Bt = malloc(sizeof(float) * K * N);
+    /* both packings against the layout element by element: panel p holds columns p*tile_n..
+     * as K rows of tile_n, the last panel zero-padded; transposed, from B^T */
+    const size_t packed = cpu_packed_size(K, N, k->tile_n);
+    float *Bt = malloc(sizeof(float) * K * N), *Bp2 = malloc(sizeof(float) * packed);
     for (int q = 0; q < K; q++)
         for (int n = 0; n < N; n++) Bt[n * K + q] = B[q * N + n];
-    float *Bp2 = calloc(cpu_packed_size(K, N, k->tile_n), sizeof(float));
-    cpu_pack_b(K, N, Bt, K, 1, k->tile_n, Bp2);
-    if (memcmp(Bp, Bp2, sizeof(float) * cpu_packed_size(K, N, k->tile_n)) != 0) {
-        FAIL("cpu_pack_b: the transposed packing differs");
+    for (int transpose = 0; transpose < 2; transpose++) {
+        memset(Bp2, 0xff, sizeof(float) * packed); /* NaNs where pack_b writes nothing */
+        k->pack_b(K, N, transpose ? Bt : B, transpose ? K : N, transpose, Bp2);
+        size_t wrong = 0;
+        for (size_t i = 0; i < packed; i++) {
+            const int j = (int)(i % (size_t)k->tile_n), q = (int)(i / (size_t)k->tile_n % (size_t)K),
+                      n = (int)(i / ((size_t)k->tile_n * (size_t)K)) * k->tile_n + j;
+            const float want = n < N ? B[q * N + n] : 0.0f;
+            if (memcmp(&Bp2[i], &want, sizeof want) != 0) wrong++;
+        }
+        if (wrong) FAIL("%s pack_b %dx%d%s: %zu of %zu reals out of place", k->isa, K, N, transpose ? " transposed" : "", wrong, packed);
     }
     free(A), free(B), free(C), free(Bp), free(Bp2), free(Bt), free(ref);
 }
@@ -238,6 +247,7 @@ int main(void) {
         check_gemm(sets[s], 1, 64, 5);
         check_gemm(sets[s], 23, 192, 150); /* K blocks with a partial last one; 4..6-row tails */
         check_gemm(sets[s], 2, 64, 64);
+        check_gemm(sets[s], 5, 112, 40); /* a last panel of whole 16-column blocks, K % 16 != 0 */
         check_cell(sets[s]);
         check_gru_rnn_cells(sets[s]);
         check_dropout_row(sets[s]);
