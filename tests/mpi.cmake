@@ -1,5 +1,5 @@
 # Data-parallel training under mpirun (Open MPI; root needs OMPI_ALLOW_RUN_AS_ROOT, set in CRNN_TEST_ENV).
-foreach(case np2_vs_np1 resume sigusr1 sigkill validation_shared)
+foreach(case np2_vs_np1 shared_memory shared_timeout resume sigusr1 sigkill validation_shared)
   add_test(NAME mpi_${case} COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_mpi.py ${case})
   set_tests_properties(mpi_${case} PROPERTIES ENVIRONMENT "${CRNN_TEST_ENV}" TIMEOUT 600 RESOURCE_LOCK mpi)
 endforeach()

@@ -54,6 +54,45 @@ def case_np2_vs_np1(c):
         assert len(re.findall(r"^crnn-train: lstm", two, re.M)) == 1, two
 
 
+def case_shared_memory(c):
+    """-allreduce shared (auto's choice here, one node, the CPU): the ranks' parameters, moments
+    and gradients in memory they all map, each rank averaging and updating its part. The same
+    arithmetic as the allreduce at P = 2 (a sum of two is the same either way round): the same
+    losses, parameters and moments to the bit; at P = 3 (parts that do not divide evenly) the
+    one-rank run's up to summation order; norm clipping and RMSprop through their parts."""
+    common = ("-max_iters", 30, "-checkpoint_every", 0, "-seq_length", 16, "-print_every", 1)
+    for name, extra in (("adam", ()), ("rmsprop", ("-optimizer", "rmsprop", "-learning_rate", 0.01)),
+                        ("norm", ("-grad_clip", 0.5, "-grad_clip_mode", "norm"))):
+        runs = {}
+        for allreduce in ("shared", "overlap", "auto"):
+            out = must(mpi(2, c.train_args(f"{name}_{allreduce}", *common, *extra, "-batch_size", 25, "-allreduce", allreduce)))
+            said = out.count("share one copy of the parameters")
+            assert said == (allreduce != "overlap"), f"{allreduce}: said {said} times that the ranks share:\n{out}"
+            runs[allreduce] = (losses(out), h5py.File(os.path.join(c.dir, f"{name}_{allreduce}_30.h5"), "r"))
+        (ls, fs), (lo, fo), (la, fa) = runs["shared"], runs["overlap"], runs["auto"]
+        assert len(ls) == 30 and la == ls, f"{name}: auto is not shared here:\n{ls}\n{la}"
+        exact = name != "norm"  # the norm's sum of parts differs from one sum in the last bits
+        for k in ("optim/v", "optim/m", *("params/" + n for n in params_of(os.path.join(c.dir, f"{name}_shared_30.h5")))):
+            if k not in fs:
+                continue
+            a, b = fs[k][()], fo[k][()]
+            if exact:
+                assert np.array_equal(a, b), f"{name}: {k} differs between shared and overlap"
+            else:
+                assert np.max(np.abs(a - b)) <= 1e-5 * max(1e-3, float(np.max(np.abs(b)))), f"{name}: {k}"
+        assert (ls == lo) if exact else close(ls, lo, 1e-5), f"{name}: losses differ:\n{ls}\n{lo}"
+        for f in (fs, fo, fa):
+            f.close()
+    # three ranks, parts of uneven length, against one rank with all 48 streams
+    three = must(mpi(3, c.train_args("three", *common, "-batch_size", 16, "-allreduce", "shared")))
+    one = must(c.train_args("one", *common, "-batch_size", 48))
+    assert close(losses(three), losses(one), 1e-5), f"{losses(one)}\n{losses(three)}"
+    err = norm_rel(params_of(os.path.join(c.dir, "three_30.h5")), params_of(os.path.join(c.dir, "one_30.h5")))
+    assert err < 1e-5, f"3 ranks sharing against 1: parameters differ by {err:.3g} in norm"
+    # shared asked for where there is nothing to share: one process trains as it would
+    assert losses(must(c.train_args("single", *common, "-batch_size", 48, "-allreduce", "shared"))) == losses(one)
+
+
 def case_resume(c):
     # 2 x 25 streams, 20 batches an epoch: the 40 iterations cross epoch ends and decays;
     # with dropout, whose masks a resumed run must draw as the straight one did
@@ -97,13 +136,8 @@ def case_sigkill(c):
             line = p.stdout.readline()
         assert line.startswith("wrote"), line
         # kill rank 1: the crnn-train process that is not rank 0's (its parent is mpirun)
-        pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "crnn-train"], capture_output=True, text=True).stdout.split()
-        assert len(pids) == 2, pids
-        ranks = {}
-        for pid in pids:
-            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
-            r = [e for e in env if e.startswith(b"OMPI_COMM_WORLD_RANK=")]
-            ranks[int(r[0].split(b"=")[1])] = int(pid)
+        ranks = rank_pids(p)
+        assert len(ranks) == 2, ranks
         t0 = time.time()
         os.kill(ranks[1], signal.SIGKILL)
         out, err = p.communicate(timeout=60)
@@ -118,6 +152,44 @@ def case_sigkill(c):
     # the last checkpoint is intact and the run resumes from it
     out = must(mpi(2, c.train_args("kill", "-resume", "auto", "-max_iters", 12, "-seq_length", 16, "-batch_size", 4)))
     assert "resuming from" in out, out
+
+
+def rank_pids(p):
+    """{rank: pid} of the crnn-train processes that mpirun p started."""
+    pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "crnn-train"], capture_output=True, text=True).stdout.split()
+    ranks = {}
+    for pid in pids:
+        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        r = [e for e in env if e.startswith(b"OMPI_COMM_WORLD_RANK=")]
+        ranks[int(r[0].split(b"=")[1])] = int(pid)
+    return ranks
+
+
+def case_shared_timeout(c):
+    """A rank that stops answering under -allreduce shared: the others wait at most -comm_timeout
+    at the step's barrier, say so, and end the job."""
+    cmd = mpi(2, c.train_args("stall", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1,
+                              "-seq_length", 16, "-batch_size", 4, "-allreduce", "shared", "-comm_timeout", 3))
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, line = time.time() + 60, ""
+        while "i = 5 /" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        assert "i = 5 /" in line, line
+        ranks = rank_pids(p)
+        assert len(ranks) == 2, ranks
+        t0 = time.time()
+        os.kill(ranks[1], signal.SIGSTOP)
+        out, err = p.communicate(timeout=60)
+        took = time.time() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0
+    assert took < 3 + 20, f"the job took {took:.1f} s to end"
+    assert re.search(r"rank 0 of 2 on \S+: waited 3 s \(-comm_timeout\) for the other ranks in [a-z' ]+ at iteration \d+",
+                     err), err
+    assert not subprocess.run(["pgrep", "-f", os.path.join(c.dir, "stall")], capture_output=True).stdout, "a rank is left"
 
 
 def case_dataset_shards(c):

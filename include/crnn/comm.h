@@ -47,6 +47,15 @@ struct Comm {
     /* bytes from root to every rank. */
     int (*broadcast)(Comm *c, void *buf, size_t bytes, int root, CrnnError *err);
     int (*barrier)(Comm *c, CrnnError *err);
+    /* -allreduce shared: `bytes` of memory that every rank of the job maps, where all of them
+     * run on one node (a collective; once per Comm), zero-filled once every rank has passed a
+     * node_barrier. NULL where they do not, or the memory could not be had (err says why; the
+     * ranks agree through comm_all_ok before that barrier); the function itself is NULL where
+     * the Comm never has such memory (one process, NCCL). */
+    void *(*node_shared)(Comm *c, size_t bytes, CrnnError *err);
+    /* Every rank is here and sees what the others wrote to node_shared memory before they came
+     * (timed like the step's collectives). */
+    int (*node_barrier)(Comm *c, CrnnError *err);
     void (*destroy)(Comm *c);
     /* Ends the whole job now with exit status `code`, without waiting for any rank (MPI_Abort;
      * ncclCommAbort first on GPUs); for a rank that cannot finish cleanly. Does not return. */

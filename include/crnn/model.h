@@ -40,6 +40,7 @@ typedef struct Model {
     int num_tensors;
     ParamTensor tensors[CRNN_MAX_TENSORS];
     real *params, *grads;   /* flat, in backend memory */
+    int lent;               /* params and grads are the caller's (model_create_lent) */
     real *embedding, *d_embedding; /* NULL when one-hot (D = 0) */
     real *W_dec, *b_dec, *dW_dec, *db_dec;
     LayerBuffers layers[CRNN_MAX_LAYERS];
@@ -62,6 +63,11 @@ typedef struct Model {
 /* Allocates buffers for batches up to max_B x max_S. Parameters start at zero. */
 int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int max_S,
                  CrnnError *err);
+/* The same with the flat parameters and gradients in the caller's memory (num_params reals each,
+ * as model_layout counts them; a CPU backend's host memory), which model_destroy leaves alone:
+ * -allreduce shared's, where the ranks of a node hold one copy of the parameters. */
+int model_create_lent(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int max_S, real *params,
+                      real *grads, CrnnError *err);
 void model_destroy(Model *m);
 
 /* torch-rnn's initialisation from the counter-based generator keyed by seed. Returns -1, the

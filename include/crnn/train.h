@@ -45,7 +45,8 @@ typedef struct TrainSettings {
     int learning_rate_given; /* -learning_rate given: it replaces a resumed checkpoint's */
     int quiet, reset_iterations;
     int clip_norm;           /* -grad_clip_mode norm */
-    int overlap;             /* -allreduce overlap */
+    int overlap;             /* -allreduce overlap (or auto, where the memory is not shared) */
+    int shared;              /* -allreduce shared: 2; auto: 1 (shared where it can be); else 0 */
     Precision precision;     /* -precision: the products' (backend.h) */
     double comm_timeout;     /* seconds; 0: wait for ever */
     int64_t val_max_batches; /* 0: the whole validation split */

@@ -58,6 +58,7 @@ typedef struct Progress {
 
 typedef struct MpiImpl {
     MPI_Comm world, node;
+    MPI_Win shared;            /* node_shared's window (MPI_WIN_NULL: none), locked for all */
     int mpit;                  /* we called MPI_T_init_thread */
     int algo_ctl;              /* algo_handle writes libnbc's iallreduce algorithm per call */
     int algo;                  /* the algorithm last written (-1: none yet) */
@@ -347,6 +348,46 @@ static int mpi_barrier(Comm *c, CrnnError *err) {
     return wait_request(c, &req, "a barrier", err);
 }
 
+/* One window for the whole job, its memory on local rank 0 and mapped by the others (MPI-3
+ * shared memory), under a passive-target epoch for good: the ranks read and write it directly,
+ * and node_barrier orders those accesses (MPI_Win_sync on each side of a barrier, the unified
+ * memory model's way). */
+static void *mpi_node_shared(Comm *c, size_t bytes, CrnnError *err) {
+    MpiImpl *m = impl(c);
+    if (c->local_size != c->size || m->shared != MPI_WIN_NULL || bytes == 0) return NULL;
+    void *base = NULL;
+    MPI_Aint size = 0;
+    int disp = 0;
+    int rc = MPI_Win_allocate_shared(c->local_rank == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL, m->node, &base,
+                                     &m->shared);
+    if (rc == MPI_SUCCESS) rc = MPI_Win_shared_query(m->shared, 0, &size, &disp, &base);
+    if (rc == MPI_SUCCESS && (size_t)size < bytes) rc = MPI_ERR_NO_MEM;
+    if (rc == MPI_SUCCESS) rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->shared);
+    if (rc != MPI_SUCCESS) {
+        char text[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, text, &len);
+        text[len] = '\0';
+        if (m->shared != MPI_WIN_NULL) MPI_Win_free(&m->shared);
+        crnn_fail(err, "rank %d of %d on %s: no shared memory of %zu bytes for the node's ranks: %s", c->rank, c->size,
+                  c->host, bytes, text);
+        return NULL;
+    }
+    if (c->local_rank == 0) memset(base, 0, bytes);
+    return base;
+}
+
+static int mpi_node_barrier(Comm *c, CrnnError *err) {
+    MpiImpl *m = impl(c);
+    if (m->shared != MPI_WIN_NULL) MPI_Win_sync(m->shared);
+    MPI_Request req;
+    int rc = MPI_Ibarrier(m->node, &req);
+    if (rc != MPI_SUCCESS) return mpi_fail(c, rc, "a barrier", err);
+    if (wait_request(c, &req, "a barrier", err)) return -1;
+    if (m->shared != MPI_WIN_NULL) MPI_Win_sync(m->shared);
+    return 0;
+}
+
 static void mpi_abort(Comm *c, int code) {
     fflush(stdout);
     fflush(stderr);
@@ -359,6 +400,10 @@ static void mpi_destroy(Comm *c) {
     MpiImpl *m = impl(c);
     if (m) {
         progress_stop(m);
+        if (m->shared != MPI_WIN_NULL) {
+            MPI_Win_unlock_all(m->shared);
+            MPI_Win_free(&m->shared);
+        }
         pthread_mutex_destroy(&m->prog.mu);
         pthread_cond_destroy(&m->prog.work);
         pthread_cond_destroy(&m->prog.idle);
@@ -390,6 +435,7 @@ Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     pthread_cond_init(&m->prog.idle, NULL);
     if (gethostname(c->host, sizeof c->host - 1) != 0) snprintf(c->host, sizeof c->host, "?");
     m->node = MPI_COMM_NULL;
+    m->shared = MPI_WIN_NULL;
     int inited = 0;
     MPI_Initialized(&inited);
 #ifdef OPEN_MPI
@@ -444,6 +490,8 @@ Comm *comm_mpi_create(int *argc, char ***argv, CrnnError *err) {
     c->broadcast = mpi_broadcast;
     c->gather = mpi_gather;
     c->barrier = mpi_barrier;
+    c->node_shared = mpi_node_shared;
+    c->node_barrier = mpi_node_barrier;
     c->destroy = mpi_destroy;
     c->abort = mpi_abort;
     return c;

@@ -51,6 +51,11 @@ static void alloc_layer(Model *m, LayerBuffers *lb, int *failed) {
 
 int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int max_S,
                  CrnnError *err) {
+    return model_create_lent(m, cfg, be, max_B, max_S, NULL, NULL, err);
+}
+
+int model_create_lent(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int max_S, real *params,
+                      real *grads, CrnnError *err) {
     memset(m, 0, sizeof *m);
     if (model_config_check(cfg, err)) return -1;
     if (max_B < 1 || max_S < 1) return crnn_fail(err, "batch %d x %d is empty", max_B, max_S);
@@ -65,8 +70,9 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
     const int V = cfg->V, D = cfg->D;
     const size_t BS = (size_t)max_B * max_S;
     int failed = 0;
-    m->params = alloc_reals(m, m->num_params, &failed);
-    m->grads = alloc_reals(m, m->num_params, &failed);
+    m->lent = params != NULL;
+    m->params = m->lent ? params : alloc_reals(m, m->num_params, &failed);
+    m->grads = m->lent ? grads : alloc_reals(m, m->num_params, &failed);
     if (failed) {
         const size_t n = m->num_params; /* model_destroy clears m */
         model_destroy(m);
@@ -111,8 +117,10 @@ int model_create(Model *m, const ModelConfig *cfg, Backend *be, int max_B, int m
 void model_destroy(Model *m) {
     Backend *be = m->be;
     if (!be) return;
-    be->free(be, m->params);
-    be->free(be, m->grads);
+    if (!m->lent) {
+        be->free(be, m->params);
+        be->free(be, m->grads);
+    }
     for (int l = 0; l < m->cfg.L && l < CRNN_MAX_LAYERS; l++) {
         LayerBuffers *lb = &m->layers[l];
         be->free(be, lb->hs);

@@ -7,6 +7,11 @@
 
 int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double learning_rate,
                  double decay_rate, CrnnError *err) {
+    return optim_create_lent(o, be, name, n, learning_rate, decay_rate, NULL, NULL, err);
+}
+
+int optim_create_lent(Optimizer *o, Backend *be, const char *name, size_t n, double learning_rate,
+                      double decay_rate, real *m, real *v, CrnnError *err) {
     memset(o, 0, sizeof *o);
     int rmsprop = strcmp(name, "rmsprop") == 0;
     if (strcmp(name, "adam") != 0 && !rmsprop)
@@ -21,8 +26,9 @@ int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double l
     o->decay_rate = decay_rate;
     o->n = n;
     o->be = be;
-    o->m = rmsprop ? NULL : be->alloc(be, n * sizeof(real));
-    o->v = be->alloc(be, n * sizeof(real));
+    o->lent = v != NULL;
+    o->m = rmsprop ? NULL : o->lent ? m : be->alloc(be, n * sizeof(real));
+    o->v = o->lent ? v : be->alloc(be, n * sizeof(real));
     if ((!rmsprop && !o->m) || !o->v) {
         optim_destroy(o);
         return crnn_fail_nomem(err, "out of memory for the optimizer's moments (%zu parameters)", n);
@@ -31,7 +37,7 @@ int optim_create(Optimizer *o, Backend *be, const char *name, size_t n, double l
 }
 
 void optim_destroy(Optimizer *o) {
-    if (o->be) {
+    if (o->be && !o->lent) {
         o->be->free(o->be, o->m);
         o->be->free(o->be, o->v);
     }
@@ -39,12 +45,18 @@ void optim_destroy(Optimizer *o) {
 }
 
 void optim_step(Optimizer *o, real *params, const real *grads, double clamp) {
+    optim_step_part(o, params, grads, 0, o->n, clamp);
+}
+
+void optim_step_part(Optimizer *o, real *params, const real *grads, size_t first, size_t count, double clamp) {
     const real c = clamp > 0 ? (real)clamp : 0;
     o->step++;
-    if (!o->m)
-        o->be->rmsprop(o->be, params, grads, o->v, o->n, o->learning_rate, o->decay_rate, o->eps, c);
+    if (count == 0) return;
+    real *m = o->m ? o->m + first : NULL, *v = o->v + first;
+    if (!m)
+        o->be->rmsprop(o->be, params + first, grads + first, v, count, o->learning_rate, o->decay_rate, o->eps, c);
     else
-        o->be->adam(o->be, params, grads, o->m, o->v, o->n, o->learning_rate, o->beta1, o->beta2,
+        o->be->adam(o->be, params + first, grads + first, m, v, count, o->learning_rate, o->beta1, o->beta2,
                     o->eps, o->step, c);
 }
 

@@ -53,7 +53,7 @@ static Flag train_flags[] = {
     {.name = "progress", .type = FLAG_STRING, .def = "auto", .help = "line: one live line redrawn in place; plain: a line per -print_every; auto: line on a terminal, not under mpirun", .choices = "auto|line|plain", .resume = FLAG_RESUME_FREE},
     {.name = "comm_timeout", .type = FLAG_REAL, .def = "600", .help = "seconds a rank waits for the others in a training step's collective before it ends the whole job (a lost host or rank); 0: wait for ever", .resume = FLAG_RESUME_FREE},
     {.name = "verbose", .type = FLAG_INT, .def = "0", .help = "1: print each rank's host, node-local rank, threads and device at start", .resume = FLAG_RESUME_FREE},
-    {.name = "allreduce", .type = FLAG_STRING, .def = "overlap", .help = "gradient reduction across ranks", .choices = "overlap|flat", .resume = FLAG_RESUME_FREE},
+    {.name = "allreduce", .type = FLAG_STRING, .def = "auto", .help = "gradient reduction across ranks: auto is shared where every rank trains on the CPU of one node, else overlap", .choices = "auto|shared|overlap|flat", .resume = FLAG_RESUME_FREE},
     {.name = "speed_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag: step times are always measured", .resume = FLAG_RESUME_FREE},
     {.name = "memory_benchmark", .type = FLAG_INT, .def = "0", .help = "torch-rnn's flag (CUDA only)", .resume = FLAG_RESUME_FREE},
 };

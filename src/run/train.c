@@ -115,13 +115,29 @@ static int load_data(Run *r, CrnnError *err) {
 static int make_model(Run *r, CrnnError *err) {
     const int S = r->s.S, val_B = r->have_val ? r->val.B : 0;
     const int max_B = r->s.B > val_B ? r->s.B : val_B;
-    if (model_create(&r->model, &r->s.model, r->be, max_B, S, err)) return -1;
-    if (optim_create(&r->opt, r->be, r->s.optimizer, r->model.num_params, r->s.learning_rate, r->s.decay_rate, err))
+    ParamTensor tensors[CRNN_MAX_TENSORS];
+    size_t n = 0;
+    model_layout(&r->s.model, tensors, &n);
+    if (train_shared_setup(r, n, err)) return -1;
+    const Shared *sh = &r->shared;
+    if (model_create_lent(&r->model, &r->s.model, r->be, max_B, S, sh->on ? sh->params : NULL,
+                          sh->on ? train_shared_grads(r) : NULL, err))
+        return -1;
+    if (optim_create_lent(&r->opt, r->be, r->s.optimizer, r->model.num_params, r->s.learning_rate, r->s.decay_rate,
+                          sh->on ? sh->m : NULL, sh->on ? sh->v : NULL, err))
         return -1;
     r->x = malloc((size_t)max_B * S * sizeof(int32_t));
     r->y = malloc((size_t)max_B * S * sizeof(int32_t));
     if (!r->x || !r->y) return crnn_fail(err, "out of memory");
-    if (train_load_start(r, err)) return -1;
+    if (train_load_start(r, err)) {
+        if (sh->on) comm_all_ok(r->comm, 0, "could not load its start", err);
+        return -1;
+    }
+    if (sh->on) { /* rank 0 wrote the start for all */
+        if (comm_all_ok(r->comm, 1, "could not load its start", err)) return -1;
+        comm_timed(r->comm, r->iteration, "the start's barrier");
+        if (r->comm->node_barrier(r->comm, err)) return -1;
+    }
     r->last_val_iteration = r->iteration;
     if (r->s.sample_every > 0) {
         ModelConfig sampler_cfg = r->s.model;
@@ -232,11 +248,13 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
     model_set_dropout(&r->model, 1, r->seed, (uint64_t)r->iteration, comm->rank * B);
     real loss_mean = (real)model_forward(&r->model, r->x, r->y, B, S);
     Buckets buckets = {.comm = comm, .err = err};
-    model_backward(&r->model, r->s.overlap ? bucket_ready : NULL, &buckets);
+    const Shared *sh = &r->shared;
+    model_backward(&r->model, r->s.overlap && !sh->on ? bucket_ready : NULL, &buckets);
     double t_backward = crnn_now_seconds();
     comm_timed(comm, r->iteration + 1, "the gradient allreduce");
-    int failed = buckets.failed || (r->s.overlap ? comm->wait_all(comm, err)
-                                                 : comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err));
+    int failed = sh->on ? train_shared_reduce(r, err)
+                        : buckets.failed || (r->s.overlap ? comm->wait_all(comm, err)
+                                                          : comm->allreduce_mean(comm, r->model.grads, r->model.num_params, err));
     comm_timed(comm, r->iteration + 1, "the loss allreduce");
     if (failed || comm->allreduce_mean(comm, &loss_mean, 1, err)) return -1;
     double t_comm = crnn_now_seconds();
@@ -248,15 +266,32 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
         return crnn_fail(err, "the training loss is %s at iteration %" PRId64 "; %s%s%stry a lower -learning_rate (now %g) or a -grad_clip (now %g)",
                          train_nonfinite_name(loss_mean), r->iteration, r->last_checkpoint[0] ? "the last good checkpoint is " : "",
                          r->last_checkpoint, r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
-    lp->grad_norm = lp->at_print ? sqrt(r->be->sumsq(r->be, r->model.grads, r->model.num_params)) : 0;
     /* -grad_clip by norm scales the gradient first; torch-rnn's elementwise clamp goes into the
      * optimizer's pass */
-    if (r->s.clip_norm) optim_clip(r->be, r->model.grads, r->model.num_params, r->s.grad_clip, 1);
-    optim_step(&r->opt, r->model.params, r->model.grads, r->s.clip_norm ? 0 : r->s.grad_clip);
+    const double clamp = r->s.clip_norm ? 0 : r->s.grad_clip;
+    double t_updated;
+    if (sh->on) { /* this rank's part of the averaged gradient, then a barrier for the next step */
+        real *grads = train_shared_grads(r);
+        double sumsq = 0;
+        comm_timed(comm, r->iteration, "the gradient norm's allreduce");
+        if ((lp->at_print || (r->s.clip_norm && r->s.grad_clip > 0)) && train_shared_sumsq(r, &sumsq, err)) return -1;
+        lp->grad_norm = lp->at_print ? sqrt(sumsq) : 0;
+        if (r->s.clip_norm && r->s.grad_clip > 0 && sqrt(sumsq) > r->s.grad_clip)
+            r->be->scale(r->be, grads + sh->first, sh->count, (real)(r->s.grad_clip / sqrt(sumsq)));
+        optim_step_part(&r->opt, r->model.params, grads, sh->first, sh->count, clamp);
+        t_updated = crnn_now_seconds();
+        comm_timed(comm, r->iteration, "the parameters' update");
+        if (comm->node_barrier(comm, err)) return -1;
+    } else {
+        lp->grad_norm = lp->at_print ? sqrt(r->be->sumsq(r->be, r->model.grads, r->model.num_params)) : 0;
+        if (r->s.clip_norm) optim_clip(r->be, r->model.grads, r->model.num_params, r->s.grad_clip, 1);
+        optim_step(&r->opt, r->model.params, r->model.grads, clamp);
+        t_updated = crnn_now_seconds();
+    }
     double t1 = crnn_now_seconds();
     lp->step_time_total += t1 - t0;
-    lp->window_time[0] += (t_backward - t_io) + (t1 - t_comm); /* compute */
-    lp->window_time[1] += t_comm - t_backward;                 /* communication */
+    lp->window_time[0] += (t_backward - t_io) + (t_updated - t_comm);    /* compute */
+    lp->window_time[1] += (t_comm - t_backward) + (t1 - t_updated);      /* communication */
     lp->window_time[2] += t_io - t0;                            /* I/O */
     lp->steps_done++;
     lp->window_steps++;

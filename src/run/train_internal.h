@@ -31,6 +31,15 @@ typedef struct History {
     int64_t n_val, cap_val;
 } History;
 
+/* -allreduce shared (train_shared.c): the parameters, moments and every rank's gradient in the
+ * node's shared memory, each buffer `stride` reals apart; this rank updates elements
+ * [first, first + count). */
+typedef struct Shared {
+    int on;
+    real *params, *m, *v, *grads;
+    size_t n, stride, first, count;
+} Shared;
+
 typedef struct Run {
     TrainSettings s;
     Comm *comm;
@@ -60,8 +69,25 @@ typedef struct Run {
      * this process began */
     double elapsed_base, clock_start;
     Model sampler;              /* rank 0 with -sample_every: batch 1, the weights copied in */
+    Shared shared;              /* -allreduce shared */
+    int writes_params;          /* this rank writes the start's parameters and moments (all but
+                                   -allreduce shared's ranks other than 0) */
     int64_t sample_checkpoints; /* with no validation split: checkpoints of this process */
 } Run;
+
+/* ---- train_shared.c ---- */
+/* Whether -allreduce (auto or shared) asks for shared memory and this job could have it. */
+int train_shared_wanted(const Run *r);
+/* Decides for -allreduce shared or not and maps the node's memory for n parameters (a
+ * collective); Run.shared.on says which. Sets Run.writes_params. */
+int train_shared_setup(Run *r, size_t n, CrnnError *err);
+/* This rank's gradient buffer. */
+real *train_shared_grads(const Run *r);
+/* After backward: every rank's gradient written (a barrier), then this rank's part of them
+ * averaged over the ranks into its own buffer. */
+int train_shared_reduce(Run *r, CrnnError *err);
+/* The squared norm of the averaged gradient: the parts' sums over the ranks. */
+int train_shared_sumsq(Run *r, double *sumsq, CrnnError *err);
 
 /* ---- train.c ---- */
 /* The metrics' time_s now: seconds of training since the run began, across resumes. */

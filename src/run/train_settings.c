@@ -151,7 +151,9 @@ static int read_settings(FlagSet *flags, TrainSettings *s, CrnnError *err) {
     s->quiet = flags_int(flags, "quiet") != 0;
     s->learning_rate_given = flags_given(flags, "learning_rate");
     s->decay_rate = flags_real(flags, "decay_rate");
-    s->overlap = strcmp(flags_str(flags, "allreduce"), "overlap") == 0;
+    const char *allreduce = flags_str(flags, "allreduce");
+    s->shared = strcmp(allreduce, "shared") == 0 ? 2 : strcmp(allreduce, "auto") == 0;
+    s->overlap = strcmp(allreduce, "flat") != 0; /* auto without shared memory: overlap */
     s->flags = flags;
     s->reset_iterations = flags_int(flags, "reset_iterations") != 0;
     if (!*s->input_h5 || !*s->input_json)

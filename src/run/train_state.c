@@ -322,8 +322,10 @@ static int resume_state(Run *r, const Checkpoint *ck, const char *path, CrnnErro
         return crnn_fail_usage(err, "%s was trained with -optimizer %s; resume with the same optimizer", path,
                                ck->optim_name);
     }
-    if (r->opt.m) r->be->to_device(r->be, r->opt.m, ck->optim_m, m->num_params * sizeof(float));
-    r->be->to_device(r->be, r->opt.v, ck->optim_v, m->num_params * sizeof(float));
+    if (r->writes_params) { /* -allreduce shared: rank 0 for all */
+        if (r->opt.m) r->be->to_device(r->be, r->opt.m, ck->optim_m, m->num_params * sizeof(float));
+        r->be->to_device(r->be, r->opt.v, ck->optim_v, m->num_params * sizeof(float));
+    }
     r->opt.step = ck->optim_step;
     if (r->s.learning_rate_given) {
         if (!r->quiet && r->s.learning_rate != ck->learning_rate)
@@ -356,7 +358,7 @@ int train_load_start(Run *r, CrnnError *err) {
     Model *m = &r->model;
     const char *path = resume_path[0] ? resume_path : r->s.init_from;
     if (!*path) {
-        if (model_init_params(m, r->seed))
+        if (r->writes_params && model_init_params(m, r->seed))
             return crnn_fail_nomem(err, "out of memory initialising the %zu parameters; try a smaller -rnn_size or -num_layers",
                                    m->num_params);
         return 0;
@@ -376,7 +378,7 @@ int train_load_start(Run *r, CrnnError *err) {
                   path, ck.model.model_type, ck.model.L, ck.model.H, ck.model.D);
         goto done;
     }
-    model_set_params(m, ck.params);
+    if (r->writes_params) model_set_params(m, ck.params);
     if (!want_state) {
         if (!r->s.reset_iterations) {
             r->iteration = ck.iteration;
