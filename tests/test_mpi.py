@@ -129,23 +129,9 @@ def case_sigusr1(c):
 def case_sigkill(c):
     cmd = mpi(2, c.train_args("kill", "-max_iters", 1000000, "-checkpoint_every", 10, "-print_every", 1,
                               "-seq_length", 16, "-batch_size", 4))
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, line = time.time() + 60, ""
-        while not line.startswith("wrote") and time.time() < deadline:
-            line = p.stdout.readline()
-        assert line.startswith("wrote"), line
-        # kill rank 1: the crnn-train process that is not rank 0's (its parent is mpirun)
-        ranks = rank_pids(p)
-        assert len(ranks) == 2, ranks
-        t0 = time.time()
-        os.kill(ranks[1], signal.SIGKILL)
-        out, err = p.communicate(timeout=60)
-        took = time.time() - t0
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode != 0
+    # kill rank 1: the crnn-train process that is not rank 0's (its parent is mpirun)
+    rc, err, took = signal_rank1(cmd, lambda line: line.startswith("wrote"), signal.SIGKILL)
+    assert rc != 0
     assert took < 20, f"the job took {took:.1f} s to end"
     assert "rank 1" in err, err
     assert not subprocess.run(["pgrep", "-f", os.path.join(c.dir, "kill")], capture_output=True).stdout, "a rank is left"
@@ -154,15 +140,30 @@ def case_sigkill(c):
     assert "resuming from" in out, out
 
 
-def rank_pids(p):
-    """{rank: pid} of the crnn-train processes that mpirun p started."""
-    pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "crnn-train"], capture_output=True, text=True).stdout.split()
-    ranks = {}
-    for pid in pids:
-        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
-        r = [e for e in env if e.startswith(b"OMPI_COMM_WORLD_RANK=")]
-        ranks[int(r[0].split(b"=")[1])] = int(pid)
-    return ranks
+def signal_rank1(cmd, ready, sig):
+    """Starts cmd (mpirun, 2 ranks of crnn-train), waits for a line of its output that ready()
+    accepts, sends sig to rank 1 (the crnn-train process that is not rank 0's; their parent is
+    mpirun) and waits for the job to end: (its status, its stderr, seconds from the signal)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, line = time.time() + 60, ""
+        while not ready(line) and time.time() < deadline:
+            line = p.stdout.readline()
+        assert ready(line), line
+        pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "crnn-train"], capture_output=True, text=True).stdout.split()
+        assert len(pids) == 2, pids
+        ranks = {}
+        for pid in pids:
+            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            r = [e for e in env if e.startswith(b"OMPI_COMM_WORLD_RANK=")]
+            ranks[int(r[0].split(b"=")[1])] = int(pid)
+        t0 = time.time()
+        os.kill(ranks[1], sig)
+        _, err = p.communicate(timeout=60)
+        return p.returncode, err, time.time() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
 
 
 def case_shared_timeout(c):
@@ -170,22 +171,8 @@ def case_shared_timeout(c):
     at the step's barrier, say so, and end the job."""
     cmd = mpi(2, c.train_args("stall", "-max_iters", 1000000, "-checkpoint_every", 0, "-print_every", 1,
                               "-seq_length", 16, "-batch_size", 4, "-allreduce", "shared", "-comm_timeout", 3))
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, line = time.time() + 60, ""
-        while "i = 5 /" not in line and time.time() < deadline:
-            line = p.stdout.readline()
-        assert "i = 5 /" in line, line
-        ranks = rank_pids(p)
-        assert len(ranks) == 2, ranks
-        t0 = time.time()
-        os.kill(ranks[1], signal.SIGSTOP)
-        out, err = p.communicate(timeout=60)
-        took = time.time() - t0
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode != 0
+    rc, err, took = signal_rank1(cmd, lambda line: "i = 5 /" in line, signal.SIGSTOP)
+    assert rc != 0
     assert took < 3 + 20, f"the job took {took:.1f} s to end"
     assert re.search(r"rank 0 of 2 on \S+: waited 3 s \(-comm_timeout\) for the other ranks in [a-z' ]+ at iteration \d+",
                      err), err
