@@ -129,6 +129,11 @@ def case_equivalence(c):
         # 3 hosts x 1 rank: the rank on h1 runs 2 threads on both cores
         equivalent(c, cl, [1, 1, 1], 20, {0: ("h1", 0, 1, 2, "0-1"), 1: ("h2", 0, 1, 1, "1"),
                                           2: ("h3", 0, 1, 1, "0")})
+        # -allreduce shared needs every rank on one node: on two it says so before training
+        rc, out, err = cl.run(cl.launch(cl.hostfile([1, 1]), c.train_args("shared2", *COMMON, "-batch_size", 25,
+                                                                            "-allreduce", "shared")), timeout=120)
+        assert rc != 0 and "-allreduce shared needs every rank on one node" in err, out + err
+        assert "i = 1 /" not in out, out
     finally:
         cl.close()
 
