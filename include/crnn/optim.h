@@ -39,5 +39,8 @@ void optim_step_part(Optimizer *o, real *params, const real *grads, size_t first
  * [-clip, clip] (torch-rnn, char-rnn); 1: the whole gradient scaled down to norm clip when its
  * norm is larger. */
 void optim_clip(Backend *be, real *grads, size_t n, double clip, int by_norm);
+/* by_norm's scaling with the norm already known: grads (the whole gradient, or a part of it
+ * whose whole has this norm) times clip / norm when norm > clip > 0. */
+void optim_clip_norm(Backend *be, real *grads, size_t n, double clip, double norm);
 
 #endif

@@ -227,7 +227,7 @@ static void cpu_zero(Backend *be, void *dst, size_t bytes) {
 
 /* The kernel set's pack_b over the pool: each thread a share of the panels */
 typedef struct PackArgs {
-    int K, N, ldb, transpose, tile_n;
+    int K, N, ldb, transpose;
     const CpuKernels *k;
     const real *B;
     real *Bp;
@@ -246,9 +246,9 @@ static int panel_share(int N, int tile_n, int tid, int nthreads, int *p0, int *n
 static void pack_task(void *ctx, int tid, int nthreads) {
     const PackArgs *a = ctx;
     int p0, n0, n1;
-    if (!panel_share(a->N, a->tile_n, tid, nthreads, &p0, &n0, &n1)) return;
+    if (!panel_share(a->N, a->k->tile_n, tid, nthreads, &p0, &n0, &n1)) return;
     a->k->pack_b(a->K, n1 - n0, a->B + (a->transpose ? (size_t)n0 * a->ldb : (size_t)n0), a->ldb, a->transpose,
-                 a->Bp + (size_t)p0 * a->K * a->tile_n);
+                 a->Bp + (size_t)p0 * a->K * a->k->tile_n);
 }
 
 /* B [K, N] (transpose: B^T of B [N, K]) packed for the kernels over the pool, in the backend's
@@ -261,8 +261,7 @@ static const real *pack_b(CpuImpl *im, int K, int N, const real *B, int ldb, int
         im->scratch = grown;
         im->scratch_len = n;
     }
-    PackArgs a = {.K = K, .N = N, .ldb = ldb, .transpose = transpose, .tile_n = im->k->tile_n, .k = im->k,
-                  .B = B, .Bp = im->scratch};
+    PackArgs a = {.K = K, .N = N, .ldb = ldb, .transpose = transpose, .k = im->k, .B = B, .Bp = im->scratch};
     pool_run(im->pool, (double)K * N >= 65536 ? im->threads : 1, pack_task, &a);
     return im->scratch;
 }

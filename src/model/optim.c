@@ -66,6 +66,9 @@ void optim_clip(Backend *be, real *grads, size_t n, double clip, int by_norm) {
         be->clamp(be, grads, n, (real)clip);
         return;
     }
-    double norm = sqrt(be->sumsq(be, grads, n));
-    if (norm > clip) be->scale(be, grads, n, (real)(clip / norm));
+    optim_clip_norm(be, grads, n, clip, sqrt(be->sumsq(be, grads, n)));
+}
+
+void optim_clip_norm(Backend *be, real *grads, size_t n, double clip, double norm) {
+    if (clip > 0 && norm > clip) be->scale(be, grads, n, (real)(clip / norm));
 }

@@ -266,27 +266,25 @@ static int train_step(Run *r, Loop *lp, CrnnError *err) {
         return crnn_fail(err, "the training loss is %s at iteration %" PRId64 "; %s%s%stry a lower -learning_rate (now %g) or a -grad_clip (now %g)",
                          train_nonfinite_name(loss_mean), r->iteration, r->last_checkpoint[0] ? "the last good checkpoint is " : "",
                          r->last_checkpoint, r->last_checkpoint[0] ? "; " : "", r->opt.learning_rate, r->s.grad_clip);
-    /* -grad_clip by norm scales the gradient first; torch-rnn's elementwise clamp goes into the
-     * optimizer's pass */
-    const double clamp = r->s.clip_norm ? 0 : r->s.grad_clip;
-    double t_updated;
-    if (sh->on) { /* this rank's part of the averaged gradient, then a barrier for the next step */
-        real *grads = train_shared_grads(r);
-        double sumsq = 0;
+    /* The gradient's norm once, for the progress line and -grad_clip by norm, which scales the
+     * gradient first; torch-rnn's elementwise clamp goes into the optimizer's pass. Under
+     * -allreduce shared each rank clips and updates its part of the elements, then a barrier for
+     * the next step. */
+    const size_t first = sh->on ? sh->first : 0, count = sh->on ? sh->count : r->model.num_params;
+    const int clip_norm = r->s.clip_norm && r->s.grad_clip > 0;
+    double sumsq = 0;
+    if ((lp->at_print || clip_norm) && !sh->on) sumsq = r->be->sumsq(r->be, r->model.grads, count);
+    if ((lp->at_print || clip_norm) && sh->on) {
         comm_timed(comm, r->iteration, "the gradient norm's allreduce");
-        if ((lp->at_print || (r->s.clip_norm && r->s.grad_clip > 0)) && train_shared_sumsq(r, &sumsq, err)) return -1;
-        lp->grad_norm = lp->at_print ? sqrt(sumsq) : 0;
-        if (r->s.clip_norm && r->s.grad_clip > 0 && sqrt(sumsq) > r->s.grad_clip)
-            r->be->scale(r->be, grads + sh->first, sh->count, (real)(r->s.grad_clip / sqrt(sumsq)));
-        optim_step_part(&r->opt, r->model.params, grads, sh->first, sh->count, clamp);
-        t_updated = crnn_now_seconds();
+        if (train_shared_sumsq(r, &sumsq, err)) return -1;
+    }
+    lp->grad_norm = lp->at_print ? sqrt(sumsq) : 0;
+    if (clip_norm) optim_clip_norm(r->be, r->model.grads + first, count, r->s.grad_clip, sqrt(sumsq));
+    optim_step_part(&r->opt, r->model.params, r->model.grads, first, count, r->s.clip_norm ? 0 : r->s.grad_clip);
+    const double t_updated = crnn_now_seconds();
+    if (sh->on) {
         comm_timed(comm, r->iteration, "the parameters' update");
         if (comm->node_barrier(comm, err)) return -1;
-    } else {
-        lp->grad_norm = lp->at_print ? sqrt(r->be->sumsq(r->be, r->model.grads, r->model.num_params)) : 0;
-        if (r->s.clip_norm) optim_clip(r->be, r->model.grads, r->model.num_params, r->s.grad_clip, 1);
-        optim_step(&r->opt, r->model.params, r->model.grads, clamp);
-        t_updated = crnn_now_seconds();
     }
     double t1 = crnn_now_seconds();
     lp->step_time_total += t1 - t0;
